@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// trendc: the .trend compiler and runner. The code lives in dist/ (built by `npm ci` / `npm run build`).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const main = new URL('../dist/src/cli/main.js', import.meta.url);
+if (!existsSync(fileURLToPath(main))) {
+  process.stderr.write('trendc: not built yet; run `npm ci` (or `npm run build`) in the package folder\n');
+  process.exit(2);
+}
+const { main: run } = await import(main.href);
+process.exitCode = await run(process.argv);

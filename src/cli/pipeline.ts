@@ -1,0 +1,54 @@
+/** Loading a pipeline file for a command: read, parse, check, report diagnostics, plan. */
+import { resolve } from 'node:path';
+import { checkSource, planChecked, readSource, type Checked } from '../compiler/compile.js';
+import type { CheckedProgram } from '../compiler/checked.js';
+import type { Dag } from '../compiler/dag.js';
+import { UserError } from '../compiler/diagnostics.js';
+import { datasetIdentity, type IdentityMemo } from '../runtime/data/files.js';
+import { PACKAGE_VERSION } from '../version.js';
+import { printDiagnostics } from './output.js';
+
+export class ExitError extends Error {
+  constructor(
+    readonly code: number,
+    message = '',
+  ) {
+    super(message);
+  }
+}
+
+export interface Loaded extends Checked {
+  file: string;
+  checked: CheckedProgram;
+}
+
+/** Reads and checks a pipeline; on errors prints them and throws ExitError(2). */
+export function loadChecked(file: string): Loaded {
+  const source = readSource(file);
+  const c = checkSource(source, file);
+  printDiagnostics(c.diagnostics, new Map([[file, source]]));
+  if (!c.checked || c.diagnostics.some((d) => d.severity === 'error')) {
+    const n = c.diagnostics.filter((d) => d.severity === 'error').length;
+    throw new ExitError(2, `${file}: ${n} error${n === 1 ? '' : 's'}`);
+  }
+  return { ...c, file, checked: c.checked };
+}
+
+export async function loadPlan(file: string, memo?: IdentityMemo): Promise<{ loaded: Loaded; dag: Dag }> {
+  const loaded = loadChecked(file);
+  const identity = await datasetIdentity(loaded.checked.dataset, memo);
+  try {
+    const dag = await planChecked(loaded.checked, PACKAGE_VERSION, identity);
+    return { loaded, dag };
+  } catch (e) {
+    if (e instanceof UserError) {
+      printDiagnostics(e.diagnostics, new Map([[file, loaded.source]]));
+      throw new ExitError(2, e.message);
+    }
+    throw e;
+  }
+}
+
+export function pipelineId(file: string): string {
+  return resolve(file);
+}

@@ -1,0 +1,359 @@
+/**
+ * DAG construction: expands the checked program into explicit nodes (one training node per
+ * model, one adversarial batch per (attack, source), one evaluation per (attack, source, target),
+ * aggregates per statement) and keys each node by content (src/compiler/hash.ts).
+ *
+ * Node parameters never contain display names: inputs are referenced by key and position, so
+ * renaming a model or reordering statements changes no key. Names live in `info`, for reports.
+ */
+import type { Loc } from './ast.js';
+import type { AttackUse, CEnsemble, CheckedProgram, CModel, CSmooth, Params } from './checked.js';
+import { error, UserError } from './diagnostics.js';
+import { nodeKey } from './hash.js';
+import { OP_VERSIONS, type ClassSpec, type OpName } from './ops.js';
+import { Rational } from './rational.js';
+import { DATASETS } from './schema.js';
+
+export interface NodeInfo {
+  /** Statement kind and ordinal that produced the node (for grouping in reports). */
+  stmt?: { kind: string; n: number; line: number };
+  model?: string;
+  source?: string;
+  target?: string;
+  classifier?: string;
+  attack?: string;
+  sweep?: Record<string, string>;
+  /** For aggregates: row/column names etc. */
+  labels?: Record<string, string[]>;
+}
+
+export interface DagNode {
+  id: string;
+  op: OpName;
+  key: string;
+  params: unknown;
+  /** Role -> node id(s). */
+  inputs: Record<string, string | string[]>;
+  loc: Loc;
+  info: NodeInfo;
+}
+
+export interface Dag {
+  file: string;
+  salt: { package: string };
+  nodes: DagNode[];
+  byId: Map<string, DagNode>;
+  /** Node ids of the training node of each model, etc., for lookups by name. */
+  program: CheckedProgram;
+}
+
+export interface PlanOptions {
+  packageVersion: string;
+  /** A stable identity of the dataset's source files (see runtime/data/identity.ts). */
+  datasetIdentity: string;
+}
+
+export function buildDag(program: CheckedProgram, opts: PlanOptions): Dag {
+  return new DagBuilder(program, opts).build();
+}
+
+export function attackParams(a: AttackUse): { attack: string; params: Params } {
+  return { attack: a.attack, params: a.params };
+}
+
+export function attackDisplay(a: AttackUse): string {
+  const sw = Object.entries(a.sweep);
+  if (!sw.length) return a.label;
+  return `${a.label}[${sw.map(([k, v]) => `${k}=${v instanceof Rational ? v.pretty() : String(v)}`).join(',')}]`;
+}
+
+function sweepInfo(a: AttackUse): Record<string, string> | undefined {
+  const sw = Object.entries(a.sweep);
+  if (!sw.length) return undefined;
+  return Object.fromEntries(sw.map(([k, v]) => [k, v instanceof Rational ? v.toString() : String(v)]));
+}
+
+class DagBuilder {
+  private readonly nodes: DagNode[] = [];
+  private readonly byId = new Map<string, DagNode>();
+  private readonly byKey = new Map<string, DagNode>();
+  private readonly models: Map<string, CModel>;
+  private readonly ensembles: Map<string, CEnsemble>;
+  private readonly smooths: Map<string, CSmooth>;
+  private readonly building = new Set<string>();
+  private readonly salt: { package: string };
+  private datasetId = '';
+  private readonly memo = new Map<string, string>();
+
+  constructor(
+    private readonly program: CheckedProgram,
+    private readonly opts: PlanOptions,
+  ) {
+    this.models = new Map(program.models.map((m) => [m.name, m]));
+    this.ensembles = new Map(program.ensembles.map((e) => [e.name, e]));
+    this.smooths = new Map(program.smooths.map((s) => [s.name, s]));
+    this.salt = { package: opts.packageVersion };
+  }
+
+  build(): Dag {
+    const p = this.program;
+    this.datasetId = this.datasetNode();
+    for (const m of p.models) this.trainNode(m.name);
+    for (const m of p.models) this.predictNode(m.name);
+    p.transfers.forEach((_, i) => this.matrixNode(i));
+    for (const e of p.ensembles) this.predictNode(e.name);
+    for (const s of p.smooths) this.predictNode(s.name);
+    p.evaluates.forEach((ev, i) => this.evaluateNodes(i, ev));
+    return { file: p.file, salt: this.salt, nodes: this.nodes, byId: this.byId, program: p };
+  }
+
+  private add(op: OpName, id: string, params: unknown, inputs: Record<string, string | string[]>, loc: Loc, info: NodeInfo): string {
+    const keyInputs: Record<string, string | string[]> = {};
+    for (const [role, v] of Object.entries(inputs)) {
+      keyInputs[role] = Array.isArray(v) ? v.map((x) => this.byId.get(x)!.key) : this.byId.get(v)!.key;
+    }
+    const key = nodeKey({ op, opVersion: OP_VERSIONS[op], params, inputs: keyInputs, salt: this.salt });
+    const existing = this.byKey.get(key);
+    if (existing) return existing.id;
+    let uid = id;
+    for (let n = 2; this.byId.has(uid); n++) uid = `${id}#${n}`;
+    const node: DagNode = { id: uid, op, key, params, inputs, loc, info };
+    this.nodes.push(node);
+    this.byId.set(uid, node);
+    this.byKey.set(key, node);
+    return uid;
+  }
+
+  private once(memoKey: string, loc: Loc, make: () => string): string {
+    const hit = this.memo.get(memoKey);
+    if (hit) return hit;
+    if (this.building.has(memoKey)) {
+      throw new UserError('cycle in the pipeline', [error(`cycle: ${memoKey} depends on itself`, loc)]);
+    }
+    this.building.add(memoKey);
+    const id = make();
+    this.building.delete(memoKey);
+    this.memo.set(memoKey, id);
+    return id;
+  }
+
+  private datasetNode(): string {
+    const d = this.program.dataset;
+    const loc = d.loc ?? { file: this.program.file, line: 0, col: 0, endLine: 0, endCol: 0 };
+    const info = DATASETS[d.name]!;
+    return this.add(
+      'dataset',
+      `dataset/${d.name}`,
+      { name: d.name, train: d.train ?? null, test: d.test ?? null, val: d.val, seed: d.seed, shape: info.shape, classes: info.classes, identity: this.opts.datasetIdentity },
+      {},
+      loc,
+      {},
+    );
+  }
+
+  private trainNode(name: string): string {
+    const m = this.models.get(name)!;
+    return this.once(`train:${name}`, m.loc, () => {
+      const inputs: Record<string, string> = { data: this.datasetId };
+      if (m.from) inputs.from = this.trainNode(m.from);
+      const info = DATASETS[this.program.dataset.name]!;
+      const method =
+        m.method.name === 'standard'
+          ? { name: 'standard' }
+          : m.method.name === 'adversarial'
+            ? { name: 'adversarial', attack: attackParams(m.method.attack), mix: m.method.mix }
+            : m.method.name === 'ramp'
+              ? {
+                  name: 'ramp',
+                  attacks: m.method.attacks.map(attackParams),
+                  pair: m.method.pair.map(attackParams),
+                  lambda: m.method.lambda,
+                  beta: m.method.beta,
+                  gp: m.method.gp,
+                }
+              : { name: m.method.name, attacks: (m.method as { attacks: AttackUse[] }).attacks.map(attackParams) };
+      const params = {
+        arch: m.arch,
+        width: m.width,
+        input: m.input ?? null,
+        weightBits: m.weightBits ?? null,
+        activationBits: m.activationBits ?? null,
+        noise: m.noise,
+        train: m.train,
+        method,
+        shape: info.shape,
+        classes: info.classes,
+      };
+      return this.add('train', `train/${name}`, params, inputs, m.loc, { model: name });
+    });
+  }
+
+  /** The spec and the model-input list of a classifier (model, ensemble or smoothed). */
+  private classifier(name: string): { spec: ClassSpec; models: string[]; select?: string; loc: Loc } {
+    const m = this.models.get(name);
+    if (m) return { spec: { kind: 'model' }, models: [this.trainNode(name)], loc: m.loc };
+    const e = this.ensembles.get(name);
+    if (e) {
+      if (e.trend) {
+        const select = this.selectNode(e);
+        return {
+          spec: { kind: 'ensemble', vote: e.vote, seed: e.seed, n: e.trend.candidates.length, select: true },
+          models: this.canonicalOrder(e.trend.candidates).map((c) => this.trainNode(c)),
+          select,
+          loc: e.loc,
+        };
+      }
+      const members = this.canonicalOrder(e.members!);
+      return { spec: { kind: 'ensemble', vote: e.vote, seed: e.seed, n: members.length, select: false }, models: members.map((c) => this.trainNode(c)), loc: e.loc };
+    }
+    const s = this.smooths.get(name)!;
+    const base = this.classifier(s.base);
+    return {
+      spec: { kind: 'smooth', sd: s.sd, m: s.m, vote: s.vote, average: s.average, seed: s.seed, batch: s.batch, base: base.spec },
+      models: base.models,
+      ...(base.select ? { select: base.select } : {}),
+      loc: s.loc,
+    };
+  }
+
+  private locOf(name: string): Loc {
+    return (this.models.get(name) ?? this.ensembles.get(name) ?? this.smooths.get(name))!.loc;
+  }
+
+  private classifierInputs(c: { models: string[]; select?: string }): Record<string, string | string[]> {
+    return { models: c.models, ...(c.select ? { select: c.select } : {}) };
+  }
+
+  private predictNode(name: string): string {
+    return this.once(`predict:${name}`, this.locOf(name), () => {
+      const c = this.classifier(name);
+      return this.add('predict', `predict/${name}`, { classifier: c.spec }, { data: this.datasetId, ...this.classifierInputs(c) }, c.loc, { classifier: name });
+    });
+  }
+
+  private advNode(a: AttackUse, source: string): string {
+    const disp = attackDisplay(a);
+    const sw = sweepInfo(a);
+    return this.add('adversarial', `adv/${disp}/${source}`, { attack: attackParams(a) }, { data: this.datasetId, models: [this.trainNode(source)] }, a.loc, {
+      source,
+      attack: disp,
+      ...(sw ? { sweep: sw } : {}),
+    });
+  }
+
+  /** The content key of a classifier (its clean-prediction node): a name-free sort key. */
+  private classifierKey(name: string): string {
+    return this.byId.get(this.predictNode(name))!.key;
+  }
+
+  /** Sorts classifier names by content key, so statement order never changes a key. */
+  private canonicalOrder(names: string[]): string[] {
+    return [...names].sort((a, b) => (this.classifierKey(a) < this.classifierKey(b) ? -1 : 1));
+  }
+
+  private matrixNode(i: number): string {
+    const t = this.program.transfers[i]!;
+    return this.once(`matrix:${i}`, t.loc, () => {
+      const sources = this.canonicalOrder(t.sources);
+      const targets = this.canonicalOrder(t.targets);
+      const cells: string[] = [];
+      for (const a of t.attacks) {
+        const disp = attackDisplay(a);
+        const sw = sweepInfo(a);
+        for (const target of targets) {
+          const tc = this.classifier(target);
+          for (const source of sources) {
+            const adv = this.advNode(a, source);
+            cells.push(
+              this.add(
+                'transfer',
+                `transfer/${disp}/${source}->${target}`,
+                { target: tc.spec },
+                { adv, ...this.classifierInputs(tc), sourceClean: this.predictNode(source), targetClean: this.predictNode(target) },
+                a.loc,
+                { source, target, attack: disp, stmt: { kind: 'transfer', n: i + 1, line: t.loc.line }, ...(sw ? { sweep: sw } : {}) },
+              ),
+            );
+          }
+        }
+      }
+      const familyOf = (n: string) => this.models.get(n)?.family ?? this.smooths.get(n)?.family;
+      const famIdx = (names: string[]) => {
+        const groups: Record<string, number[]> = {};
+        names.forEach((n, j) => {
+          const f = familyOf(n);
+          if (f) (groups[f] ??= []).push(j);
+        });
+        return Object.entries(groups).filter(([, g]) => g.length > 1);
+      };
+      const sf = famIdx(sources);
+      const tf = famIdx(targets);
+      const params = {
+        attacks: t.attacks.map((a) => ({ sweep: a.sweep })),
+        sources: sources.length,
+        targets: targets.length,
+        sourceFamilies: sf.map(([, g]) => g).sort(),
+        targetFamilies: tf.map(([, g]) => g).sort(),
+      };
+      return this.add('matrix', `matrix/transfer${i + 1}`, params, { cells }, t.loc, {
+        stmt: { kind: 'transfer', n: i + 1, line: t.loc.line },
+        labels: {
+          sources,
+          targets,
+          attacks: t.attacks.map(attackDisplay),
+          sourceFamilies: sf.sort(([, a], [, b]) => (String(a) < String(b) ? -1 : 1)).map(([f]) => f),
+          targetFamilies: tf.sort(([, a], [, b]) => (String(a) < String(b) ? -1 : 1)).map(([f]) => f),
+        },
+      });
+    });
+  }
+
+  private selectNode(e: CEnsemble): string {
+    return this.once(`select:${e.name}`, e.loc, () => {
+      const tr = e.trend!;
+      const ti = this.program.transfers.findIndex((t) => t.index === tr.transfer);
+      const t = this.program.transfers[ti]!;
+      const matrix = this.matrixNode(ti);
+      const labels = this.byId.get(matrix)!.info.labels!;
+      const attackIndex = t.attacks.indexOf(tr.attack);
+      const candidates = this.canonicalOrder(tr.candidates);
+      const params = {
+        k: tr.k,
+        objective: tr.objective,
+        attackIndex,
+        candidates: candidates.map((c) => ({ col: labels.sources!.indexOf(c), row: labels.targets!.indexOf(c) })),
+      };
+      return this.add('select', `select/${e.name}`, params, { matrix }, e.loc, { classifier: e.name, labels: { candidates } });
+    });
+  }
+
+  private evaluateNodes(i: number, ev: CheckedProgram['evaluates'][number]): void {
+    for (const target of ev.targets) {
+      const c = this.classifier(target);
+      const runs: string[] = [];
+      for (const a of ev.attacks) {
+        const disp = attackDisplay(a);
+        const sw = sweepInfo(a);
+        const members = c.spec.kind === 'ensemble';
+        runs.push(
+          this.add(
+            'robust',
+            `robust/${disp}/${target}`,
+            { attack: attackParams(a), target: c.spec, members },
+            { data: this.datasetId, ...this.classifierInputs(c) },
+            a.loc,
+            { target, attack: disp, stmt: { kind: 'evaluate', n: i + 1, line: ev.loc.line }, ...(sw ? { sweep: sw } : {}) },
+          ),
+        );
+      }
+      if (ev.union) {
+        const order = runs.map((r, j) => ({ r, j, key: this.byId.get(r)!.key })).sort((a, b) => (a.key < b.key ? -1 : 1));
+        this.add('union', `union/evaluate${i + 1}/${target}`, {}, { runs: order.map((o) => o.r), clean: this.predictNode(target) }, ev.loc, {
+          target,
+          stmt: { kind: 'evaluate', n: i + 1, line: ev.loc.line },
+          labels: { attacks: order.map((o) => attackDisplay(ev.attacks[o.j]!)) },
+        });
+      }
+    }
+  }
+}

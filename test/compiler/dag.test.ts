@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import type { Dag } from '../../src/compiler/dag.js';
+import { canonical, digest, initHash } from '../../src/compiler/hash.js';
+import { Rational } from '../../src/compiler/rational.js';
+import { keysById, plan, QUICKSTART } from '../helpers/compile.js';
+
+function dependents(dag: Dag, rootId: string): Set<string> {
+  const out = new Set<string>([rootId]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const n of dag.nodes) {
+      if (out.has(n.id)) continue;
+      const ins = Object.values(n.inputs).flat();
+      if (ins.some((i) => out.has(i))) {
+        out.add(n.id);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}
+
+describe('DAG', () => {
+  it('has one training node per model, one batch per (attack, source), one evaluation per (attack, source, target)', async () => {
+    const dag = await plan(QUICKSTART);
+    const count = (op: string) => dag.nodes.filter((n) => n.op === op).length;
+    expect(count('train')).toBe(7);
+    expect(count('adversarial')).toBe(7 + 2); // pgd from 7 sources, cw from 2
+    expect(count('transfer')).toBe(49 + 4);
+    expect(count('matrix')).toBe(2);
+    expect(count('select')).toBe(1);
+    expect(count('predict')).toBe(8); // 7 models + the ensemble
+    // Inputs always come before the nodes that use them.
+    const seen = new Set<string>();
+    for (const n of dag.nodes) {
+      for (const i of Object.values(n.inputs).flat()) expect(seen.has(i)).toBe(true);
+      seen.add(n.id);
+    }
+  });
+
+  it('keys ignore comments, whitespace, statement order and how a number is written', async () => {
+    const a = keysById(await plan(QUICKSTART));
+    const reordered = QUICKSTART.split('\n')
+      .filter((l) => l.startsWith('model') || l.startsWith('transfer') || l.startsWith('ensemble') || l.startsWith('dataset') || l.startsWith('train'))
+      .reverse()
+      .map((l) => l.replace(/ +/g, '   ') + '   # note')
+      .join('\n\n')
+      .replace('eps=8/255', 'eps=16/510');
+    const b = keysById(await plan(reordered));
+    expect(new Set(b.values())).toEqual(new Set(a.values()));
+  });
+
+  it('changing one model changes exactly the keys of the nodes that depend on it', async () => {
+    const before = await plan(QUICKSTART);
+    const after = await plan(QUICKSTART.replace('model q2     = cnn quant input 2bit', 'model q2     = cnn quant input 3bit'));
+    const a = keysById(before);
+    const b = keysById(after);
+    const changed = new Set([...a.keys()].filter((id) => a.get(id) !== b.get(id)));
+    expect(changed).toEqual(dependents(before, 'train/q2'));
+    expect(changed.has('train/fp')).toBe(false);
+    expect(changed.has('matrix/transfer1')).toBe(true);
+    expect(changed.has('adv/cw/fp')).toBe(false);
+  });
+
+  it('renaming a model changes no key', async () => {
+    const a = new Set((await plan(QUICKSTART)).nodes.map((n) => n.key));
+    const b = new Set((await plan(QUICKSTART.replaceAll('adam', 'adamw').replace('optimizer adamw', 'optimizer adam'))).nodes.map((n) => n.key));
+    expect(b).toEqual(a);
+  });
+
+  it('includes the dataset identity and package version in the keys', async () => {
+    const a = await plan(QUICKSTART, 'q.trend', 'id-1');
+    const b = await plan(QUICKSTART, 'q.trend', 'id-2');
+    expect(a.nodes.every((n, i) => n.key !== b.nodes[i]!.key)).toBe(true);
+  });
+
+  it('expands sweeps and families into explicit nodes', async () => {
+    const dag = await plan('model r = cnn seed 1..3\ntransfer pgd eps=[0.01, 0.02] from r to r\n');
+    expect(dag.nodes.filter((n) => n.op === 'train').map((n) => n.id)).toEqual(['train/r.1', 'train/r.2', 'train/r.3']);
+    expect(dag.nodes.filter((n) => n.op === 'adversarial')).toHaveLength(6);
+    expect(dag.nodes.filter((n) => n.op === 'transfer')).toHaveLength(18);
+    const m = dag.nodes.find((n) => n.op === 'matrix')!;
+    expect(m.info.labels!.attacks).toEqual(['pgd[eps=0.01]', 'pgd[eps=0.02]']);
+  });
+});
+
+describe('canonical encoding', () => {
+  it('is unambiguous and independent of key order', async () => {
+    await initHash();
+    expect(canonical({ b: 1, a: 'x' })).toBe(canonical({ a: 'x', b: 1 }));
+    expect(canonical(['ab', 'c'])).not.toBe(canonical(['a', 'bc']));
+    expect(canonical(Rational.of(8, 255))).toBe(canonical(Rational.of(16, 510)));
+    expect(canonical({ a: undefined, b: 2 })).toBe(canonical({ b: 2 }));
+    expect(() => canonical(0.1)).toThrow(/integers only/);
+    expect(digest('x')).toMatch(/^[0-9a-f]{32}$/);
+    expect(digest('x')).not.toBe(digest('y'));
+  });
+});

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { parse } from '../../src/compiler/parse.js';
+import { diagnose, QUICKSTART, render } from '../helpers/compile.js';
+
+describe('parser', () => {
+  it('accepts the design-card lines verbatim', () => {
+    const src = 'model rn18q1 = resnet18 quant input 1bit optimizer sgd\ntransfer pgd eps=8/255 from * to *\nensemble trend k=3\n';
+    // Syntactically valid on their own (semantically k=3 needs three models, as in the quickstart).
+    const parsed = parse(src, 'x.trend');
+    expect(parsed.diagnostics).toEqual([]);
+    expect(parsed.program.statements.map((s) => s.kind)).toEqual(['model', 'transfer', 'ensemble']);
+    expect(diagnose(src).map((d) => d.message)).toEqual(['k=3 but 1 model is available to choose from']);
+  });
+
+  it('accepts the complete quickstart file', () => {
+    expect(diagnose(QUICKSTART)).toEqual([]);
+    const p = parse(QUICKSTART, 'q.trend').program;
+    expect(p.statements).toHaveLength(12);
+    expect(p.comments.map((c) => c.text)).toEqual(['# TREND at CPU scale']);
+  });
+
+  it('reads numbers exactly: integers, decimals, exponents, ratios, ranges and lists', () => {
+    const p = parse('transfer pgd eps=[8/255, 0.03, 5e-4, 0.01..0.03 by 0.01] from * to *\nmodel m = cnn seed 1..10 lr=-0.5', 'x').program;
+    const t = p.statements[0]!;
+    if (t.kind !== 'transfer') throw new Error();
+    const v = t.attacks[0]!.params[0]!.value;
+    expect(v.kind).toBe('list');
+    if (v.kind !== 'list') throw new Error();
+    expect(v.items.map((i) => (i.kind === 'number' ? i.value.toString() : i.kind))).toEqual(['8/255', '3/100', '1/2000', 'range']);
+    const m = p.statements[1]!;
+    if (m.kind !== 'model') throw new Error();
+    expect(m.params.find((x) => x.key === 'seed')!.value.kind).toBe('range');
+    const lr = m.params.find((x) => x.key === 'lr')!.value;
+    expect(lr.kind === 'number' && lr.value.toString()).toBe('-1/2');
+  });
+
+  it('joins indented lines to the statement above', () => {
+    const p = parse('model m = cnn\n    optimizer adam\n    seed 3\nmodel n = cnn\n', 'x').program;
+    expect(p.statements).toHaveLength(2);
+    const m = p.statements[0]!;
+    expect(m.kind === 'model' && m.params.map((x) => x.key)).toEqual(['optimizer', 'seed']);
+  });
+
+  it('reports file:line:col, the source line with a caret, what was expected and a suggestion', () => {
+    const out = render('model y = cnn optimzer sgd\n');
+    expect(out).toContain('test.trend:1:15: error:');
+    expect(out).toContain('  1 | model y = cnn optimzer sgd');
+    expect(out).toContain('    |               ^^^^^^^^');
+    expect(out).toMatch(/expected one of: .*optimizer/);
+    expect(out).toContain("did you mean 'optimizer'?");
+  });
+
+  it('suggests the statement keyword for a misspelt statement', () => {
+    const d = diagnose('modle x = cnn\n');
+    expect(d).toHaveLength(1);
+    expect(d[0]!.message).toBe("unknown statement 'modle'");
+    expect(d[0]!.suggestion).toBe("'model'");
+  });
+
+  it('recovers: one run reports all independent errors', () => {
+    const src = ['dataset mnist', 'modle a = cnn', 'model b = cnn optimzer sgd', 'model c = cnn', 'transfer pgd eps=8/255 from * to', 'model d = ', ''].join('\n');
+    const d = diagnose(src);
+    expect(d.map((x) => x.loc.line)).toEqual([2, 3, 5, 6]);
+  });
+
+  it('reports unterminated strings, bad characters and NUL bytes without throwing', () => {
+    expect(diagnose('dataset cifar10 path="abc\n')[0]!.message).toBe('unterminated string');
+    expect(diagnose('model a = cnn @@\n')[0]!.message).toMatch(/unexpected character/);
+    expect(diagnose('model a\u0000 = cnn')[0]!.message).toMatch(/not text/);
+  });
+
+  it('treats an empty file as an empty pipeline', () => {
+    expect(diagnose('')).toEqual([]);
+    expect(diagnose('\n\n# only a comment\n')).toEqual([]);
+  });
+
+  it('explains that indented statements continue the previous one', () => {
+    const d = diagnose('model a = cnn\n  model b = cnn\n');
+    expect(d[0]!.note).toMatch(/continues the statement above/);
+  });
+});
