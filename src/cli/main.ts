@@ -6,9 +6,11 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../compiler/diagnostics.js';
 import { PACKAGE_VERSION } from '../version.js';
+import { registerCacheCommands } from './commands/cache.js';
 import { checkCommand } from './commands/check.js';
 import { fmtCommand } from './commands/fmt.js';
 import { planCommand } from './commands/plan.js';
+import { registerRunCommands } from './commands/run.js';
 import { EXIT } from './output.js';
 import { ExitError } from './pipeline.js';
 
@@ -44,6 +46,8 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .option('--write', 'rewrite the files in place')
     .action(async (files: string[], o: { check?: boolean; write?: boolean }) => setCode(await fmtCommand(files, o)));
 
+  registerRunCommands(program, setCode);
+  registerCacheCommands(program, setCode);
   for (const c of program.commands) {
     c.exitOverride();
     c.showHelpAfterError('(run with --help for usage)');

@@ -1,5 +1,6 @@
 /** Small helpers for CLI output: diagnostics, tables, JSON lines. */
 import { formatDiagnostics, type Diagnostic } from '../compiler/diagnostics.js';
+import { jsonSafe } from '../compiler/jsonsafe.js';
 
 export const EXIT = { ok: 0, failed: 1, user: 2, internal: 70 } as const;
 
@@ -18,5 +19,5 @@ export function table(rows: string[][], header?: string[]): string {
 }
 
 export function json(v: unknown): string {
-  return JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x && typeof x === 'object' && 'num' in x && 'den' in x ? String(x) : x));
+  return JSON.stringify(jsonSafe(v));
 }

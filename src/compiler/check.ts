@@ -471,14 +471,13 @@ class Checker {
         return { name: method, attacks: a };
       }
       case 'ramp': {
-        const a = trainable(attackList('attacks'));
         const pair = trainable(attackList('pair'));
-        if (!a || !pair) return undefined;
+        if (!pair) return undefined;
         if (pair.length !== 2) {
           this.diags.push(error(`'pair' needs exactly two attacks (source, target)`, refs.pair?.[0]?.loc ?? loc));
           return undefined;
         }
-        return { name: 'ramp', attacks: a, pair: [pair[0]!, pair[1]!], lambda: p.lambda as Rational, beta: p.beta as Rational, gp: p.gp as boolean };
+        return { name: 'ramp', pair: [pair[0]!, pair[1]!], lambda: p.lambda as Rational, beta: p.beta as Rational, gp: p.gp as boolean };
       }
     }
   }

@@ -50,7 +50,7 @@ export type Method =
   | { name: 'standard' }
   | { name: 'adversarial'; attack: AttackUse; mix: Rational }
   | { name: 'avg' | 'max' | 'eat'; attacks: AttackUse[] }
-  | { name: 'ramp'; attacks: AttackUse[]; pair: [AttackUse, AttackUse]; lambda: Rational; beta: Rational; gp: boolean };
+  | { name: 'ramp'; pair: [AttackUse, AttackUse]; lambda: Rational; beta: Rational; gp: boolean };
 
 export interface CModel {
   name: string;

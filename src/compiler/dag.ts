@@ -25,6 +25,8 @@ export interface NodeInfo {
   sweep?: Record<string, string>;
   /** For aggregates: row/column names etc. */
   labels?: Record<string, string[]>;
+  /** Where to find a dataset's files (not part of the key: the files' content identity is). */
+  path?: string;
 }
 
 export interface DagNode {
@@ -147,7 +149,7 @@ class DagBuilder {
       { name: d.name, train: d.train ?? null, test: d.test ?? null, val: d.val, seed: d.seed, shape: info.shape, classes: info.classes, identity: this.opts.datasetIdentity },
       {},
       loc,
-      {},
+      d.path ? { path: d.path } : {},
     );
   }
 
@@ -165,7 +167,6 @@ class DagBuilder {
             : m.method.name === 'ramp'
               ? {
                   name: 'ramp',
-                  attacks: m.method.attacks.map(attackParams),
                   pair: m.method.pair.map(attackParams),
                   lambda: m.method.lambda,
                   beta: m.method.beta,
@@ -294,6 +295,7 @@ class DagBuilder {
         targets: targets.length,
         sourceFamilies: sf.map(([, g]) => g).sort(),
         targetFamilies: tf.map(([, g]) => g).sort(),
+        self: targets.flatMap((t, ti) => sources.map((s, si) => [ti, si, s === t] as const)).filter(([, , same]) => same).map(([ti, si]) => [ti, si]),
       };
       return this.add('matrix', `matrix/transfer${i + 1}`, params, { cells }, t.loc, {
         stmt: { kind: 'transfer', n: i + 1, line: t.loc.line },

@@ -66,9 +66,10 @@ export function digest(s: string): string {
   return x.h64(s, SEED_A).toString(16).padStart(16, '0') + x.h64(s, SEED_B).toString(16).padStart(16, '0');
 }
 
-/** 64-bit hex checksum of bytes (payload integrity). */
+/** 128-bit hex content address of bytes: payload integrity and object file names. */
 export function checksumBytes(bytes: Uint8Array): string {
-  return h().h64Raw(bytes, SEED_A).toString(16).padStart(16, '0');
+  const x = h();
+  return x.h64Raw(bytes, SEED_A).toString(16).padStart(16, '0') + x.h64Raw(bytes, SEED_B).toString(16).padStart(16, '0');
 }
 
 export interface KeyInput {

@@ -129,7 +129,6 @@ export const METHOD_PARAMS: Record<MethodName, Record<string, ParamSpec>> = {
     attacks: { type: { t: 'attacks' }, default: 'linf,l2,l1', doc: 'the perturbation models sampled from' },
   },
   ramp: {
-    attacks: { type: { t: 'attacks' }, default: 'linf,l2,l1', doc: 'the perturbation models' },
     pair: { type: { t: 'attacks' }, default: 'linf,l1', doc: 'the logit-pairing pair: source, target' },
     lambda: { type: num(q(0)), default: q(5), doc: 'weight of the KL logit-pairing term (5 from scratch, 1.5 fine-tuning)' },
     beta: { type: num(q(0), false, q(1)), default: q(1, 2), doc: 'gradient-projection mixing weight' },

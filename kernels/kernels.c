@@ -1,0 +1,175 @@
+/*
+ * trend's auxiliary kernels for the TF.js wasm backend.
+ *
+ * Compiled to a freestanding wasm module that imports the backend's own memory, so every
+ * pointer below is an offset into the TF.js heap and the kernels read and write tensors in place.
+ * No static data and no libc: the module must never write outside the buffers it is given.
+ * Build: scripts/build-kernels.sh (clang --target=wasm32 -msimd128).
+ */
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+/* y = transpose(x, perm) for a 4-D tensor of shape d[0..3]. */
+EXPORT(transpose4)
+void transpose4(const float *x, float *y, int d0, int d1, int d2, int d3, int p0, int p1, int p2, int p3) {
+  const int dims[4] = {d0, d1, d2, d3};
+  const int in_stride[4] = {d1 * d2 * d3, d2 * d3, d3, 1};
+  const int perm[4] = {p0, p1, p2, p3};
+  const int o0 = dims[perm[0]], o1 = dims[perm[1]], o2 = dims[perm[2]], o3 = dims[perm[3]];
+  const int s0 = in_stride[perm[0]], s1 = in_stride[perm[1]], s2 = in_stride[perm[2]], s3 = in_stride[perm[3]];
+  float *out = y;
+  for (int a = 0; a < o0; a++)
+    for (int b = 0; b < o1; b++)
+      for (int c = 0; c < o2; c++) {
+        const float *src = x + a * s0 + b * s1 + c * s2;
+        if (s3 == 1) {
+          int i = 0;
+          for (; i + 4 <= o3; i += 4) wasm_v128_store(out + i, wasm_v128_load(src + i));
+          for (; i < o3; i++) out[i] = src[i];
+        } else {
+          for (int i = 0; i < o3; i++) out[i] = src[i * s3];
+        }
+        out += o3;
+      }
+}
+
+/* dx = x > 0 ? dy : 0 */
+EXPORT(relu_backward)
+void relu_backward(const float *x, const float *dy, float *dx, int n) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t m = wasm_f32x4_gt(wasm_v128_load(x + i), zero);
+    wasm_v128_store(dx + i, wasm_v128_and(wasm_v128_load(dy + i), m));
+  }
+  for (; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+/*
+ * Max-pool gradient (NHWC): each output's gradient goes to the first maximum of its window in
+ * row-major order (TensorFlow's choice). Four channels are searched at once.
+ */
+EXPORT(maxpool_backward)
+void maxpool_backward(const float *x, const float *dy, float *dx, int N, int H, int W, int C, int OH, int OW, int kh, int kw,
+                      int sh, int sw, int pt, int pl) {
+  __builtin_memset(dx, 0, (unsigned long)N * H * W * C * sizeof(float));
+  for (int n = 0; n < N; n++) {
+    const float *xn = x + (long)n * H * W * C;
+    float *dxn = dx + (long)n * H * W * C;
+    for (int oh = 0; oh < OH; oh++) {
+      int h0 = oh * sh - pt, h1 = h0 + kh;
+      if (h0 < 0) h0 = 0;
+      if (h1 > H) h1 = H;
+      for (int ow = 0; ow < OW; ow++) {
+        int w0 = ow * sw - pl, w1 = w0 + kw;
+        if (w0 < 0) w0 = 0;
+        if (w1 > W) w1 = W;
+        const float *g = dy + (((long)n * OH + oh) * OW + ow) * C;
+        int c = 0;
+        for (; c + 4 <= C; c += 4) {
+          v128_t best = wasm_f32x4_splat(-__builtin_inff());
+          v128_t where = wasm_i32x4_splat(0);
+          for (int h = h0; h < h1; h++)
+            for (int w = w0; w < w1; w++) {
+              int off = (h * W + w) * C + c;
+              v128_t v = wasm_v128_load(xn + off);
+              v128_t gt = wasm_f32x4_gt(v, best);
+              best = wasm_v128_bitselect(v, best, gt);
+              where = wasm_v128_bitselect(wasm_i32x4_splat(off), where, gt);
+            }
+          v128_t gv = wasm_v128_load(g + c);
+          dxn[wasm_i32x4_extract_lane(where, 0)] += wasm_f32x4_extract_lane(gv, 0);
+          dxn[wasm_i32x4_extract_lane(where, 1) + 1] += wasm_f32x4_extract_lane(gv, 1);
+          dxn[wasm_i32x4_extract_lane(where, 2) + 2] += wasm_f32x4_extract_lane(gv, 2);
+          dxn[wasm_i32x4_extract_lane(where, 3) + 3] += wasm_f32x4_extract_lane(gv, 3);
+        }
+        for (; c < C; c++) {
+          float best = -__builtin_inff();
+          int where = 0;
+          for (int h = h0; h < h1; h++)
+            for (int w = w0; w < w1; w++) {
+              int off = (h * W + w) * C + c;
+              if (xn[off] > best) {
+                best = xn[off];
+                where = off;
+              }
+            }
+          dxn[where] += g[c];
+        }
+      }
+    }
+  }
+}
+
+/* y[c] = sum over rows of x[m, c] (bias gradients). */
+EXPORT(sum_rows)
+void sum_rows(const float *x, float *y, int m, int c) {
+  __builtin_memset(y, 0, (unsigned long)c * sizeof(float));
+  for (int r = 0; r < m; r++) {
+    const float *row = x + (long)r * c;
+    int j = 0;
+    for (; j + 4 <= c; j += 4) wasm_v128_store(y + j, wasm_f32x4_add(wasm_v128_load(y + j), wasm_v128_load(row + j)));
+    for (; j < c; j++) y[j] += row[j];
+  }
+}
+
+/* PyTorch-style SGD step in place: g' = g + wd*w; v = mu*v + g'; w -= lr*v. */
+EXPORT(sgd_update)
+void sgd_update(float *w, const float *g, float *v, int n, float lr, float mu, float wd) {
+  const v128_t vlr = wasm_f32x4_splat(lr), vmu = wasm_f32x4_splat(mu), vwd = wasm_f32x4_splat(wd);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t wi = wasm_v128_load(w + i);
+    v128_t gi = wasm_f32x4_add(wasm_v128_load(g + i), wasm_f32x4_mul(vwd, wi));
+    v128_t vi = wasm_f32x4_add(wasm_f32x4_mul(vmu, wasm_v128_load(v + i)), gi);
+    wasm_v128_store(v + i, vi);
+    wasm_v128_store(w + i, wasm_f32x4_sub(wi, wasm_f32x4_mul(vlr, vi)));
+  }
+  for (; i < n; i++) {
+    float gi = g[i] + wd * w[i];
+    v[i] = mu * v[i] + gi;
+    w[i] -= lr * v[i];
+  }
+}
+
+/*
+ * C[M,N] = op(A) op(B) for row-major A and B (op = optional transpose). Small dense-layer shapes:
+ * vectorised over N (or K when B is transposed), single-threaded.
+ */
+EXPORT(matmul)
+void matmul(const float *a, const float *b, float *c, int M, int K, int N, int ta, int tb) {
+  __builtin_memset(c, 0, (unsigned long)M * N * sizeof(float));
+  if (!tb) {
+    for (int i = 0; i < M; i++) {
+      float *ci = c + (long)i * N;
+      for (int k = 0; k < K; k++) {
+        float av = ta ? a[(long)k * M + i] : a[(long)i * K + k];
+        if (av == 0.0f) continue;
+        const float *bk = b + (long)k * N;
+        v128_t va = wasm_f32x4_splat(av);
+        int j = 0;
+        for (; j + 4 <= N; j += 4) wasm_v128_store(ci + j, wasm_f32x4_add(wasm_v128_load(ci + j), wasm_f32x4_mul(va, wasm_v128_load(bk + j))));
+        for (; j < N; j++) ci[j] += av * bk[j];
+      }
+    }
+    return;
+  }
+  for (int i = 0; i < M; i++) {
+    for (int j = 0; j < N; j++) {
+      const float *bj = b + (long)j * K;
+      float s = 0.0f;
+      if (!ta) {
+        const float *ai = a + (long)i * K;
+        v128_t acc = wasm_f32x4_splat(0.0f);
+        int k = 0;
+        for (; k + 4 <= K; k += 4) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_v128_load(ai + k), wasm_v128_load(bj + k)));
+        s = wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3);
+        for (; k < K; k++) s += ai[k] * bj[k];
+      } else {
+        for (int k = 0; k < K; k++) s += a[(long)k * M + i] * bj[k];
+      }
+      c[(long)i * N + j] = s;
+    }
+  }
+}

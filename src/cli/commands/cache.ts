@@ -1,0 +1,139 @@
+/** `trendc cache ls|show|stats|verify|gc` and `trendc export`. */
+import type { Command } from 'commander';
+import { UserError } from '../../compiler/diagnostics.js';
+import type { Store } from '../../store/store.js';
+import { EXIT, json, table } from '../output.js';
+import { openStore } from '../store.js';
+
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
+  if (!m) throw new UserError(`bad size '${s}' (expected e.g. 500M, 2G, 1048576)`);
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.round(Number(m[1]) * mult);
+}
+
+export function human(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i ? n.toFixed(1) : n} ${u[i]}`;
+}
+
+export function resolveKey(store: Store, ref: string): string {
+  const keys = store.findKeys(ref);
+  if (keys.length === 1) return keys[0]!;
+  for (const m of store.nodes()) if (m.id === ref) return m.key;
+  throw new UserError(keys.length > 1 ? `key prefix '${ref}' is ambiguous (${keys.length} matches)` : `no cached node with key or id '${ref}' (see trendc cache ls)`);
+}
+
+async function withStore<T>(dir: string | undefined, f: (s: Store) => Promise<T> | T): Promise<T> {
+  const store = await openStore(dir);
+  try {
+    return await f(store);
+  } finally {
+    await store.close();
+  }
+}
+
+export function registerCacheCommands(program: Command, setCode: (c: number) => void): void {
+  const cache = program.command('cache').description('inspect and maintain the artifact cache');
+  cache
+    .command('ls')
+    .description('list cached nodes')
+    .option('--op <op>', 'only this operation')
+    .option('--cache <dir>', 'cache directory')
+    .option('--json', 'print as JSON')
+    .action((o: { op?: string; cache?: string; json?: boolean }) =>
+      withStore(o.cache, (s) => {
+        const metas = [...s.nodes()].filter((m) => !o.op || m.op === o.op).sort((a, b) => (a.endedAt < b.endedAt ? -1 : 1));
+        if (o.json) process.stdout.write(json(metas.map(({ params: _p, summary: _s, ...m }) => m)) + '\n');
+        else process.stdout.write(table(metas.map((m) => [m.key.slice(0, 12), m.op, m.id ?? '-', human(m.bytes), m.backend, m.endedAt.slice(0, 19)]), ['key', 'op', 'node', 'size', 'backend', 'finished']) + '\n');
+        setCode(EXIT.ok);
+      }),
+    );
+  cache
+    .command('show')
+    .description('metadata and result summary of one cached node')
+    .argument('<key>', 'key, key prefix or node id')
+    .option('--cache <dir>', 'cache directory')
+    .action((ref: string, o: { cache?: string }) =>
+      withStore(o.cache, (s) => {
+        const m = s.meta(resolveKey(s, ref))!;
+        process.stdout.write(JSON.stringify(m, null, 2) + '\n');
+        setCode(EXIT.ok);
+      }),
+    );
+  cache
+    .command('stats')
+    .description('counts and sizes')
+    .option('--cache <dir>', 'cache directory')
+    .option('--json', 'print as JSON')
+    .action((o: { cache?: string; json?: boolean }) =>
+      withStore(o.cache, (s) => {
+        const st = s.stats();
+        if (o.json) process.stdout.write(json({ ...st, root: s.root }) + '\n');
+        else {
+          process.stdout.write(`${s.root}\n${st.nodes} nodes, ${st.runs} runs; payloads ${human(st.inlineBytes)} inline + ${human(st.fileBytes)} in files; data.mdb ${human(st.dbBytes)}\n`);
+          process.stdout.write(table(Object.entries(st.byOp).map(([op, v]) => [op, String(v.count), human(v.bytes)]), ['op', 'nodes', 'bytes']) + '\n');
+        }
+        setCode(EXIT.ok);
+      }),
+    );
+  cache
+    .command('verify')
+    .description('check every payload against its checksum (exit 1 if any is broken)')
+    .option('--repair', 'drop broken entries so the next run recomputes them')
+    .option('--cache <dir>', 'cache directory')
+    .option('--json', 'print as JSON')
+    .action((o: { repair?: boolean; cache?: string; json?: boolean }) =>
+      withStore(o.cache, (s) => {
+        const r = s.verify(!!o.repair);
+        if (o.json) process.stdout.write(json(r) + '\n');
+        else {
+          process.stdout.write(`checked ${r.checked} nodes: ${r.broken.length} broken${r.orphanObjects ? `, ${r.orphanObjects} unreferenced payload files (trendc cache gc removes them)` : ''}\n`);
+          for (const b of r.broken) process.stdout.write(`  ${b.key.slice(0, 12)} ${b.op}: ${b.why}${o.repair ? ' (dropped)' : ''}\n`);
+          if (r.broken.length && !o.repair) process.stdout.write('run `trendc cache verify --repair` to drop them; the next run recomputes them\n');
+        }
+        setCode(r.broken.length && !o.repair ? EXIT.failed : EXIT.ok);
+      }),
+    );
+  cache
+    .command('gc')
+    .description('remove what no kept run reaches, and return the disk space')
+    .option('--keep-runs <n>', 'keep the newest N runs of each pipeline (default: all)')
+    .option('--max-size <size>', 'drop older runs until the kept payloads fit (e.g. 2G)')
+    .option('--cache <dir>', 'cache directory')
+    .option('--json', 'print as JSON')
+    .action((o: { keepRuns?: string; maxSize?: string; cache?: string; json?: boolean }) =>
+      withStore(o.cache, async (s) => {
+        const keepRuns = o.keepRuns !== undefined ? Number(o.keepRuns) : undefined;
+        if (keepRuns !== undefined && (!Number.isInteger(keepRuns) || keepRuns < 0)) throw new UserError(`--keep-runs must be a non-negative integer, got ${o.keepRuns}`);
+        const r = await s.gc({ ...(keepRuns !== undefined ? { keepRuns } : {}), ...(o.maxSize ? { maxSize: parseSize(o.maxSize) } : {}) });
+        if (o.json) process.stdout.write(json(r) + '\n');
+        else
+          process.stdout.write(
+            `removed ${r.runsRemoved} runs, ${r.nodesRemoved} nodes, ${r.objectsRemoved} payload files; ${human(r.bytesBefore)} -> ${human(r.bytesAfter)}${r.compacted ? ' (database compacted)' : ''}\n`,
+          );
+        setCode(EXIT.ok);
+      }),
+    );
+
+  program
+    .command('export')
+    .description('export a cached artifact: weights as safetensors + JSON, batches and datasets as .npy, tables as CSV + JSON')
+    .argument('<key>', 'key, key prefix or node id')
+    .requiredOption('--out <path>', 'output directory')
+    .option('--cache <dir>', 'cache directory')
+    .action((ref: string, o: { out: string; cache?: string }) =>
+      withStore(o.cache, async (s) => {
+        const key = resolveKey(s, ref);
+        const { exportArtifact } = await import('../../runtime/export.js');
+        const files = await exportArtifact(s, key, o.out);
+        for (const f of files) process.stdout.write(`${f}\n`);
+        setCode(EXIT.ok);
+      }),
+    );
+}

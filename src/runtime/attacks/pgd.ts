@@ -1,0 +1,84 @@
+/**
+ * PGD under l_inf, l_2 or l_1, from an optional uniform random start in the budget, with
+ * restarts keeping each example's highest-loss result.
+ * - l_inf: x += step * sign(g), project to the eps box and [0, 1]
+ * - l_2:   x += step * g / ||g||_2, project to the eps ball and [0, 1]
+ * - l_1:   x += step * e, e the sign of g on its top-k fraction of coordinates with ||e||_1 = 1
+ *          (a sparse steepest-ascent step), project to the l_1 ball, then [0, 1]
+ */
+import { tf } from '../tf.js';
+import { ceEach, l2Norms, lossGrad, oneHot, projectL1, projectL2, projectLinf, randomStart, type Attack, type AttackParams, type AttackTarget } from './base.js';
+import type { Rng } from '../rng.js';
+
+function l1Direction(g: tf.Tensor4D, topk: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = g.shape;
+    const dim = h * w * c;
+    const k = Math.max(1, Math.round(topk * dim));
+    const flat = tf.reshape(g, [n, dim]);
+    const abs = tf.abs(flat);
+    const kth = tf.min(tf.topk(abs, k).values, 1, true);
+    const mask = tf.cast(tf.greaterEqual(abs, kth), 'float32');
+    const e = tf.mul(tf.sign(flat), mask);
+    const count = tf.maximum(tf.sum(mask, 1, true), 1);
+    return tf.reshape(tf.div(e, count), g.shape) as tf.Tensor4D;
+  });
+}
+
+export function pgdStep(g: tf.Tensor4D, x: tf.Tensor4D, x0: tf.Tensor4D, p: AttackParams): tf.Tensor4D {
+  const eps = p.eps!;
+  const step = p.step!;
+  if (p.norm === 'l2') return tf.tidy(() => projectL2(tf.add(x, tf.mul(step, tf.div(g, l2Norms(g)))), x0, eps));
+  if (p.norm === 'l1') {
+    const moved = tf.tidy(() => tf.add(x, tf.mul(step, l1Direction(g, p.topk ?? 0.01))) as tf.Tensor4D);
+    const out = projectL1(moved, x0, eps);
+    moved.dispose();
+    return out;
+  }
+  return tf.tidy(() => projectLinf(tf.add(x, tf.mul(step, tf.sign(g))), x0, eps));
+}
+
+/** One PGD run; `grad` gives the ascent gradient at x (plain, or averaged over noise for EPGD). */
+export function pgdRun(x0: tf.Tensor4D, p: AttackParams, r: Rng, grad: (x: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D {
+  let x = p.random_start ? randomStart(x0, p.eps!, p.norm ?? 'linf', r) : (tf.clone(x0) as tf.Tensor4D);
+  for (let i = 0; i < p.steps!; i++) {
+    const g = grad(x);
+    const next = pgdStep(g, x, x0, p);
+    g.dispose();
+    x.dispose();
+    x = next;
+  }
+  return x;
+}
+
+export function keepWorst(t: AttackTarget, runs: (() => tf.Tensor4D)[], y: Int32Array, r: Rng): tf.Tensor4D {
+  const yh = oneHot(y, t.classes);
+  let best: tf.Tensor4D | undefined;
+  let bestLoss: tf.Tensor1D | undefined;
+  for (const run of runs) {
+    const x = run();
+    if (!best) {
+      best = x;
+      bestLoss = tf.tidy(() => ceEach(t.logits(x, r), yh));
+      continue;
+    }
+    const loss = tf.tidy(() => ceEach(t.logits(x, r), yh));
+    const better = tf.greater(loss, bestLoss!);
+    const nb = tf.where(better, x, best!) as tf.Tensor4D;
+    const nl = tf.where(better, loss, bestLoss!) as tf.Tensor1D;
+    [best, x, better, loss, bestLoss!].forEach((u) => u.dispose());
+    best = nb;
+    bestLoss = nl;
+  }
+  yh.dispose();
+  bestLoss?.dispose();
+  return best!;
+}
+
+export const pgd: Attack = (t, x0, y, p, r) => {
+  const yh = oneHot(y, t.classes);
+  const runs = Array.from({ length: p.restarts ?? 1 }, () => () => pgdRun(x0, p, r, (x) => lossGrad(t, x, yh, r)));
+  const out = runs.length === 1 ? runs[0]!() : keepWorst(t, runs, y, r);
+  yh.dispose();
+  return out;
+};

@@ -1,0 +1,52 @@
+/** What an operation implementation sees, and what the executor reports while it runs. */
+import type { DagNode } from '../../compiler/dag.js';
+import type { Artifact } from '../artifact.js';
+
+export interface Progress {
+  phase: string;
+  done: number;
+  total: number;
+  unit?: string;
+  metrics?: Record<string, number>;
+}
+
+export interface OpContext {
+  node: DagNode;
+  /** The node's parameters in JSON form (exact numbers as "a/b" strings). */
+  params: unknown;
+  /** Input artifacts by role (lists for list roles), in the DAG's order. */
+  inputs: Record<string, Artifact | Artifact[]>;
+  progress(p: Progress): void;
+  log(message: string): void;
+  /** The backend actually in use (recorded with the artifact). */
+  backend: string;
+  signal: AbortSignal;
+}
+
+export interface OpResult {
+  artifact: Artifact;
+  /** Run-dependent facts (timings) kept in metadata, never in the payload. */
+  extra?: Record<string, unknown>;
+}
+
+export type OpImpl = (ctx: OpContext) => Promise<OpResult>;
+
+/** Supplies operation implementations; the runtime's registry loads TF.js only when asked. */
+export interface OpProvider {
+  /** Prepares the compute backend; called once, only if some node must run. */
+  init(): Promise<string>;
+  get(op: string): Promise<OpImpl>;
+}
+
+/** An error with a message meant for the user (no stack trace needed). */
+export class StepError extends Error {}
+
+export type RunEvent =
+  | { type: 'run-start'; runId: string; total: number; toRun: number; cached: number }
+  | { type: 'backend'; name: string }
+  | { type: 'node-start'; id: string; op: string; label: string }
+  | { type: 'node-wait'; id: string; owner?: number }
+  | { type: 'node-progress'; id: string; progress: Progress }
+  | { type: 'node-log'; id: string; message: string }
+  | { type: 'node-end'; id: string; status: 'ran' | 'cached' | 'failed' | 'skipped'; ms?: number; error?: string; where?: string }
+  | { type: 'run-end'; runId: string; status: string; counts: Record<string, number>; ms: number };

@@ -1,0 +1,138 @@
+/**
+ * A small functional network builder: layers declare their parameters (shape, initialiser) when
+ * the network is built, and are closures over a parameter map at run time. Quantisation and
+ * noise injection are applied inside the layers, as the model spec says.
+ */
+import { tf } from '../tf.js';
+import type { Rng } from '../rng.js';
+import { seedFrom } from '../rng.js';
+import { quantizeActivations, quantizeWeights } from './quant.js';
+
+export type Init = { kind: 'he'; fanIn: number } | { kind: 'zeros' } | { kind: 'ones' } | { kind: 'const'; value: number };
+
+export interface ParamDecl {
+  name: string;
+  shape: number[];
+  init: Init;
+  /** False for batch-norm running statistics. */
+  trainable: boolean;
+}
+
+export interface NoiseConfig {
+  /** Learned (PNI): the parameter named `noise/<layer>` scales std(w)·ε; fixed: this sd. */
+  learned: boolean;
+  sd: number;
+}
+
+export interface ForwardCtx {
+  training: boolean;
+  /** Draws noise seeds; required when the model injects noise. */
+  rng?: Rng;
+  /** Batch-norm running-statistic updates produced in training mode. */
+  updates?: Array<{ name: string; value: tf.Tensor }>;
+}
+
+export type Params = Map<string, tf.Tensor>;
+export type Layer = (P: Params, x: tf.Tensor, ctx: ForwardCtx) => tf.Tensor;
+
+export interface NetOptions {
+  weightBits?: number;
+  activationBits?: number;
+  weightNoise?: NoiseConfig;
+  activationNoise?: NoiseConfig;
+}
+
+const BN_MOMENTUM = 0.1;
+const BN_EPS = 1e-5;
+
+function noise(P: Params, name: string, x: tf.Tensor, cfg: NoiseConfig, ctx: ForwardCtx): tf.Tensor {
+  if (!ctx.rng) throw new Error('noise injection needs a seeded stream');
+  const eps = tf.randomNormal(x.shape, 0, 1, 'float32', seedFrom(ctx.rng));
+  const scale = cfg.learned ? tf.mul(P.get(`noise/${name}`)!, tf.sqrt(tf.add(tf.moments(x).variance, 1e-12))) : tf.scalar(cfg.sd);
+  return tf.add(x, tf.mul(eps, scale));
+}
+
+export class Net {
+  readonly decls: ParamDecl[] = [];
+  private layerIndex = 0;
+  constructor(readonly opts: NetOptions) {}
+
+  private declare(name: string, shape: number[], init: Init, trainable = true): void {
+    if (this.decls.some((d) => d.name === name)) throw new Error(`duplicate parameter ${name}`);
+    this.decls.push({ name, shape, init, trainable });
+  }
+
+  /** 'first' and 'last' layers keep full-precision weights (DoReFa convention). */
+  private weight(P: Params, name: string, role: 'first' | 'hidden' | 'last', ctx: ForwardCtx): tf.Tensor {
+    let w = P.get(`${name}/w`)!;
+    if (this.opts.weightBits && role === 'hidden') w = quantizeWeights(w, this.opts.weightBits);
+    if (this.opts.weightNoise) w = noise(P, name, w, this.opts.weightNoise, ctx);
+    return w;
+  }
+
+  private declareNoise(name: string): void {
+    if (this.opts.weightNoise?.learned) this.declare(`noise/${name}`, [], { kind: 'const', value: this.opts.weightNoise.sd });
+  }
+
+  conv(name: string, cin: number, cout: number, k: number, stride: number, opts: { bias: boolean; role?: 'first' | 'hidden' }): Layer {
+    this.declare(`${name}/w`, [k, k, cin, cout], { kind: 'he', fanIn: k * k * cin });
+    if (opts.bias) this.declare(`${name}/b`, [cout], { kind: 'zeros' });
+    this.declareNoise(name);
+    const role = opts.role ?? 'hidden';
+    return (P, x, ctx) => {
+      const w = this.weight(P, name, role, ctx) as tf.Tensor4D;
+      return opts.bias
+        ? tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w, bias: P.get(`${name}/b`)!, strides: stride, pad: 'same' })
+        : tf.conv2d(x as tf.Tensor4D, w, stride, 'same');
+    };
+  }
+
+  dense(name: string, cin: number, cout: number, role: 'hidden' | 'last' = 'hidden'): Layer {
+    this.declare(`${name}/w`, [cin, cout], { kind: 'he', fanIn: cin });
+    this.declare(`${name}/b`, [cout], { kind: 'zeros' });
+    this.declareNoise(name);
+    return (P, x, ctx) => tf.fused.matMul({ a: x as tf.Tensor2D, b: this.weight(P, name, role, ctx) as tf.Tensor2D, bias: P.get(`${name}/b`)! });
+  }
+
+  bn(name: string, c: number): Layer {
+    this.declare(`${name}/gamma`, [c], { kind: 'ones' });
+    this.declare(`${name}/beta`, [c], { kind: 'zeros' });
+    this.declare(`${name}/mean`, [c], { kind: 'zeros' }, false);
+    this.declare(`${name}/var`, [c], { kind: 'ones' }, false);
+    return (P, x, ctx) => {
+      const gamma = P.get(`${name}/gamma`)!;
+      const beta = P.get(`${name}/beta`)!;
+      if (ctx.training) {
+        const { mean, variance } = tf.moments(x, [0, 1, 2]);
+        const n = x.size / c;
+        if (ctx.updates) {
+          const rm = P.get(`${name}/mean`)!;
+          const rv = P.get(`${name}/var`)!;
+          ctx.updates.push({ name: `${name}/mean`, value: tf.keep(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM))) });
+          ctx.updates.push({ name: `${name}/var`, value: tf.keep(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * n) / Math.max(1, n - 1)))) });
+        }
+        return tf.batchNorm(x, mean, variance, beta, gamma, BN_EPS);
+      }
+      return tf.batchNorm(x, P.get(`${name}/mean`)!, P.get(`${name}/var`)!, beta, gamma, BN_EPS);
+    };
+  }
+
+  /** ReLU, or DoReFa activation quantisation; then activation noise if configured. */
+  act(): Layer {
+    const name = `act${this.layerIndex++}`;
+    if (this.opts.activationNoise?.learned) this.declare(`noise/${name}`, [], { kind: 'const', value: this.opts.activationNoise.sd });
+    return (P, x, ctx) => {
+      let y = this.opts.activationBits ? quantizeActivations(x, this.opts.activationBits) : tf.relu(x);
+      if (this.opts.activationNoise) y = noise(P, name, y, this.opts.activationNoise, ctx);
+      return y;
+    };
+  }
+}
+
+export function seq(...layers: Layer[]): Layer {
+  return (P, x, ctx) => layers.reduce((h, l) => l(P, h, ctx), x);
+}
+
+export const maxPool2: Layer = (_P, x) => (x.shape[1]! >= 2 && x.shape[2]! >= 2 ? tf.maxPool(x as tf.Tensor4D, 2, 2, 'valid') : x);
+export const flatten: Layer = (_P, x) => tf.reshape(x, [x.shape[0]!, -1]);
+export const globalAvgPool: Layer = (_P, x) => tf.mean(x, [1, 2]);

@@ -1,0 +1,100 @@
+/**
+ * Quantisers with the gradients attacks need to see through them (BPDA / straight-through),
+ * as restated in ../shared/ALGORITHMS.md:
+ *
+ * - input k-bit: w = (max - min) / 2^k over the batch (or per image); values equal to max move
+ *   down by w/2; q = floor((x - min)/w)*w + w/2 + min. Backward: identity.
+ * - halftone: per image (x - mean)/(max - min), each channel convolved with the halftone kernel
+ *   plus 1e-3, output 0.5*sign(.)+0.5. Backward: the gradient of 0.5*sigmoid(conv(.)+1e-3)+0.5
+ *   (the authors' stand-in), or identity.
+ * - DoReFa: q_k(v) = round(v(2^k-1))/(2^k-1) with a straight-through round; weights
+ *   m*(2 q_k(tanh(w)/(2m) + 1/2) - 1), m = max|tanh w|; activations q_k(clip(v, 0, 1)).
+ */
+import { tf } from '../tf.js';
+
+/** A unary op with a forward value and a chosen backward pass (dy, x) -> dx. */
+export function withGradient(forward: (x: tf.Tensor) => tf.Tensor, backward: (dy: tf.Tensor, x: tf.Tensor) => tf.Tensor): (x: tf.Tensor) => tf.Tensor {
+  const f = tf.customGrad(((a: tf.Tensor) => ({ value: forward(a), gradFunc: (dy: tf.Tensor) => backward(dy, a) })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return (x) => f(x) as tf.Tensor;
+}
+
+const identityGrad = (dy: tf.Tensor) => dy;
+const roundSTEOp = withGradient((a) => tf.round(a), identityGrad);
+
+/** round() whose gradient is the identity (straight-through estimator). */
+export function roundSTE(x: tf.Tensor): tf.Tensor {
+  return roundSTEOp(x);
+}
+
+/** DoReFa q_k on values in [0, 1]. */
+export function quantizeK(v: tf.Tensor, bits: number): tf.Tensor {
+  if (bits >= 32) return v;
+  const n = 2 ** bits - 1;
+  return tf.div(roundSTE(tf.mul(v, n)), n);
+}
+
+export function quantizeWeights(w: tf.Tensor, bits: number): tf.Tensor {
+  if (bits >= 32) return w;
+  return tf.tidy(() => {
+    const t = tf.tanh(w);
+    const m = tf.max(tf.abs(t));
+    const v = tf.add(tf.div(t, tf.mul(m, 2)), 0.5);
+    return tf.mul(m, tf.sub(tf.mul(quantizeK(v, bits), 2), 1));
+  });
+}
+
+export function quantizeActivations(a: tf.Tensor, bits: number): tf.Tensor {
+  return quantizeK(tf.clipByValue(a, 0, 1), bits);
+}
+
+/** min/max over the whole batch, or per image (broadcastable to x). */
+function range(x: tf.Tensor4D, perImage: boolean): [tf.Tensor, tf.Tensor] {
+  return perImage ? [tf.min(x, [1, 2, 3], true), tf.max(x, [1, 2, 3], true)] : [tf.min(x), tf.max(x)];
+}
+
+/** The k-bit input quantiser's forward value (no gradient defined). */
+export function inputQuantValue(x: tf.Tensor4D, bits: number, perImage: boolean): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [lo, hi] = range(x, perImage);
+    const w = tf.maximum(tf.div(tf.sub(hi, lo), 2 ** bits), 1e-12);
+    const atMax = tf.greaterEqual(x, hi);
+    const xs = tf.where(atMax, tf.sub(x, tf.div(w, 2)), x);
+    return tf.add(tf.add(tf.mul(tf.floor(tf.div(tf.sub(xs, lo), w)), w), tf.div(w, 2)), lo) as tf.Tensor4D;
+  });
+}
+
+/** k-bit input quantisation with an identity backward pass (BPDA). */
+export function inputQuant(x: tf.Tensor4D, bits: number, perImage: boolean): tf.Tensor4D {
+  return withGradient((a) => inputQuantValue(a as tf.Tensor4D, bits, perImage), identityGrad)(x) as tf.Tensor4D;
+}
+
+export const HALFTONE_KERNEL = [
+  [-1, -2, -1],
+  [-2, 16, -2],
+  [-1, -2, -1],
+];
+
+/** conv(normalise(x)) + 1e-3, channel by channel (depthwise). */
+function halftoneResponse(x: tf.Tensor4D): tf.Tensor4D {
+  const c = x.shape[3];
+  const mean = tf.mean(x, [1, 2, 3], true);
+  const lo = tf.min(x, [1, 2, 3], true);
+  const hi = tf.max(x, [1, 2, 3], true);
+  const xn = tf.div(tf.sub(x, mean), tf.maximum(tf.sub(hi, lo), 1e-12)) as tf.Tensor4D;
+  const k = tf.tile(tf.tensor4d(HALFTONE_KERNEL.flat(), [3, 3, 1, 1]), [1, 1, c, 1]) as tf.Tensor4D;
+  return tf.add(tf.depthwiseConv2d(xn, k, 1, 'same'), 1e-3) as tf.Tensor4D;
+}
+
+export function halftoneValue(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.add(tf.mul(tf.sign(halftoneResponse(x)), 0.5), 0.5) as tf.Tensor4D);
+}
+
+/** The authors' differentiable stand-in for halftoning. */
+export function halftoneStandIn(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.add(tf.mul(tf.sigmoid(halftoneResponse(x)), 0.5), 0.5) as tf.Tensor4D;
+}
+
+export function halftone(x: tf.Tensor4D, bpda: 'sigmoid' | 'identity'): tf.Tensor4D {
+  const back = bpda === 'identity' ? identityGrad : (dy: tf.Tensor, a: tf.Tensor) => tf.grad((z: tf.Tensor) => tf.sum(tf.mul(halftoneStandIn(z as tf.Tensor4D), dy)))(a);
+  return withGradient((a) => halftoneValue(a as tf.Tensor4D), back)(x) as tf.Tensor4D;
+}

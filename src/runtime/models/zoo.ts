@@ -1,0 +1,107 @@
+/**
+ * Architectures, NHWC, for 28x28x1 and 32x32x3 inputs, with a width multiplier on every channel
+ * count so the papers' networks fit a CPU:
+ *   mlp       dense 256 - dense 128 - dense classes
+ *   cnn       conv3x3x32 - pool - conv3x3x64 - pool - dense classes (the bench CNN)
+ *   resnet18  CIFAR-style ResNet, basic blocks 2-2-2-2 on 64-128-256-512 channels
+ *   resnet34  basic blocks 3-4-6-3
+ *   vgg11/19  CIFAR-style VGG (pools skipped once the feature map is 1x1), optionally with BN
+ */
+import { tf } from '../tf.js';
+import { flatten, globalAvgPool, maxPool2, Net, seq, type Layer, type NetOptions } from './net.js';
+
+export interface ArchInput {
+  arch: string;
+  width: number;
+  shape: [number, number, number];
+  classes: number;
+}
+
+const ch = (c: number, w: number) => Math.max(1, Math.round(c * w));
+
+const VGG: Record<string, Array<number | 'M'>> = {
+  vgg11: [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
+  vgg19: [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M'],
+};
+
+export function buildArch(a: ArchInput, opts: NetOptions): { net: Net; forward: Layer } {
+  const net = new Net(opts);
+  const [H, W, C] = a.shape;
+  const w = a.width;
+  switch (a.arch) {
+    case 'mlp': {
+      const h1 = ch(256, w);
+      const h2 = ch(128, w);
+      return { net, forward: seq(flatten, net.dense('fc1', H * W * C, h1), net.act(), net.dense('fc2', h1, h2), net.act(), net.dense('out', h2, a.classes, 'last')) };
+    }
+    case 'cnn': {
+      const c1 = ch(32, w);
+      const c2 = ch(64, w);
+      const side = (s: number) => Math.floor(Math.floor(s / 2) / 2);
+      return {
+        net,
+        forward: seq(
+          net.conv('conv1', C, c1, 3, 1, { bias: true, role: 'first' }),
+          net.act(),
+          maxPool2,
+          net.conv('conv2', c1, c2, 3, 1, { bias: true }),
+          net.act(),
+          maxPool2,
+          flatten,
+          net.dense('out', side(H) * side(W) * c2, a.classes, 'last'),
+        ),
+      };
+    }
+    case 'resnet18':
+    case 'resnet34': {
+      const blocks = a.arch === 'resnet18' ? [2, 2, 2, 2] : [3, 4, 6, 3];
+      const planes = [64, 128, 256, 512].map((p) => ch(p, w));
+      const layers: Layer[] = [net.conv('stem', C, planes[0]!, 3, 1, { bias: false, role: 'first' }), net.bn('stem_bn', planes[0]!), net.act()];
+      let cin = planes[0]!;
+      blocks.forEach((n, stage) => {
+        for (let b = 0; b < n; b++) {
+          const stride = b === 0 && stage > 0 ? 2 : 1;
+          const cout = planes[stage]!;
+          const p = `s${stage + 1}b${b + 1}`;
+          const main = seq(net.conv(`${p}_c1`, cin, cout, 3, stride, { bias: false }), net.bn(`${p}_bn1`, cout), net.act(), net.conv(`${p}_c2`, cout, cout, 3, 1, { bias: false }), net.bn(`${p}_bn2`, cout));
+          const short: Layer | undefined = stride !== 1 || cin !== cout ? seq(net.conv(`${p}_sc`, cin, cout, 1, stride, { bias: false }), net.bn(`${p}_scbn`, cout)) : undefined;
+          const act = net.act();
+          layers.push((P, x, ctx) => act(P, tfAdd(main(P, x, ctx), short ? short(P, x, ctx) : x), ctx));
+          cin = cout;
+        }
+      });
+      layers.push(globalAvgPool, net.dense('out', cin, a.classes, 'last'));
+      return { net, forward: seq(...layers) };
+    }
+    default: {
+      const bn = a.arch.endsWith('bn');
+      const cfg = VGG[a.arch.replace(/bn$/, '')];
+      if (!cfg) throw new Error(`unknown architecture ${a.arch}`);
+      const layers: Layer[] = [];
+      let cin = C;
+      let side = Math.min(H, W);
+      let i = 0;
+      for (const v of cfg) {
+        if (v === 'M') {
+          if (side >= 2) {
+            layers.push(maxPool2);
+            side = Math.floor(side / 2);
+          }
+          continue;
+        }
+        const cout = ch(v, w);
+        i++;
+        layers.push(net.conv(`conv${i}`, cin, cout, 3, 1, { bias: !bn, role: i === 1 ? 'first' : 'hidden' }));
+        if (bn) layers.push(net.bn(`bn${i}`, cout));
+        layers.push(net.act());
+        cin = cout;
+      }
+      layers.push(flatten, net.dense('out', side * side * cin, a.classes, 'last'));
+      return { net, forward: seq(...layers) };
+    }
+  }
+}
+
+function tfAdd(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.add(a, b);
+}

@@ -1,0 +1,78 @@
+/**
+ * The `adversarial` operation: one attack on one source model over the first `images` test
+ * images, in batches, with per-batch seeded streams. Records the batch, the source's predictions
+ * on it, and per-image perturbation norms.
+ */
+import { tensor } from '../artifact.js';
+import { norms } from '../attacks/base.js';
+import { buildClassifier } from '../eval/classifier.js';
+import type { OpContext, OpResult } from '../executor/types.js';
+import { rng } from '../rng.js';
+import { attackParams, runAttack, type AttackSpecJson } from '../training/methods.js';
+import { chunks, imageBatch, labelBatch, range } from '../training/batches.js';
+import { list, single, testCount } from './common.js';
+import { correctMask, mean } from './predict.js';
+
+export async function adversarialOp(ctx: OpContext): Promise<OpResult> {
+  const p = ctx.params as { attack: AttackSpecJson };
+  const ap = attackParams(p.attack.params);
+  const data = single(ctx.inputs.data, 'data');
+  const clf = buildClassifier({ kind: 'model' }, list(ctx.inputs.models));
+  const n = testCount(data, (ap as { images?: number }).images);
+  const [, H, W, C] = data.tensors.testX!.shape as [number, number, number, number];
+  const per = H * W * C;
+  const xAdv = new Float32Array(n * per);
+  const srcPred = new Int32Array(n);
+  const clean = new Int32Array(n);
+  const nl = { linf: new Float32Array(n), l2: new Float32Array(n), l1: new Float32Array(n) };
+  const batch = (ap as { batch?: number }).batch ?? 100;
+  const seed = (ap as { seed?: number }).seed ?? 0;
+  const t0 = performance.now();
+  let b = 0;
+  for (const [s, e] of chunks(n, batch)) {
+    if (ctx.signal.aborted) throw new Error('interrupted');
+    const idx = range(s, e);
+    const x = imageBatch(data.tensors.testX!, idx);
+    const y = labelBatch(data.tensors.testY!, idx);
+    const r = rng(seed, `attack/${b++}`);
+    clean.set(clf.predict(x, r), s);
+    const adv = runAttack(p.attack, clf, x, y, r);
+    xAdv.set(adv.dataSync() as Float32Array, s * per);
+    srcPred.set(clf.predict(adv, r), s);
+    const d = norms(adv, x);
+    nl.linf.set(d.linf, s);
+    nl.l2.set(d.l2, s);
+    nl.l1.set(d.l1, s);
+    x.dispose();
+    adv.dispose();
+    ctx.progress({ phase: p.attack.attack, done: e, total: n, unit: 'images' });
+  }
+  const ms = performance.now() - t0;
+  clf.dispose();
+  const y = labelBatch(data.tensors.testY!, range(0, n));
+  const cleanOk = correctMask(clean, data).subarray(0, n);
+  let generated = 0;
+  for (let i = 0; i < n; i++) if (cleanOk[i] && srcPred[i] !== y[i]) generated++;
+  const avg = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
+  return {
+    artifact: {
+      summary: {
+        n,
+        attack: p.attack.attack,
+        sourceCleanAccuracy: mean(cleanOk),
+        generated,
+        successRate: generated / Math.max(1, cleanOk.reduce((s, v) => s + v, 0)),
+        meanNorm: { linf: avg(nl.linf), l2: avg(nl.l2), l1: avg(nl.l1) },
+      },
+      tensors: {
+        x: tensor('float32', [n, H, W, C], xAdv),
+        y: tensor('int32', [n], y),
+        sourcePred: tensor('int32', [n], srcPred),
+        normLinf: tensor('float32', [n], nl.linf),
+        normL2: tensor('float32', [n], nl.l2),
+        normL1: tensor('float32', [n], nl.l1),
+      },
+    },
+    extra: { imagesPerSecond: n / (ms / 1000) },
+  };
+}

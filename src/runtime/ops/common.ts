@@ -1,0 +1,51 @@
+/** Helpers shared by the operations. */
+import { num } from '../../compiler/jsonsafe.js';
+import type { Artifact } from '../artifact.js';
+import type { ModelSpec } from '../models/model.js';
+import type { NoiseConfig } from '../models/net.js';
+
+export function single(a: Artifact | Artifact[] | undefined, role: string): Artifact {
+  if (!a || Array.isArray(a)) throw new Error(`input '${role}' missing`);
+  return a;
+}
+export function list(a: Artifact | Artifact[] | undefined): Artifact[] {
+  return a === undefined ? [] : Array.isArray(a) ? a : [a];
+}
+
+interface TrainParamsJson {
+  arch: string;
+  width: string;
+  input: ModelSpec['input'];
+  weightBits: number | null;
+  activationBits: number | null;
+  noise: Record<string, { learned: boolean; sd: string } | undefined>;
+  shape: [number, number, number];
+  classes: number;
+}
+
+export function modelSpec(p: TrainParamsJson, data: Artifact): ModelSpec {
+  const ds = data.summary as { mean: number[]; std: number[] };
+  const noise: ModelSpec['noise'] = {};
+  for (const k of ['input', 'weight', 'activation'] as const) {
+    const n = p.noise[k];
+    if (n) noise[k] = { learned: n.learned, sd: num(n.sd) } satisfies NoiseConfig;
+  }
+  return {
+    arch: p.arch,
+    width: num(p.width),
+    shape: p.shape,
+    classes: p.classes,
+    input: p.input,
+    weightBits: p.weightBits,
+    activationBits: p.activationBits,
+    noise,
+    mean: ds.mean,
+    std: ds.std,
+  };
+}
+
+/** Test images (and labels) the attack nodes use: the first n of the test split. */
+export function testCount(data: Artifact, images?: number): number {
+  const n = data.tensors.testY!.shape[0]!;
+  return images === undefined ? n : Math.min(n, images);
+}

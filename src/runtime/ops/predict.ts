@@ -1,0 +1,53 @@
+/** The `predict` operation: a classifier's clean predictions on the test images. */
+import type { ClassSpec } from '../../compiler/ops.js';
+import { tensor, type Artifact } from '../artifact.js';
+import { buildClassifier } from '../eval/classifier.js';
+import type { OpContext, OpResult } from '../executor/types.js';
+import { rng } from '../rng.js';
+import { chunks, imageBatch, labelBatch, range } from '../training/batches.js';
+import { list, single } from './common.js';
+
+export function predictAll(clf: ReturnType<typeof buildClassifier>, data: Artifact, n: number, batch: number, seed: number | string, progress?: (d: number, t: number) => void): Int32Array {
+  const out = new Int32Array(n);
+  let b = 0;
+  for (const [s, e] of chunks(n, batch)) {
+    const x = imageBatch(data.tensors.testX!, range(s, e));
+    out.set(clf.predict(x, rng(seed, `predict/${b++}`)), s);
+    x.dispose();
+    progress?.(e, n);
+  }
+  return out;
+}
+
+export function correctMask(pred: Int32Array, data: Artifact): Uint8Array {
+  const y = labelBatch(data.tensors.testY!, range(0, pred.length));
+  return Uint8Array.from(pred, (p, i) => (p === y[i] ? 1 : 0));
+}
+
+export const mean = (m: Uint8Array) => (m.length ? m.reduce((s, v) => s + v, 0) / m.length : 0);
+
+export async function predictOp(ctx: OpContext): Promise<OpResult> {
+  const p = ctx.params as { classifier: ClassSpec };
+  const data = single(ctx.inputs.data, 'data');
+  const clf = buildClassifier(p.classifier, list(ctx.inputs.models), ctx.inputs.select ? single(ctx.inputs.select, 'select') : undefined);
+  const n = data.tensors.testY!.shape[0]!;
+  const batch = clf.smooth?.batch ?? 500;
+  const t0 = performance.now();
+  const pred = predictAll(clf, data, n, batch, 'clean', (d, t) => ctx.progress({ phase: 'predict', done: d, total: t, unit: 'images' }));
+  const ms = performance.now() - t0;
+  const correct = correctMask(pred, data);
+  const summary: Record<string, unknown> = { accuracy: mean(correct), correct: correct.reduce((s, v) => s + v, 0), n, kind: p.classifier.kind };
+  if (clf.kind === 'ensemble' || (clf.kind === 'smooth' && clf.members.length > 1)) {
+    summary.chosen = clf.chosen ?? null;
+    summary.members = clf.members.map((m, i) => {
+      const mp = predictAll({ ...clf, predict: m.predict }, data, n, 500, `member/${i}`);
+      return mean(correctMask(mp, data));
+    });
+  }
+  if (clf.smooth) summary.smooth = { sd: clf.smooth.sd, m: clf.smooth.m, vote: clf.smooth.vote };
+  clf.dispose();
+  return {
+    artifact: { summary: summary as Artifact['summary'], tensors: { pred: tensor('int32', [n], pred) } },
+    extra: { msPerImage: ms / n },
+  };
+}

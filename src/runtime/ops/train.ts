@@ -1,0 +1,35 @@
+/** The `train` operation: build the model from its spec and train it (or fine-tune `from`). */
+import { jsonSafe } from '../../compiler/jsonsafe.js';
+import type { Artifact } from '../artifact.js';
+import type { OpContext, OpResult } from '../executor/types.js';
+import { Model } from '../models/model.js';
+import type { MethodJson } from '../training/methods.js';
+import { accuracy, train, type TrainSettings } from '../training/train.js';
+import { modelSpec, single } from './common.js';
+
+export async function trainOp(ctx: OpContext): Promise<OpResult> {
+  const p = jsonSafe<Parameters<typeof modelSpec>[0] & { train: TrainSettings; method: MethodJson }>(ctx.params);
+  const data = single(ctx.inputs.data, 'data');
+  const spec = modelSpec(p, data);
+  const from = ctx.inputs.from ? Model.fromArtifact(single(ctx.inputs.from, 'from')) : undefined;
+  const t0 = performance.now();
+  const res = await train({ spec, settings: p.train, method: p.method, data, ...(from ? { init: from } : {}), progress: ctx.progress, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  from?.dispose();
+  const ms = performance.now() - t0;
+  const testAcc = accuracy(res.model, data.tensors.testX!, data.tensors.testY!, p.train.seed + 1000);
+  const artifact: Artifact = {
+    summary: {
+      spec: jsonSafe(spec),
+      method: p.method.name,
+      params: res.model.paramCount(),
+      history: res.history.map(({ ms: _ms, ...h }) => h),
+      bestEpoch: res.bestEpoch,
+      valAccuracy: res.bestVal,
+      testAccuracy: testAcc,
+    },
+    tensors: res.model.tensors(),
+  };
+  const images = (data.tensors.trainY!.shape[0]! * p.train.epochs) / (ms / 1000);
+  res.model.dispose();
+  return { artifact, extra: { trainImagesPerSecond: Math.round(images), epochMs: res.history.map((h) => h.ms) } };
+}

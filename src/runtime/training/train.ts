@@ -1,0 +1,144 @@
+/**
+ * The training loop: seeded shuffles, minibatch steps of the chosen method, learning rate /10 at
+ * 60% and 80% of the epochs, validation accuracy after every epoch, and the best-validation
+ * weights kept (as the TREND paper). RAMP's gradient projection runs once per epoch.
+ */
+import { num } from '../../compiler/jsonsafe.js';
+import type { Artifact } from '../artifact.js';
+import { StepError, type Progress } from '../executor/types.js';
+import { Model, type ModelSpec } from '../models/model.js';
+import type { ForwardCtx } from '../models/net.js';
+import { permutation, rng } from '../rng.js';
+import { tf } from '../tf.js';
+import { chunks, imageBatch, labelBatch } from './batches.js';
+import { prepareBatch, type MethodJson, type MethodState } from './methods.js';
+import { Adam, SGD, type Optimizer } from './optimizer.js';
+import { gradientProjection } from './projection.js';
+
+export interface TrainSettings {
+  epochs: number;
+  batch: number;
+  lr: string;
+  momentum: string;
+  wd: string;
+  optimizer: 'sgd' | 'adam';
+  seed: number;
+  schedule: 'step' | 'constant';
+}
+
+export interface EpochLog {
+  epoch: number;
+  lr: number;
+  loss: number;
+  valAcc: number;
+  ms: number;
+}
+
+export interface TrainJob {
+  spec: ModelSpec;
+  settings: TrainSettings;
+  method: MethodJson;
+  data: Artifact;
+  init?: Model;
+  progress: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export function lrAt(base: number, epoch: number, epochs: number, schedule: 'step' | 'constant'): number {
+  if (schedule === 'constant') return base;
+  if (epoch >= 0.8 * epochs) return base / 100;
+  if (epoch >= 0.6 * epochs) return base / 10;
+  return base;
+}
+
+export function accuracy(model: Model, x: Artifact['tensors'][string], y: Artifact['tensors'][string], seed: number, batch = 500): number {
+  const n = y.shape[0]!;
+  if (n === 0) return 0;
+  let correct = 0;
+  const r = rng(seed, 'eval');
+  for (const [s, e] of chunks(n, batch)) {
+    const idx = Int32Array.from({ length: e - s }, (_, i) => s + i);
+    const labels = labelBatch(y, idx);
+    const pred = tf.tidy(() => tf.argMax(model.logits(imageBatch(x, idx), { training: false, rng: r }), 1).dataSync() as Int32Array);
+    for (let i = 0; i < pred.length; i++) if (pred[i] === labels[i]) correct++;
+  }
+  return correct / n;
+}
+
+export async function train(job: TrainJob): Promise<{ model: Model; history: EpochLog[]; bestEpoch: number; bestVal: number }> {
+  const s = job.settings;
+  const t = job.data.tensors;
+  const model = Model.create(job.spec, s.seed);
+  if (job.init) model.loadFrom(job.init);
+  const opt: Optimizer = s.optimizer === 'adam' ? new Adam() : new SGD(num(s.momentum), num(s.wd));
+  const state: MethodState = { robust: [] };
+  const n = t.trainY!.shape[0]!;
+  const history: EpochLog[] = [];
+  let best = { val: -1, epoch: -1, weights: model.snapshot() };
+  const baseLr = num(s.lr);
+
+  const runEpoch = (method: MethodJson, epoch: number, lr: number, phase: string): number => {
+    const order = permutation(n, rng(s.seed, `shuffle/${epoch}/${phase}`));
+    const r = rng(s.seed, `train/${epoch}/${phase}`);
+    const total = Math.ceil(n / s.batch);
+    let lossSum = 0;
+    let done = 0;
+    for (const [a, b] of chunks(n, s.batch)) {
+      if (job.signal?.aborted) throw new StepError('interrupted');
+      const idx = order.subarray(a, b);
+      const x = imageBatch(t.trainX!, idx);
+      const y = labelBatch(t.trainY!, idx);
+      const yh = tf.oneHot(tf.tensor1d(y, 'int32'), job.spec.classes) as tf.Tensor2D;
+      const work = prepareBatch(method, model, x, y, yh, r, state);
+      const ctx: ForwardCtx = { training: true, rng: r, updates: [] };
+      const vars = model.trainable();
+      const { value, grads } = tf.variableGrads(() => work.loss((z) => model.logits(z, ctx)), vars);
+      const loss = value.dataSync()[0]!;
+      if (!Number.isFinite(loss)) {
+        throw new StepError(`training diverged: the loss is ${loss} at epoch ${epoch + 1}, batch ${done + 1} (lower lr=, or check the data)`);
+      }
+      opt.step(vars, vars.map((v) => grads[v.name]!), lr);
+      for (const u of ctx.updates!) {
+        model.vars.get(u.name)!.assign(u.value);
+        u.value.dispose();
+      }
+      Object.values(grads).forEach((g) => g.dispose());
+      [value, x, yh, ...work.held].forEach((z) => z.dispose());
+      lossSum += loss * idx.length;
+      done++;
+      job.progress({ phase, done, total, unit: 'batches', metrics: { loss: lossSum / Math.min(n, done * s.batch), lr } });
+    }
+    return lossSum / n;
+  };
+
+  for (let e = 0; e < s.epochs; e++) {
+    const t0 = performance.now();
+    const lr = lrAt(baseLr, e, s.epochs, s.schedule);
+    const phase = `epoch ${e + 1}/${s.epochs}`;
+    let loss: number;
+    if (job.method.name === 'ramp' && job.method.gp) {
+      // Gradient projection: one adversarial and one clean epoch from the same start, combined.
+      const old = model.snapshot();
+      const optOld = opt.snapshot();
+      loss = runEpoch(job.method, e, lr, `${phase} adversarial`);
+      const adv = model.snapshot();
+      const optAdv = opt.snapshot();
+      model.restore(old);
+      opt.restore(optOld);
+      runEpoch({ name: 'standard' }, e, lr, `${phase} clean`);
+      const nat = model.snapshot();
+      const trainable = new Set(model.decls.filter((d) => d.trainable).map((d) => d.name));
+      model.restore(gradientProjection(old, adv, nat, num(job.method.beta), trainable));
+      opt.restore(optAdv);
+    } else {
+      loss = runEpoch(job.method, e, lr, phase);
+    }
+    const valAcc = accuracy(model, t.valX!, t.valY!, s.seed + e);
+    history.push({ epoch: e + 1, lr, loss, valAcc, ms: Math.round(performance.now() - t0) });
+    job.progress({ phase, done: Math.ceil(n / s.batch), total: Math.ceil(n / s.batch), unit: 'batches', metrics: { loss, valAcc } });
+    if (valAcc > best.val) best = { val: valAcc, epoch: e + 1, weights: model.snapshot() };
+  }
+  model.restore(best.weights);
+  opt.dispose();
+  return { model, history, bestEpoch: best.epoch, bestVal: best.val };
+}

@@ -1,0 +1,93 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src/runtime/backends/select.js';
+import { tf } from '../../src/runtime/tf.js';
+
+/** Runs f on the cpu backend and on wasm with the same inputs; returns both results. */
+async function both(f: () => tf.Tensor[]): Promise<{ cpu: Float32Array[]; wasm: Float32Array[] }> {
+  await tf.setBackend('cpu');
+  const cpu = tf.tidy(f).map((t) => t.dataSync() as Float32Array);
+  await tf.setBackend('wasm');
+  const wasm = tf.tidy(f).map((t) => t.dataSync() as Float32Array);
+  return { cpu, wasm };
+}
+
+function maxRelErr(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(a[i]!));
+  }
+  return num / Math.max(den, 1e-12);
+}
+
+function data(shape: number[], seed: number): number[] {
+  let s = seed;
+  return Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s / 2147483648 - 0.5;
+  });
+}
+
+describe('wasm kernels agree with the cpu backend', () => {
+  beforeAll(async () => {
+    const c = await selectBackend('wasm');
+    expect(c.description).toMatch(/trend kernels/);
+  });
+
+  const cases: Array<{ x: [number, number, number, number]; f: [number, number, number, number]; s: number; pad: 'same' | 'valid' | number }> = [
+    { x: [4, 9, 9, 3], f: [3, 3, 3, 5], s: 1, pad: 'same' },
+    { x: [3, 8, 7, 2], f: [3, 3, 2, 4], s: 1, pad: 'valid' },
+    { x: [2, 9, 9, 3], f: [3, 3, 3, 4], s: 2, pad: 'same' },
+    { x: [2, 8, 8, 3], f: [3, 3, 3, 4], s: 2, pad: 'valid' },
+    { x: [2, 10, 10, 4], f: [1, 1, 4, 6], s: 2, pad: 'valid' },
+    { x: [2, 7, 7, 1], f: [5, 5, 1, 3], s: 1, pad: 2 },
+  ];
+  for (const c of cases) {
+    it(`conv2d gradients x=${c.x} filter=${c.f} stride=${c.s} pad=${c.pad}`, async () => {
+      const x = data(c.x, 1);
+      const w = data(c.f, 2);
+      const { cpu, wasm } = await both(() => {
+        const xt = tf.tensor4d(x, c.x);
+        const wt = tf.tensor4d(w, c.f);
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad))));
+        return g([xt, wt]);
+      });
+      expect(maxRelErr(cpu[0]!, wasm[0]!)).toBeLessThan(1e-5);
+      expect(maxRelErr(cpu[1]!, wasm[1]!)).toBeLessThan(1e-5);
+    });
+  }
+
+  it('max-pool and relu gradients (with ties at zero)', async () => {
+    const x = data([3, 8, 8, 6], 3);
+    const { cpu, wasm } = await both(() => {
+      const xt = tf.tensor4d(x, [3, 8, 8, 6]);
+      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(tf.relu(a) as tf.Tensor4D, 2, 2, 'valid'), tf.range(0, 3 * 4 * 4 * 6).reshape([3, 4, 4, 6]))));
+      const g2 = tf.grad((a: tf.Tensor) => tf.sum(tf.square(tf.maxPool(a as tf.Tensor4D, 3, 2, 'same'))));
+      return [g(xt), g2(xt)];
+    });
+    expect(maxRelErr(cpu[0]!, wasm[0]!)).toBeLessThan(1e-6);
+    expect(maxRelErr(cpu[1]!, wasm[1]!)).toBeLessThan(1e-6);
+  });
+});
+
+describe('wasm reductions and matmul agree with the cpu backend', () => {
+  it('sum over leading axes, keepDims, and other axes', async () => {
+    const x = data([4, 5, 6, 7], 9);
+    const { cpu, wasm } = await both(() => {
+      const t = tf.tensor4d(x, [4, 5, 6, 7]);
+      return [tf.sum(t, [0, 1, 2]), tf.sum(t, [0, 1, 2], true), tf.sum(t, 1), tf.sum(t)];
+    });
+    for (let i = 0; i < 4; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBeLessThan(1e-5);
+  });
+  it('matmul with every transpose combination', async () => {
+    const a = data([7, 13], 4);
+    const b = data([13, 5], 5);
+    const { cpu, wasm } = await both(() => {
+      const A = tf.tensor2d(a, [7, 13]);
+      const B = tf.tensor2d(b, [13, 5]);
+      return [tf.matMul(A, B), tf.matMul(A.transpose(), B, true, false), tf.matMul(A, B.transpose(), false, true), tf.matMul(A.transpose(), B.transpose(), true, true)];
+    });
+    for (let i = 0; i < 4; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBeLessThan(1e-5);
+  });
+});
