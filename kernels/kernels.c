@@ -102,6 +102,50 @@ void maxpool_backward(const float *x, const float *dy, float *dx, int N, int H, 
   }
 }
 
+/*
+ * 2x2 stride-2 max-pool gradient without padding and with even H, W (every input position lies
+ * in exactly one window): each gradient goes to the first maximum of its window in row-major
+ * order, as TensorFlow does.
+ */
+EXPORT(maxpool2x2_backward)
+void maxpool2x2_backward(const float *x, const float *dy, float *dx, int N, int H, int W, int C) {
+  const int OH = H / 2, OW = W / 2;
+  for (int n = 0; n < N; n++)
+    for (int oh = 0; oh < OH; oh++)
+      for (int ow = 0; ow < OW; ow++) {
+        const long p = (((long)n * H + oh * 2) * W + ow * 2) * C, q = p + (long)W * C;
+        const float *g = dy + (((long)n * OH + oh) * OW + ow) * C;
+        int c = 0;
+        for (; c + 4 <= C; c += 4) {
+          const v128_t a = wasm_v128_load(x + p + c), b = wasm_v128_load(x + p + C + c);
+          const v128_t d = wasm_v128_load(x + q + c), e = wasm_v128_load(x + q + C + c);
+          const v128_t m = wasm_f32x4_max(wasm_f32x4_max(a, b), wasm_f32x4_max(d, e));
+          const v128_t gv = wasm_v128_load(g + c);
+          const v128_t ea = wasm_f32x4_eq(a, m);
+          const v128_t eb = wasm_v128_andnot(wasm_f32x4_eq(b, m), ea);
+          const v128_t taken = wasm_v128_or(ea, eb);
+          const v128_t ed = wasm_v128_andnot(wasm_f32x4_eq(d, m), taken);
+          const v128_t ee = wasm_v128_andnot(wasm_v128_not(wasm_v128_or(taken, ed)), wasm_v128_not(wasm_f32x4_eq(e, m)));
+          wasm_v128_store(dx + p + c, wasm_v128_and(gv, ea));
+          wasm_v128_store(dx + p + C + c, wasm_v128_and(gv, eb));
+          wasm_v128_store(dx + q + c, wasm_v128_and(gv, ed));
+          wasm_v128_store(dx + q + C + c, wasm_v128_and(gv, ee));
+        }
+        for (; c < C; c++) {
+          const float a = x[p + c], b = x[p + C + c], d = x[q + c], e = x[q + C + c];
+          float m = a;
+          if (b > m) m = b;
+          if (d > m) m = d;
+          if (e > m) m = e;
+          const int wa = a == m, wb = !wa && b == m, wd = !wa && !wb && d == m, we = !wa && !wb && !wd;
+          dx[p + c] = wa ? g[c] : 0.0f;
+          dx[p + C + c] = wb ? g[c] : 0.0f;
+          dx[q + c] = wd ? g[c] : 0.0f;
+          dx[q + C + c] = we ? g[c] : 0.0f;
+        }
+      }
+}
+
 /* y[c] = sum over rows of x[m, c] (bias gradients). */
 EXPORT(sum_rows)
 void sum_rows(const float *x, float *y, int m, int c) {
@@ -172,4 +216,30 @@ void matmul(const float *a, const float *b, float *c, int M, int K, int N, int t
       c[(long)i * N + j] = s;
     }
   }
+}
+
+/* 2x2 stride-2 max pool (valid padding), NHWC; vectorised over channels. */
+EXPORT(maxpool2x2)
+void maxpool2x2(const float *x, float *y, int N, int H, int W, int C) {
+  const int OH = H / 2, OW = W / 2;
+  for (int n = 0; n < N; n++)
+    for (int oh = 0; oh < OH; oh++)
+      for (int ow = 0; ow < OW; ow++) {
+        const float *p = x + (((long)n * H + oh * 2) * W + ow * 2) * C;
+        const float *q = p + (long)W * C;
+        float *o = y + (((long)n * OH + oh) * OW + ow) * C;
+        int c = 0;
+        for (; c + 4 <= C; c += 4) {
+          v128_t m = wasm_f32x4_max(wasm_v128_load(p + c), wasm_v128_load(p + C + c));
+          m = wasm_f32x4_max(m, wasm_f32x4_max(wasm_v128_load(q + c), wasm_v128_load(q + C + c)));
+          wasm_v128_store(o + c, m);
+        }
+        for (; c < C; c++) {
+          float m = p[c];
+          if (p[C + c] > m) m = p[C + c];
+          if (q[c] > m) m = q[c];
+          if (q[C + c] > m) m = q[C + c];
+          o[c] = m;
+        }
+      }
 }

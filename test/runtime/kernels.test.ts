@@ -91,3 +91,31 @@ describe('wasm reductions and matmul agree with the cpu backend', () => {
     for (let i = 0; i < 4; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBeLessThan(1e-5);
   });
 });
+
+describe('trend conv op (conv + bias + ReLU, lazy gradients) agrees with stock ops on cpu', () => {
+  it('values and gradients for x, filter and bias', async () => {
+    const { conv2dOp } = await import('../../src/runtime/backends/wasm-kernels.js');
+    const x = data([3, 9, 9, 4], 11);
+    const w = data([3, 3, 4, 6], 12);
+    const bias = data([6], 13);
+    for (const relu of [false, true]) {
+      const { cpu, wasm } = await both(() => {
+        const xt = tf.tensor4d(x, [3, 9, 9, 4]);
+        const wt = tf.tensor4d(w, [3, 3, 4, 6]);
+        const bt = tf.tensor1d(bias);
+        const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => conv2dOp(a as tf.Tensor4D, b as tf.Tensor4D, c, 1, relu);
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.square(f(a, b, c))));
+        return [f(xt, wt, bt), ...g([xt, wt, bt])];
+      });
+      for (let i = 0; i < 4; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBeLessThan(1e-5);
+    }
+  });
+  it('2x2 max pool and identity', async () => {
+    const x = data([2, 6, 6, 5], 14);
+    const { cpu, wasm } = await both(() => {
+      const t = tf.tensor4d(x, [2, 6, 6, 5]);
+      return [tf.maxPool(t, 2, 2, 'valid'), tf.maxPool(t, 2, 2, 'same'), tf.clone(t)];
+    });
+    for (let i = 0; i < 3; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBe(0);
+  });
+});

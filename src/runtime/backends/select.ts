@@ -92,6 +92,6 @@ async function wasmChoice(): Promise<BackendChoice> {
   const info = await setupWasm(threads);
   return {
     name: 'wasm',
-    description: `wasm (${info.threads} thread${info.threads === 1 ? '' : 's'}, simd${info.customKernels ? ', trend kernels' : ''})`,
+    description: `wasm (${info.threads} thread${info.threads === 1 ? '' : 's'}, simd${info.fma ? ' fma' : ''}${info.customKernels ? ', trend kernels' : ''})`,
   };
 }

@@ -2,9 +2,10 @@
  * Kernels added to (or replacing) the wasm backend's, each checked against the cpu backend in
  * test/runtime/kernels.test.ts:
  *
- * - Conv2DBackpropFilter (missing as shipped): a forward convolution over the transposed input
- *   with the transposed output gradient as its filter, dilation = the forward stride, run by the
- *   backend's own XNNPACK Conv2D.
+ * - Conv2D and FusedConv2D (bias, linear/ReLU): im2col in 64-row chunks and a 4x8 register-
+ *   blocked GEMM with fused multiply-add (kernels/conv.c), rows split across threads.
+ * - Conv2DBackpropFilter (missing as shipped): im2col(x)^T dy with the same blocking, as two
+ *   fixed row partitions whose partial sums are added in order (same bits on 1 or 2 threads).
  * - Conv2DBackpropInput at stride 1: a forward convolution of the output gradient with the filter
  *   flipped and its channel axes swapped (the shipped kernel is a scalar loop).
  * - MaxPoolGrad, the ReLU gradient (Step, Cast and Multiply as shipped), Sum over leading axes
@@ -12,6 +13,7 @@
  *   (kernels/kernels.c), which shares the backend's memory.
  */
 import { tf } from '../tf.js';
+import type { KernelPool } from './kernel-pool.js';
 
 export interface KernelModule {
   transpose4(x: number, y: number, d0: number, d1: number, d2: number, d3: number, p0: number, p1: number, p2: number, p3: number): void;
@@ -20,6 +22,12 @@ export interface KernelModule {
   sum_rows(x: number, y: number, m: number, c: number): void;
   sgd_update(w: number, g: number, v: number, n: number, lr: number, mu: number, wd: number): void;
   matmul(a: number, b: number, c: number, M: number, K: number, N: number, ta: number, tb: number): void;
+  pack_filter(w: number, bp: number, KH: number, KW: number, CI: number, CO: number, flip: number): void;
+  narrow_from_panels(bp: number, bt: number, K: number, N: number, ldk: number): void;
+  add_into(y: number, a: number, n: number): void;
+  maxpool2x2(x: number, y: number, N: number, H: number, W: number, C: number): void;
+  maxpool2x2_backward(x: number, dy: number, dx: number, N: number, H: number, W: number, C: number): void;
+  pack_filter_t(w: number, bp: number, KH: number, KW: number, CI: number, CO: number): void;
 }
 
 interface TensorInfo {
@@ -31,10 +39,35 @@ interface WasmBackend {
   dataIdMap: { get(id: object): { id: number; memoryOffset: number } };
   makeOutput(shape: number[], dtype: string): TensorInfo;
   disposeData(id: object): boolean;
+  incRef(id: object): void;
+  refCount(id: object): number;
 }
 
 let K: KernelModule | undefined;
-let conv2dRaw: ((...a: number[]) => number) | undefined;
+let pool: KernelPool | undefined;
+let malloc: (n: number) => number = () => 0;
+let free: (p: number) => void = () => {};
+let scratch: { base: number; perThread: number } | undefined;
+
+/** im2col scratch: CHUNK (64) rows per thread, grown on demand. */
+function scratchFor(floats: number): (i: number) => number {
+  const bytes = floats * 4;
+  if (!scratch || scratch.perThread < bytes) {
+    if (scratch) free(scratch.base);
+    const per = Math.max(bytes, 1 << 20);
+    scratch = { base: malloc(per * pool!.threads), perThread: per };
+  }
+  const s = scratch;
+  return (i) => s.base + i * s.perThread;
+}
+
+function heapF32(): Float32Array {
+  return new Float32Array((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer);
+}
+
+const CHUNK = 64;
+const round4 = (x: number) => (x + 3) & ~3;
+const round8 = (x: number) => (x + 7) & ~7;
 
 /** The kernel module, when the wasm backend is active with trend's kernels. */
 export function kernelModule(): KernelModule | undefined {
@@ -49,28 +82,6 @@ export function offsetOf(t: { dataId: object }): number {
 function off(b: WasmBackend, t: TensorInfo): number {
   return b.dataIdMap.get(t.dataId).memoryOffset;
 }
-function tid(b: WasmBackend, t: TensorInfo): number {
-  return b.dataIdMap.get(t.dataId).id;
-}
-
-function transpose(b: WasmBackend, x: TensorInfo, perm: [number, number, number, number]): TensorInfo {
-  const s = x.shape as [number, number, number, number];
-  const out = b.makeOutput(perm.map((p) => s[p]!), 'float32');
-  K!.transpose4(off(b, x), off(b, out), s[0], s[1], s[2], s[3], ...perm);
-  return out;
-}
-
-/** XNNPACK convolution with explicit pads (no 'same' flag), NHWC input and HWIO filter. */
-function conv(b: WasmBackend, x: TensorInfo, filter: TensorInfo, pads: [number, number, number, number], stride: [number, number], dilation: [number, number]): TensorInfo {
-  const [n, h, w, ci] = x.shape as [number, number, number, number];
-  const [kh, kw, , co] = filter.shape as [number, number, number, number];
-  const [pt, pr, pb, pl] = pads;
-  const oh = Math.floor((h + pt + pb - (dilation[0] * (kh - 1) + 1)) / stride[0]) + 1;
-  const ow = Math.floor((w + pl + pr - (dilation[1] * (kw - 1) + 1)) / stride[1]) + 1;
-  const out = b.makeOutput([n, oh, ow, co], 'float32');
-  conv2dRaw!(tid(b, x), n, h, w, tid(b, filter), kh, kw, pt, pr, pb, pl, 0, dilation[0], dilation[1], stride[0], stride[1], ci, co, tid(b, out));
-  return out;
-}
 
 function pair(v: number | number[]): [number, number] {
   return typeof v === 'number' ? [v, v] : [v[0]!, v[1] ?? v[0]!];
@@ -78,71 +89,7 @@ function pair(v: number | number[]): [number, number] {
 
 type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs: Record<string, unknown> };
 
-function backpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInfo {
-  const b = backend as WasmBackend;
-  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const filterShape = attrs.filterShape as [number, number, number, number];
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    attrs.strides as number,
-    1,
-    attrs.pad as 'same',
-    attrs.dimRoundingMode as 'floor' | undefined,
-  );
-  const [, H, W] = x.shape as [number, number, number, number];
-  const [sh, sw] = [info.strideHeight, info.strideWidth];
-  const pt = info.padInfo.top;
-  const pl = info.padInfo.left;
-  const pb = info.filterHeight - 1 + sh * (info.outHeight - 1) + 1 - H - pt;
-  const pr = info.filterWidth - 1 + sw * (info.outWidth - 1) + 1 - W - pl;
-  const xT = transpose(b, x, [3, 1, 2, 0]); // [Ci, H, W, N]
-  const dyT = transpose(b, dy, [1, 2, 0, 3]); // [OH, OW, N, Co]
-  let src = xT;
-  let cropped: tf.Tensor | undefined;
-  if (pb < 0 || pr < 0) {
-    // The forward pass ignored trailing rows/columns (floor rounding): crop them here.
-    const t = tf.engine().makeTensorFromTensorInfo(xT as tf.TensorInfo);
-    cropped = tf.slice(t, [0, 0, 0, 0], [-1, H + Math.min(0, pb), W + Math.min(0, pr), -1]);
-    src = cropped as unknown as TensorInfo;
-  }
-  const r = conv(b, src, dyT, [pt, Math.max(0, pr), Math.max(0, pb), pl], [1, 1], [sh, sw]); // [Ci, KH, KW, Co]
-  const out = transpose(b, r, [1, 2, 0, 3]);
-  if (cropped) cropped.dispose();
-  b.disposeData(xT.dataId);
-  b.disposeData(dyT.dataId);
-  b.disposeData(r.dataId);
-  return out;
-}
-
 let originalBackpropInput: ((args: KernelArgs) => TensorInfo) | undefined;
-
-function backpropInput(args: KernelArgs): TensorInfo {
-  const { inputs, backend, attrs } = args;
-  const b = backend as WasmBackend;
-  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-  const inputShape = attrs.inputShape as [number, number, number, number];
-  const [sh, sw] = pair(attrs.strides as number | number[]);
-  const [kh, kw, ci, co] = filter.shape as [number, number, number, number];
-  const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], [sh, sw], 1, attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined);
-  const pt = kh - 1 - info.padInfo.top;
-  const pl = kw - 1 - info.padInfo.left;
-  const pb = inputShape[1] - info.outHeight + info.padInfo.top;
-  const pr = inputShape[2] - info.outWidth + info.padInfo.left;
-  if (sh !== 1 || sw !== 1 || pt < 0 || pl < 0 || pb < 0 || pr < 0) return originalBackpropInput!(args);
-  // w'[kh, kw, co, ci] = w[KH-1-kh, KW-1-kw, ci, co]
-  const wf = b.makeOutput([kh, kw, co, ci], 'float32');
-  const heap = new Float32Array((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer);
-  const src = off(b, filter) >> 2;
-  const dst = off(b, wf) >> 2;
-  for (let y = 0; y < kh; y++)
-    for (let x = 0; x < kw; x++)
-      for (let i = 0; i < ci; i++)
-        for (let o = 0; o < co; o++) heap[dst + ((y * kw + x) * co + o) * ci + i] = heap[src + (((kh - 1 - y) * kw + (kw - 1 - x)) * ci + i) * co + o]!;
-  const out = conv(b, dy, wf, [pt, pr, pb, pl], [1, 1], [1, 1]);
-  b.disposeData(wf.dataId);
-  return out;
-}
 
 function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const b = backend as WasmBackend;
@@ -157,6 +104,11 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   );
   const [N, H, W, C] = input.shape as [number, number, number, number];
   const dx = b.makeOutput(input.shape, 'float32');
+  const two = info.filterHeight === 2 && info.filterWidth === 2 && info.strideHeight === 2 && info.strideWidth === 2 && info.padInfo.top === 0 && info.padInfo.left === 0;
+  if (two && H % 2 === 0 && W % 2 === 0) {
+    K!.maxpool2x2_backward(off(b, input), off(b, dy), off(b, dx), N, H, W, C);
+    return dx;
+  }
   K!.maxpool_backward(off(b, input), off(b, dy), off(b, dx), N, H, W, C, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left);
   return dx;
 }
@@ -201,32 +153,285 @@ function batchMatMul(args: KernelArgs): TensorInfo {
   const [Kb, N] = tb ? [b2, b1] : [b1, b2];
   if (Ka !== Kb) return originalMatMul!(args);
   const out = b.makeOutput([batch, M, N], 'float32');
-  const ao = off(b, a);
-  const bo = off(b, bb);
+  // The plain product vectorises over N, so operands are arranged (with cheap transposes) to
+  // make the longer output side N: C = A B, or C^T = B^T A^T then transposed back.
+  const flip = N < 16 && M > N;
+  const tmp: number[] = [];
+  const arrange = (t: TensorInfo, transposed: boolean, wantTransposed: boolean, r: number, c: number): number => {
+    if (transposed === wantTransposed) return off(b, t);
+    const p = malloc(batch * r * c * 4);
+    tmp.push(p);
+    K!.transpose4(off(b, t), p, 1, batch, r, c, 0, 1, 3, 2);
+    return p;
+  };
   const co = off(b, out);
-  for (let i = 0; i < batch; i++) K!.matmul(ao + i * M * Ka * 4, bo + i * Ka * N * 4, co + i * M * N * 4, M, Ka, N, ta ? 1 : 0, tb ? 1 : 0);
+  if (!flip) {
+    const ao = arrange(a, ta, false, a1, a2);
+    const bo = arrange(bb, tb, false, b1, b2);
+    for (let i = 0; i < batch; i++) K!.matmul(ao + i * M * Ka * 4, bo + i * Ka * N * 4, co + i * M * N * 4, M, Ka, N, 0, 0);
+  } else {
+    const bo = arrange(bb, tb, true, b1, b2); // B^T: [N, K]
+    const ao = arrange(a, ta, true, a1, a2); // A^T: [K, M]
+    const ct = malloc(batch * N * M * 4);
+    tmp.push(ct);
+    for (let i = 0; i < batch; i++) K!.matmul(bo + i * N * Ka * 4, ao + i * Ka * M * 4, ct + i * N * M * 4, N, Ka, M, 0, 0);
+    K!.transpose4(ct, co, 1, batch, N, M, 0, 1, 3, 2);
+  }
+  tmp.forEach(free);
   return out;
+}
+
+interface ConvGeom {
+  N: number;
+  H: number;
+  W: number;
+  C: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  pt: number;
+  pl: number;
+  OH: number;
+  OW: number;
+  CO: number;
+}
+
+function geometry(xShape: number[], filterShape: number[], attrs: Record<string, unknown>): ConvGeom | undefined {
+  const dil = pair((attrs.dilations as number | number[] | undefined) ?? 1);
+  if (dil[0] !== 1 || dil[1] !== 1) return undefined;
+  if (attrs.dataFormat && attrs.dataFormat !== 'NHWC') return undefined;
+  const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], attrs.strides as number, 1, attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined);
+  return {
+    N: xShape[0]!,
+    H: xShape[1]!,
+    W: xShape[2]!,
+    C: xShape[3]!,
+    KH: info.filterHeight,
+    KW: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    pt: info.padInfo.top,
+    pl: info.padInfo.left,
+    OH: info.outHeight,
+    OW: info.outWidth,
+    CO: info.outChannels,
+  };
+}
+
+/** y = conv(x, packed filter) (+ bias, ReLU), rows split across threads. */
+function runConv(x: number, bp: number, bias: number, y: number, g: ConvGeom, relu: boolean): void {
+  const kdim = g.KH * g.KW * g.C;
+  const sc = scratchFor(CHUNK * round4(kdim));
+  const M = g.N * g.OH * g.OW;
+  pool!.run('conv_fwd', (i) => [x, bp, bias, y, sc(i), g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO, relu ? 1 : 0], pool!.split(M, CHUNK));
+}
+
+/** The filter in the layout conv_fwd wants: 8-column panels, or column-major rows when N < 8. */
+function packFilter(b: WasmBackend, filter: TensorInfo, flip: boolean): number {
+  const [KH, KW, CI, CO] = filter.shape as [number, number, number, number];
+  const kdim = KH * KW * (flip ? CO : CI);
+  const n = flip ? CI : CO;
+  const bp = malloc(kdim * round8(n) * 4);
+  K!.pack_filter(off(b, filter), bp, KH, KW, CI, CO, flip ? 1 : 0);
+  if (n >= 8) return bp;
+  const bt = malloc(n * round4(kdim) * 4);
+  K!.narrow_from_panels(bp, bt, kdim, n, round4(kdim));
+  free(bp);
+  return bt;
+}
+
+let originalConv2D: ((args: KernelArgs) => TensorInfo) | undefined;
+let originalFused: ((args: KernelArgs) => TensorInfo) | undefined;
+
+function conv2d(args: KernelArgs, fused: boolean): TensorInfo {
+  const b = args.backend as WasmBackend;
+  const { x, filter, bias } = args.inputs as { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo };
+  const act = (args.attrs.activation as string | undefined) ?? 'linear';
+  const g = geometry(x.shape, filter.shape, args.attrs);
+  if (!g || (act !== 'linear' && act !== 'relu') || x.dtype !== 'float32' || (bias && bias.shape.length !== 1)) {
+    return (fused ? originalFused : originalConv2D)!(args);
+  }
+  const out = b.makeOutput([g.N, g.OH, g.OW, g.CO], 'float32');
+  const bp = packFilter(b, filter, false);
+  runConv(off(b, x), bp, bias ? off(b, bias) : 0, off(b, out), g, act === 'relu');
+  free(bp);
+  return out;
+}
+
+/** Filter gradient: two fixed row partitions (partial sums added in order), on 1 or 2 threads. */
+function backpropFilterGemm(args: KernelArgs): TensorInfo {
+  const b = args.backend as WasmBackend;
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  const fs = args.attrs.filterShape as [number, number, number, number];
+  const g = geometry(x.shape, fs, args.attrs)!;
+  const kdim = g.KH * g.KW * g.C;
+  const out = b.makeOutput(fs, 'float32');
+  const o0 = off(b, out);
+  const o1 = malloc(kdim * g.CO * 4);
+  const heap = heapF32();
+  heap.fill(0, o0 >> 2, (o0 >> 2) + kdim * g.CO);
+  heap.fill(0, o1 >> 2, (o1 >> 2) + kdim * g.CO);
+  const sc = scratchFor(CHUNK * round4(kdim));
+  const M = g.N * g.OH * g.OW;
+  const half = Math.ceil(M / 2 / CHUNK) * CHUNK;
+  const parts: Array<[number, number]> = [
+    [0, Math.min(M, half)],
+    [Math.min(M, half), M],
+  ];
+  // Partition i accumulates into its own buffer; on one thread both use scratch slot 0.
+  const argsFor = (i: number, slot: number) => [off(b, x), off(b, dy), i === 0 ? o0 : o1, sc(slot), g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO];
+  if (pool!.threads >= 2) pool!.run('conv_dw', (i) => argsFor(i, i), parts);
+  else parts.forEach((p, i) => pool!.run('conv_dw', () => argsFor(i, 0), [p]));
+  K!.add_into(o0, o1, kdim * g.CO);
+  free(o1);
+  return out;
+}
+
+/**
+ * Input gradient. At stride 1 with at least 8 input channels: a forward conv of dy with the
+ * flipped, transposed filter. Otherwise (strided, or few input channels): dP = dY W^T by GEMM,
+ * then col2im, split across threads by image.
+ */
+function backpropInputGemm(args: KernelArgs): TensorInfo {
+  const b = args.backend as WasmBackend;
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  const inputShape = args.attrs.inputShape as [number, number, number, number];
+  const g = geometry(inputShape, filter.shape, args.attrs);
+  if (!g) return originalBackpropInput!(args);
+  if (g.sh !== 1 || g.sw !== 1 || g.C < 8 || g.KH - 1 - g.pt < 0 || g.KW - 1 - g.pl < 0) {
+    const out = b.makeOutput(inputShape, 'float32');
+    heapF32().fill(0, off(b, out) >> 2, (off(b, out) >> 2) + inputShape.reduce((p, q) => p * q, 1));
+    const n = g.KH * g.KW * g.C;
+    const bp = malloc(g.CO * round8(n) * 4);
+    K!.pack_filter_t(off(b, filter), bp, g.KH, g.KW, g.C, g.CO);
+    const sc = scratchFor(CHUNK * n);
+    const per = Math.ceil(g.N / pool!.threads);
+    const ranges = Array.from({ length: pool!.threads }, (_, i) => [Math.min(g.N, i * per), Math.min(g.N, (i + 1) * per)] as [number, number]);
+    pool!.run('conv_dx_col2im', (i) => [off(b, dy), bp, off(b, out), sc(i), g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO], ranges);
+    free(bp);
+    return out;
+  }
+  const [KH, KW, CI, CO] = filter.shape as [number, number, number, number];
+  const out = b.makeOutput(inputShape, 'float32');
+  const bp = packFilter(b, filter, true);
+  runConv(off(b, dy), bp, 0, off(b, out), { N: g.N, H: g.OH, W: g.OW, C: CO, KH, KW, sh: 1, sw: 1, pt: KH - 1 - g.pt, pl: KW - 1 - g.pl, OH: g.H, OW: g.W, CO: CI }, false);
+  free(bp);
+  return out;
+}
+
+/**
+ * TrendConv2D: conv + optional bias + optional ReLU in one pass, with a gradient whose parts are
+ * computed only when needed (TF.js's fused op computes every input's gradient eagerly, so an
+ * input gradient also paid for the filter gradient). The ReLU gradient uses the saved output.
+ */
+export const CONV_OP = 'TrendConv2D';
+
+function trendConv(args: KernelArgs): TensorInfo {
+  const b = args.backend as WasmBackend;
+  const { x, filter, bias } = args.inputs as { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo };
+  const g = geometry(x.shape, filter.shape, { strides: args.attrs.strides, pad: args.attrs.pad })!;
+  const out = b.makeOutput([g.N, g.OH, g.OW, g.CO], 'float32');
+  const bp = packFilter(b, filter, false);
+  runConv(off(b, x), bp, bias ? off(b, bias) : 0, off(b, out), g, !!args.attrs.relu);
+  free(bp);
+  return out;
+}
+
+function registerConvGradient(): void {
+  tf.registerGradient({
+    kernelName: CONV_OP,
+    inputsToSave: ['x', 'filter'],
+    outputsToSave: [true],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+      const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      const d = dy as tf.Tensor4D;
+      const g = attrs.relu ? (tf.engine().runKernel(RELU_GRAD, { dy: d, x: y }) as tf.Tensor4D) : d;
+      const conv = { strides: attrs.strides, pad: attrs.pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+      return {
+        x: () => tf.engine().runKernel('Conv2DBackpropInput', { dy: g, filter }, { ...conv, inputShape: x.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        filter: () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: g }, { ...conv, filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        bias: () => tf.sum(g, [0, 1, 2]),
+      };
+    },
+  });
+}
+
+/** conv(x, w) (+ bias) (then ReLU), through TrendConv2D on wasm and stock ops elsewhere. */
+export function conv2dOp(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, stride: number, relu: boolean): tf.Tensor4D {
+  if (kernelModule()) {
+    return tf.engine().runKernel(CONV_OP, bias ? { x, filter: w, bias } : { x, filter: w }, { strides: stride, pad: 'same', relu } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+  }
+  let y = bias ? tf.fused.conv2d({ x, filter: w, bias, strides: stride, pad: 'same' }) : tf.conv2d(x, w, stride, 'same');
+  if (relu) y = tf.relu(y);
+  return y;
+}
+
+/** Identity shares the data (as the cpu backend does) instead of copying it. */
+function identity({ inputs, backend }: KernelArgs): TensorInfo {
+  const b = backend as WasmBackend;
+  const { x } = inputs as { x: TensorInfo };
+  b.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+let originalMaxPool: ((args: KernelArgs) => TensorInfo) | undefined;
+
+function maxPool(args: KernelArgs): TensorInfo {
+  const b = args.backend as WasmBackend;
+  const { x } = args.inputs as { x: TensorInfo };
+  const [N, H, W, C] = x.shape as [number, number, number, number];
+  const fs = pair(args.attrs.filterSize as number | number[]);
+  const st = pair(args.attrs.strides as number | number[]);
+  const even = H % 2 === 0 && W % 2 === 0;
+  if (x.dtype !== 'float32' || fs[0] !== 2 || fs[1] !== 2 || st[0] !== 2 || st[1] !== 2 || !(args.attrs.pad === 'valid' || (args.attrs.pad === 'same' && even))) {
+    return originalMaxPool!(args);
+  }
+  const out = b.makeOutput([N, Math.floor(H / 2), Math.floor(W / 2), C], 'float32');
+  K!.maxpool2x2(off(b, x), off(b, out), N, H, W, C);
+  return out;
+}
+
+/** Whether an in-place update of this tensor's data would be seen by another tensor. */
+export function sharedData(t: { dataId: object }): boolean {
+  return (tf.backend() as unknown as WasmBackend).refCount(t.dataId) > 1;
 }
 
 export const RELU_GRAD = 'TrendReluGrad';
 
-export function registerWasmKernels(k: KernelModule, cwrap: (name: string, ret: string | null, args: string[]) => (...a: number[]) => number): void {
+export function registerWasmKernels(
+  k: KernelModule,
+  kernelPool: KernelPool,
+  alloc: (n: number) => number,
+  release: (p: number) => void,
+): void {
   K = k;
-  conv2dRaw = cwrap('Conv2D', null, new Array(19).fill('number'));
+  pool = kernelPool;
+  malloc = alloc;
+  free = release;
   const original = (name: string) => tf.getKernel(name, 'wasm').kernelFunc as unknown as (a: KernelArgs) => TensorInfo;
   originalBackpropInput = original('Conv2DBackpropInput');
   originalSum = original('Sum');
   originalMatMul = original('BatchMatMul');
+  originalConv2D = original('Conv2D');
+  originalFused = original('FusedConv2D');
+  originalMaxPool = original('MaxPool');
   const reg = (kernelName: string, kernelFunc: (a: KernelArgs) => TensorInfo) => {
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
   };
-  reg('Conv2DBackpropFilter', backpropFilter);
-  reg('Conv2DBackpropInput', backpropInput);
+  reg('Conv2D', (a) => conv2d(a, false));
+  reg('FusedConv2D', (a) => conv2d(a, true));
+  reg('Conv2DBackpropFilter', backpropFilterGemm);
+  reg('Conv2DBackpropInput', backpropInputGemm);
   reg('MaxPoolGrad', maxPoolGrad);
   reg(RELU_GRAD, reluGrad);
   reg('Sum', sum);
   reg('BatchMatMul', batchMatMul);
+  reg('Identity', identity);
+  reg('MaxPool', maxPool);
+  reg(CONV_OP, trendConv);
+  registerConvGradient();
   // The ReLU gradient calls the fused kernel on wasm and keeps the stock formula elsewhere.
   tf.unregisterGradient?.('Relu');
   tf.registerGradient({

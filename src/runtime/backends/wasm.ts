@@ -14,6 +14,8 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf } from '../tf.js';
+import v8 from 'node:v8';
+import { KernelPool } from './kernel-pool.js';
 import { registerWasmKernels, type KernelModule } from './wasm-kernels.js';
 
 const require = createRequire(import.meta.url);
@@ -30,6 +32,23 @@ export interface WasmInfo {
   threads: number;
   simd: boolean;
   customKernels: boolean;
+  /** trend's conv kernels use fused multiply-add (relaxed SIMD). */
+  fma: boolean;
+}
+
+/** A one-function module using f32x4.relaxed_madd. */
+const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11]);
+
+/** Relaxed SIMD is on by default from V8 11.4 (Node 22); Node 20 has it behind a flag. */
+export function enableRelaxedSimd(): boolean {
+  if (process.env.TREND_NO_FMA) return false;
+  if (WebAssembly.validate(RELAXED_PROBE)) return true;
+  try {
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    return false;
+  }
+  return WebAssembly.validate(RELAXED_PROBE);
 }
 
 let info: WasmInfo | undefined;
@@ -72,9 +91,6 @@ async function threadedModule(threads: number): Promise<EmscriptenModule> {
   // The backend caps threads at (logical cores / 2), computed when the module initialises.
   const realCpus = os.cpus;
   os.cpus = () => Array.from({ length: threads * 2 }, () => realCpus()[0]!);
-  // Emscripten installs process handlers that rethrow every uncaught error (printing its whole
-  // minified source); trend handles errors itself, so they are removed again.
-  const before = { uncaughtException: process.listeners('uncaughtException'), unhandledRejection: process.listeners('unhandledRejection') };
   try {
     const module = await factory({
       locateFile: (p: string) => (p.endsWith('.worker.js') ? worker : join(out, p)),
@@ -86,19 +102,35 @@ async function threadedModule(threads: number): Promise<EmscriptenModule> {
     return module;
   } finally {
     os.cpus = realCpus;
+  }
+}
+
+function kernelBytes(name: string): Uint8Array {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // dist/src/runtime/backends -> package root; src/runtime/backends (tests) -> package root
+  const root = [join(here, '..', '..', '..', '..'), join(here, '..', '..', '..')].find((d) => existsSync(join(d, 'kernels', 'kernels.wasm')))!;
+  return readFileSync(join(root, 'kernels', name));
+}
+
+function loadKernelModule(memory: WebAssembly.Memory, shared: boolean, fma: boolean): { k: KernelModule; bytes: Uint8Array } {
+  const bytes = kernelBytes(shared ? (fma ? 'kernels-fma-shared.wasm' : 'kernels-shared.wasm') : 'kernels.wasm');
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), { env: { memory } });
+  return { k: instance.exports as unknown as KernelModule, bytes };
+}
+
+/**
+ * Emscripten modules install process handlers that rethrow every uncaught error (printing the
+ * module's whole minified source); trend handles errors itself, so they are removed again.
+ */
+async function withoutEmscriptenHandlers<T>(f: () => Promise<T>): Promise<T> {
+  const before = { uncaughtException: process.listeners('uncaughtException'), unhandledRejection: process.listeners('unhandledRejection') };
+  try {
+    return await f();
+  } finally {
     for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
       for (const l of process.listeners(ev as 'uncaughtException')) if (!(before[ev] as unknown[]).includes(l)) process.removeListener(ev as 'uncaughtException', l);
     }
   }
-}
-
-function loadKernelModule(memory: WebAssembly.Memory, shared: boolean): KernelModule {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // dist/src/runtime/backends -> package root; src/runtime/backends (tests) -> package root
-  const root = [join(here, '..', '..', '..', '..'), join(here, '..', '..', '..')].find((d) => existsSync(join(d, 'kernels', 'kernels.wasm')))!;
-  const bytes = readFileSync(join(root, 'kernels', shared ? 'kernels-shared.wasm' : 'kernels.wasm'));
-  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-  return instance.exports as unknown as KernelModule;
 }
 
 /**
@@ -117,7 +149,7 @@ export async function setupWasm(threads = Math.min(8, os.cpus().length)): Promis
   let module: EmscriptenModule | undefined;
   if (threads > 1 && !process.env.TREND_WASM_NO_THREADS) {
     try {
-      module = await threadedModule(threads);
+      module = await withoutEmscriptenHandlers(() => threadedModule(threads));
       wasmPkg.setThreadsCount(threads);
     } catch (e) {
       process.stderr.write(`trend: wasm threads unavailable (${(e as Error).message}); using one thread\n`);
@@ -129,7 +161,7 @@ export async function setupWasm(threads = Math.min(8, os.cpus().length)): Promis
     tf.removeBackend('wasm');
     tf.registerBackend('wasm', () => new wasmPkg.BackendWasm(m), 3);
   }
-  const ok = await tf.setBackend('wasm');
+  const ok = await withoutEmscriptenHandlers(() => tf.setBackend('wasm'));
   if (!ok) throw new Error('the wasm backend failed to initialise');
   const backend = tf.backend() as unknown as { wasm: EmscriptenModule };
   const wasm = backend.wasm;
@@ -137,11 +169,16 @@ export async function setupWasm(threads = Math.min(8, os.cpus().length)): Promis
   for (const w of [...(wasm.PThread?.unusedWorkers ?? []), ...(wasm.PThread?.runningWorkers ?? [])]) w.unref();
   const memory = wasm.wasmMemory ?? (wasm as unknown as { asm?: { memory?: WebAssembly.Memory } }).asm?.memory;
   let customKernels = false;
+  let fma = false;
   if (memory) {
-    const k = loadKernelModule(memory, memory.buffer instanceof SharedArrayBuffer);
-    registerWasmKernels(k, wasm.cwrap);
+    const shared = memory.buffer instanceof SharedArrayBuffer;
+    fma = shared && enableRelaxedSimd();
+    const { k, bytes } = loadKernelModule(memory, shared, fma);
+    const malloc = (wasm as unknown as { _malloc(n: number): number })._malloc;
+    const pool = new KernelPool({ memory, malloc: (n) => malloc(n) >>> 0 }, bytes, k as unknown as Record<string, (...a: number[]) => void>, shared ? actual : 1, fma);
+    registerWasmKernels(k, pool, (n) => malloc(n) >>> 0, (p) => (wasm as unknown as { _free(p: number): void })._free(p));
     customKernels = true;
   }
-  info = { threads: actual, simd: true, customKernels };
+  info = { threads: actual, simd: true, customKernels, fma };
   return info;
 }

@@ -6,6 +6,7 @@
 import { tf } from '../tf.js';
 import type { Rng } from '../rng.js';
 import { seedFrom } from '../rng.js';
+import { conv2dOp } from '../backends/wasm-kernels.js';
 import { quantizeActivations, quantizeWeights } from './quant.js';
 
 export type Init = { kind: 'he'; fanIn: number } | { kind: 'zeros' } | { kind: 'ones' } | { kind: 'const'; value: number };
@@ -79,12 +80,20 @@ export class Net {
     if (opts.bias) this.declare(`${name}/b`, [cout], { kind: 'zeros' });
     this.declareNoise(name);
     const role = opts.role ?? 'hidden';
-    return (P, x, ctx) => {
-      const w = this.weight(P, name, role, ctx) as tf.Tensor4D;
-      return opts.bias
-        ? tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w, bias: P.get(`${name}/b`)!, strides: stride, pad: 'same' })
-        : tf.conv2d(x as tf.Tensor4D, w, stride, 'same');
-    };
+    return (P, x, ctx) => conv2dOp(x as tf.Tensor4D, this.weight(P, name, role, ctx) as tf.Tensor4D, opts.bias ? P.get(`${name}/b`)! : undefined, stride, false);
+  }
+
+  /**
+   * A convolution followed by the activation: fused (one pass, ReLU gradient from the output)
+   * when the activation is a plain ReLU without noise; otherwise conv then act().
+   */
+  convAct(name: string, cin: number, cout: number, k: number, stride: number, opts: { bias: boolean; role?: 'first' | 'hidden' }): Layer {
+    if (this.opts.activationBits || this.opts.activationNoise) return seq(this.conv(name, cin, cout, k, stride, opts), this.act());
+    this.declare(`${name}/w`, [k, k, cin, cout], { kind: 'he', fanIn: k * k * cin });
+    if (opts.bias) this.declare(`${name}/b`, [cout], { kind: 'zeros' });
+    this.declareNoise(name);
+    const role = opts.role ?? 'hidden';
+    return (P, x, ctx) => conv2dOp(x as tf.Tensor4D, this.weight(P, name, role, ctx) as tf.Tensor4D, opts.bias ? P.get(`${name}/b`)! : undefined, stride, true);
   }
 
   dense(name: string, cin: number, cout: number, role: 'hidden' | 'last' = 'hidden'): Layer {

@@ -41,11 +41,9 @@ export function buildArch(a: ArchInput, opts: NetOptions): { net: Net; forward: 
       return {
         net,
         forward: seq(
-          net.conv('conv1', C, c1, 3, 1, { bias: true, role: 'first' }),
-          net.act(),
+          net.convAct('conv1', C, c1, 3, 1, { bias: true, role: 'first' }),
           maxPool2,
-          net.conv('conv2', c1, c2, 3, 1, { bias: true }),
-          net.act(),
+          net.convAct('conv2', c1, c2, 3, 1, { bias: true }),
           maxPool2,
           flatten,
           net.dense('out', side(H) * side(W) * c2, a.classes, 'last'),
@@ -91,9 +89,8 @@ export function buildArch(a: ArchInput, opts: NetOptions): { net: Net; forward: 
         }
         const cout = ch(v, w);
         i++;
-        layers.push(net.conv(`conv${i}`, cin, cout, 3, 1, { bias: !bn, role: i === 1 ? 'first' : 'hidden' }));
-        if (bn) layers.push(net.bn(`bn${i}`, cout));
-        layers.push(net.act());
+        if (bn) layers.push(net.conv(`conv${i}`, cin, cout, 3, 1, { bias: false, role: i === 1 ? 'first' : 'hidden' }), net.bn(`bn${i}`, cout), net.act());
+        else layers.push(net.convAct(`conv${i}`, cin, cout, 3, 1, { bias: true, role: i === 1 ? 'first' : 'hidden' }));
         cin = cout;
       }
       layers.push(flatten, net.dense('out', side * side * cin, a.classes, 'last'));

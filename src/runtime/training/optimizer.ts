@@ -3,7 +3,7 @@
  * On the wasm backend SGD updates weights in place with one SIMD kernel per tensor; elsewhere it
  * uses TF.js ops. State can be snapshotted and restored (gradient projection needs that).
  */
-import { kernelModule, offsetOf } from '../backends/wasm-kernels.js';
+import { kernelModule, offsetOf, sharedData } from '../backends/wasm-kernels.js';
 import { tf } from '../tf.js';
 
 export interface Optimizer {
@@ -42,6 +42,9 @@ export class SGD implements Optimizer {
       const g = grads[i]!;
       const m = this.vel(v);
       if (K) {
+        // In place: first make sure no other tensor shares the weights' or velocity's buffer.
+        if (sharedData(v)) own(v);
+        if (sharedData(m)) own(m);
         K.sgd_update(offsetOf(v), offsetOf(g), offsetOf(m), v.size, lr, this.momentum, this.wd);
         return;
       }

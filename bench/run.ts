@@ -1,0 +1,32 @@
+/**
+ * `npm run bench [-- --json] [-- --quick] [-- --only NAME]`: speed figures. Each benchmark is a
+ * function returning figures; with --json, one {"name", "value", "unit"} object per line.
+ */
+import { benchCnn } from './cnn.js';
+import { printFigures, type Figure } from './figures.js';
+
+const argv = process.argv.slice(2);
+const json = argv.includes('--json');
+const quick = argv.includes('--quick');
+const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
+
+const suites: Record<string, () => Promise<Figure[]>> = {
+  cnn: async () => {
+    const out: Figure[] = [];
+    for (const b of ['wasm', 'tensorflow', 'tensorflow-gpu', 'webgpu'] as const) {
+      try {
+        out.push(...(await benchCnn(b, quick)));
+      } catch (e) {
+        if (b === 'wasm') throw e;
+        if (!json) process.stderr.write(`(cnn on ${b}: not available: ${(e as Error).message.split('\n')[0]})\n`);
+      }
+    }
+    return out;
+  },
+};
+
+for (const [name, run] of Object.entries(suites)) {
+  if (only && only !== name) continue;
+  printFigures(await run(), json);
+}
+process.exit(0);

@@ -1,0 +1,366 @@
+/*
+ * trend's convolution kernels (NHWC input, HWIO filters), for the TF.js wasm backend.
+ *
+ * A convolution is a GEMM over an im2col view of its input: rows are output pixels, K is
+ * KH*KW*Cin, N is Cout. Rows are processed in chunks: each chunk's im2col rows are built in a
+ * per-thread scratch buffer and multiplied by the filter, packed once into 8-column panels,
+ * with a 4x8 register-blocked microkernel. The filter gradient is the transposed product
+ * im2col(x)^T * dy, accumulated over row chunks with the same 4x8 blocking.
+ *
+ * Every function takes a row range [m0, m1) so threads can split the work; results never
+ * depend on how rows are split (no cross-row reductions), except conv_dw, whose callers always
+ * use the same fixed partition of rows into partial sums.
+ *
+ * FMA(a, b, c) = a*b + c. Built with clang's prototype f32x4.fma, rewritten to the final
+ * relaxed-SIMD f32x4.relaxed_madd by scripts/build-kernels.sh; with -DNO_FMA it is mul + add.
+ */
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+#ifdef NO_FMA
+#define FMA(a, b, c) wasm_f32x4_add(wasm_f32x4_mul((a), (b)), (c))
+#else
+#define FMA(a, b, c) __builtin_wasm_fma_f32x4((a), (b), (c))
+#endif
+
+#define PANEL 8
+
+static inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+/* Stores the first n (< 8) lanes of (v0, v1): no stack buffers in this module. */
+static inline void store_partial(float *o, v128_t v0, v128_t v1, int n) {
+  if (n > 0) o[0] = wasm_f32x4_extract_lane(v0, 0);
+  if (n > 1) o[1] = wasm_f32x4_extract_lane(v0, 1);
+  if (n > 2) o[2] = wasm_f32x4_extract_lane(v0, 2);
+  if (n > 3) o[3] = wasm_f32x4_extract_lane(v0, 3);
+  if (n > 4) o[4] = wasm_f32x4_extract_lane(v1, 0);
+  if (n > 5) o[5] = wasm_f32x4_extract_lane(v1, 1);
+  if (n > 6) o[6] = wasm_f32x4_extract_lane(v1, 2);
+}
+
+static inline float at_or_zero(const float *p, int i, int n) { return i < n ? p[i] : 0.0f; }
+
+/*
+ * Packs a K x N matrix (row-major, row stride ldb) into panels of 8 columns: Bp[p][k][0..7],
+ * zero-padded past N. With `flip`, B is read as the transposed, spatially flipped filter used for
+ * input gradients: B[k=(kh,kw,co)][n=ci] = W[KH-1-kh][KW-1-kw][ci][co] for W of shape
+ * [KH, KW, CI, CO] (then K = KH*KW*CO and N = CI).
+ */
+EXPORT(pack_filter)
+void pack_filter(const float *w, float *bp, int KH, int KW, int CI, int CO, int flip) {
+  const int K = flip ? KH * KW * CO : KH * KW * CI;
+  const int N = flip ? CI : CO;
+  const int P = round_up(N, PANEL) / PANEL;
+  for (int p = 0; p < P; p++)
+    for (int k = 0; k < K; k++)
+      for (int j = 0; j < PANEL; j++) {
+        const int n = p * PANEL + j;
+        float v = 0.0f;
+        if (n < N) {
+          if (!flip) v = w[(long)k * N + n];
+          else {
+            const int kh = k / (KW * CO), kw = (k / CO) % KW, co = k % CO;
+            v = w[(((long)(KH - 1 - kh) * KW + (KW - 1 - kw)) * CI + n) * CO + co];
+          }
+        }
+        bp[((long)p * K + k) * PANEL + j] = v;
+      }
+}
+
+/* im2col rows [r0, r1) of the output grid into a (row stride ldk) zero-padded scratch. */
+static void im2col(const float *x, float *a, int ldk, int r0, int r1, int H, int W, int C, int KH, int KW, int sh, int sw, int pt, int pl,
+                   int OH, int OW) {
+  const int K = KH * KW * C;
+  for (int r = r0; r < r1; r++) {
+    float *row = a + (long)(r - r0) * ldk;
+    const int n = r / (OH * OW), oh = (r / OW) % OH, ow = r % OW;
+    const float *xn = x + (long)n * H * W * C;
+    int k = 0;
+    for (int kh = 0; kh < KH; kh++) {
+      const int h = oh * sh - pt + kh;
+      for (int kw = 0; kw < KW; kw++) {
+        const int w = ow * sw - pl + kw;
+        if (h < 0 || h >= H || w < 0 || w >= W) {
+          for (int c = 0; c < C; c++) row[k + c] = 0.0f;
+        } else {
+          const float *src = xn + ((long)h * W + w) * C;
+          int c = 0;
+          for (; c + 4 <= C; c += 4) wasm_v128_store(row + k + c, wasm_v128_load(src + c));
+          for (; c < C; c++) row[k + c] = src[c];
+        }
+        k += C;
+      }
+    }
+    for (; k < ldk; k++) row[k] = 0.0f;
+  }
+}
+
+/*
+ * C[rows, N] = A[rows, K] * Bp (+ bias, then ReLU if relu), A row stride lda, C row stride N.
+ */
+static void gemm_rows(const float *a, int lda, int rows, const float *bp, int K, int N, const float *bias, int relu, float *c) {
+  const int P = round_up(N, PANEL) / PANEL;
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (int p = 0; p < P; p++) {
+    const float *b = bp + (long)p * K * PANEL;
+    const int n0 = p * PANEL;
+    const int nv = N - n0 < PANEL ? N - n0 : PANEL;
+    v128_t bias0 = zero, bias1 = zero;
+    if (bias) {
+      const float *bb = bias + n0;
+      bias0 = wasm_f32x4_make(at_or_zero(bb, 0, nv), at_or_zero(bb, 1, nv), at_or_zero(bb, 2, nv), at_or_zero(bb, 3, nv));
+      bias1 = wasm_f32x4_make(at_or_zero(bb, 4, nv), at_or_zero(bb, 5, nv), at_or_zero(bb, 6, nv), at_or_zero(bb, 7, nv));
+    }
+    int i = 0;
+    for (; i + 4 <= rows; i += 4) {
+      const float *a0 = a + (long)i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+      v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
+      for (int k = 0; k < K; k++) {
+        const v128_t b0 = wasm_v128_load(b + k * PANEL), b1 = wasm_v128_load(b + k * PANEL + 4);
+        v128_t x;
+        x = wasm_v128_load32_splat(a0 + k); c00 = FMA(x, b0, c00); c01 = FMA(x, b1, c01);
+        x = wasm_v128_load32_splat(a1 + k); c10 = FMA(x, b0, c10); c11 = FMA(x, b1, c11);
+        x = wasm_v128_load32_splat(a2 + k); c20 = FMA(x, b0, c20); c21 = FMA(x, b1, c21);
+        x = wasm_v128_load32_splat(a3 + k); c30 = FMA(x, b0, c30); c31 = FMA(x, b1, c31);
+      }
+      if (relu) {
+        c00 = wasm_f32x4_max(c00, zero); c01 = wasm_f32x4_max(c01, zero); c10 = wasm_f32x4_max(c10, zero); c11 = wasm_f32x4_max(c11, zero);
+        c20 = wasm_f32x4_max(c20, zero); c21 = wasm_f32x4_max(c21, zero); c30 = wasm_f32x4_max(c30, zero); c31 = wasm_f32x4_max(c31, zero);
+      }
+      float *o = c + (long)i * N + n0;
+      if (nv == PANEL) {
+        wasm_v128_store(o, c00); wasm_v128_store(o + 4, c01);
+        wasm_v128_store(o + N, c10); wasm_v128_store(o + N + 4, c11);
+        wasm_v128_store(o + 2 * N, c20); wasm_v128_store(o + 2 * N + 4, c21);
+        wasm_v128_store(o + 3 * N, c30); wasm_v128_store(o + 3 * N + 4, c31);
+      } else {
+        store_partial(o, c00, c01, nv);
+        store_partial(o + N, c10, c11, nv);
+        store_partial(o + 2 * N, c20, c21, nv);
+        store_partial(o + 3 * N, c30, c31, nv);
+      }
+    }
+    for (; i < rows; i++) {
+      const float *a0 = a + (long)i * lda;
+      v128_t c00 = bias0, c01 = bias1;
+      for (int k = 0; k < K; k++) {
+        const v128_t x = wasm_v128_load32_splat(a0 + k);
+        c00 = FMA(x, wasm_v128_load(b + k * PANEL), c00);
+        c01 = FMA(x, wasm_v128_load(b + k * PANEL + 4), c01);
+      }
+      if (relu) {
+        c00 = wasm_f32x4_max(c00, zero);
+        c01 = wasm_f32x4_max(c01, zero);
+      }
+      float *o = c + (long)i * N + n0;
+      if (nv == PANEL) {
+        wasm_v128_store(o, c00);
+        wasm_v128_store(o + 4, c01);
+      } else store_partial(o, c00, c01, nv);
+    }
+  }
+}
+
+#define CHUNK 64
+
+/*
+ * Packs W [KH, KW, CI, CO] transposed, as a CO x (KH*KW*CI) matrix in 8-column panels: the
+ * right-hand side of dP = dY W^T for input gradients by col2im.
+ */
+EXPORT(pack_filter_t)
+void pack_filter_t(const float *w, float *bp, int KH, int KW, int CI, int CO) {
+  const int K = CO, N = KH * KW * CI;
+  const int P = round_up(N, PANEL) / PANEL;
+  for (int p = 0; p < P; p++)
+    for (int k = 0; k < K; k++)
+      for (int j = 0; j < PANEL; j++) {
+        const int n = p * PANEL + j;
+        bp[((long)p * K + k) * PANEL + j] = n < N ? w[(long)n * CO + k] : 0.0f;
+      }
+}
+
+/*
+ * Input gradient by GEMM and col2im, for the images [n0, n1): per chunk of output-gradient
+ * rows, dP = dY W^T (rows x KH*KW*CI), then each row's patch is added into dx. dx must be zeroed.
+ * Threads split by image, so no two write the same dx element.
+ */
+EXPORT(conv_dx_col2im)
+void conv_dx_col2im(const float *dy, const float *bp, float *dx, float *scratch, int H, int W, int C, int KH, int KW, int sh, int sw,
+                    int pt, int pl, int OH, int OW, int CO, int n0, int n1) {
+  const int N = KH * KW * C;
+  const int m0 = n0 * OH * OW, m1 = n1 * OH * OW;
+  for (int r = m0; r < m1; r += CHUNK) {
+    const int r1 = r + CHUNK < m1 ? r + CHUNK : m1;
+    gemm_rows(dy + (long)r * CO, CO, r1 - r, bp, CO, N, 0, 0, scratch);
+    for (int i = r; i < r1; i++) {
+      const int n = i / (OH * OW), oh = (i / OW) % OH, ow = i % OW;
+      const float *row = scratch + (long)(i - r) * N;
+      float *dxn = dx + (long)n * H * W * C;
+      for (int kh = 0; kh < KH; kh++) {
+        const int h = oh * sh - pt + kh;
+        if (h < 0 || h >= H) continue;
+        for (int kw = 0; kw < KW; kw++) {
+          const int w = ow * sw - pl + kw;
+          if (w < 0 || w >= W) continue;
+          float *dst = dxn + ((long)h * W + w) * C;
+          const float *src = row + (kh * KW + kw) * C;
+          int c = 0;
+          for (; c + 4 <= C; c += 4) wasm_v128_store(dst + c, wasm_f32x4_add(wasm_v128_load(dst + c), wasm_v128_load(src + c)));
+          for (; c < C; c++) dst[c] += src[c];
+        }
+      }
+    }
+  }
+}
+
+/* Repacks Bp (8-column panels, K rows) of an N < 8 matrix as column-major rows of stride ldk. */
+EXPORT(narrow_from_panels)
+void narrow_from_panels(const float *bp, float *bt, int K, int N, int ldk) {
+  for (int n = 0; n < N; n++) {
+    for (int k = 0; k < K; k++) bt[(long)n * ldk + k] = bp[(long)k * PANEL + n];
+    for (int k = K; k < ldk; k++) bt[(long)n * ldk + k] = 0.0f;
+  }
+}
+
+/*
+ * Forward convolution of output rows [m0, m1) (rows are flattened (n, oh, ow)):
+ * y = conv(x, w) + bias, optional ReLU. bp from pack_filter(flip=0). scratch: CHUNK*ldk floats.
+ */
+/*
+ * Direct convolution for few output channels (CO < 8, e.g. the input gradient of a first layer
+ * with one channel): no im2col; for each output pixel, each tap's C input channels are dotted with
+ * the filter column, four channels at a time. bt: column-major filter rows bt[n][k] (stride ldk).
+ */
+static void conv_narrow_direct(const float *x, const float *bt, int ldk, const float *bias, float *y, int H, int W, int C, int KH,
+                               int KW, int sh, int sw, int pt, int pl, int OH, int OW, int CO, int relu, int m0, int m1) {
+  for (int r = m0; r < m1; r++) {
+    const int n = r / (OH * OW), oh = (r / OW) % OH, ow = r % OW;
+    const float *xn = x + (long)n * H * W * C;
+    for (int co = 0; co < CO; co++) {
+      const float *b = bt + (long)co * ldk;
+      v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = acc0;
+      float s = 0.0f;
+      for (int kh = 0; kh < KH; kh++) {
+        const int h = oh * sh - pt + kh;
+        if (h < 0 || h >= H) continue;
+        for (int kw = 0; kw < KW; kw++) {
+          const int w = ow * sw - pl + kw;
+          if (w < 0 || w >= W) continue;
+          const float *src = xn + ((long)h * W + w) * C;
+          const float *f = b + (kh * KW + kw) * C;
+          int c = 0;
+          for (; c + 8 <= C; c += 8) {
+            acc0 = FMA(wasm_v128_load(src + c), wasm_v128_load(f + c), acc0);
+            acc1 = FMA(wasm_v128_load(src + c + 4), wasm_v128_load(f + c + 4), acc1);
+          }
+          for (; c + 4 <= C; c += 4) acc0 = FMA(wasm_v128_load(src + c), wasm_v128_load(f + c), acc0);
+          for (; c < C; c++) s += src[c] * f[c];
+        }
+      }
+      acc0 = wasm_f32x4_add(acc0, acc1);
+      s += wasm_f32x4_extract_lane(acc0, 0) + wasm_f32x4_extract_lane(acc0, 1) + wasm_f32x4_extract_lane(acc0, 2) + wasm_f32x4_extract_lane(acc0, 3);
+      if (bias) s += bias[co];
+      if (relu && s < 0.0f) s = 0.0f;
+      y[(long)r * CO + co] = s;
+    }
+  }
+}
+
+EXPORT(conv_fwd)
+void conv_fwd(const float *x, const float *bp, const float *bias, float *y, float *scratch, int H, int W, int C, int KH, int KW,
+              int sh, int sw, int pt, int pl, int OH, int OW, int CO, int relu, int m0, int m1) {
+  const int K = KH * KW * C;
+  const int ldk = round_up(K, 4);
+  const int narrow = CO < PANEL; /* then bp holds column-major rows of stride ldk (narrow_from_panels) */
+  if (narrow) {
+    conv_narrow_direct(x, bp, ldk, bias, y, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW, CO, relu, m0, m1);
+    return;
+  }
+  for (int r = m0; r < m1; r += CHUNK) {
+    const int r1 = r + CHUNK < m1 ? r + CHUNK : m1;
+    const float *a = x + (long)r * C;
+    int lda = C;
+    if (!(KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0)) {
+      im2col(x, scratch, ldk, r, r1, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW);
+      a = scratch;
+      lda = ldk;
+    }
+    gemm_rows(a, lda, r1 - r, bp, K, CO, bias, relu, y + (long)r * CO);
+  }
+}
+
+/*
+ * Filter gradient partial sum over output rows [m0, m1): dw[K, CO] += im2col(x)^T dy.
+ * dw must be zeroed by the caller (it accumulates).
+ */
+EXPORT(conv_dw)
+void conv_dw(const float *x, const float *dy, float *dw, float *scratch, int H, int W, int C, int KH, int KW, int sh, int sw, int pt,
+             int pl, int OH, int OW, int CO, int m0, int m1) {
+  const int K = KH * KW * C;
+  const int ldk = round_up(K, 4);
+  for (int r = m0; r < m1; r += CHUNK) {
+    const int r1 = r + CHUNK < m1 ? r + CHUNK : m1;
+    const int rows = r1 - r;
+    im2col(x, scratch, ldk, r, r1, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW);
+    const float *g = dy + (long)r * CO;
+    int k = 0;
+    for (; k + 4 <= K; k += 4) {
+      int j = 0;
+      for (; j + 8 <= CO; j += 8) {
+        v128_t c00 = wasm_v128_load(dw + (long)k * CO + j), c01 = wasm_v128_load(dw + (long)k * CO + j + 4);
+        v128_t c10 = wasm_v128_load(dw + (long)(k + 1) * CO + j), c11 = wasm_v128_load(dw + (long)(k + 1) * CO + j + 4);
+        v128_t c20 = wasm_v128_load(dw + (long)(k + 2) * CO + j), c21 = wasm_v128_load(dw + (long)(k + 2) * CO + j + 4);
+        v128_t c30 = wasm_v128_load(dw + (long)(k + 3) * CO + j), c31 = wasm_v128_load(dw + (long)(k + 3) * CO + j + 4);
+        for (int i = 0; i < rows; i++) {
+          const float *ai = scratch + (long)i * ldk + k;
+          const v128_t b0 = wasm_v128_load(g + (long)i * CO + j), b1 = wasm_v128_load(g + (long)i * CO + j + 4);
+          v128_t x0 = wasm_v128_load32_splat(ai);
+          c00 = FMA(x0, b0, c00); c01 = FMA(x0, b1, c01);
+          x0 = wasm_v128_load32_splat(ai + 1);
+          c10 = FMA(x0, b0, c10); c11 = FMA(x0, b1, c11);
+          x0 = wasm_v128_load32_splat(ai + 2);
+          c20 = FMA(x0, b0, c20); c21 = FMA(x0, b1, c21);
+          x0 = wasm_v128_load32_splat(ai + 3);
+          c30 = FMA(x0, b0, c30); c31 = FMA(x0, b1, c31);
+        }
+        wasm_v128_store(dw + (long)k * CO + j, c00); wasm_v128_store(dw + (long)k * CO + j + 4, c01);
+        wasm_v128_store(dw + (long)(k + 1) * CO + j, c10); wasm_v128_store(dw + (long)(k + 1) * CO + j + 4, c11);
+        wasm_v128_store(dw + (long)(k + 2) * CO + j, c20); wasm_v128_store(dw + (long)(k + 2) * CO + j + 4, c21);
+        wasm_v128_store(dw + (long)(k + 3) * CO + j, c30); wasm_v128_store(dw + (long)(k + 3) * CO + j + 4, c31);
+      }
+      for (; j < CO; j++)
+        for (int q = 0; q < 4; q++) {
+          float s = dw[(long)(k + q) * CO + j];
+          for (int i = 0; i < rows; i++) s += scratch[(long)i * ldk + k + q] * g[(long)i * CO + j];
+          dw[(long)(k + q) * CO + j] = s;
+        }
+    }
+    for (; k < K; k++) {
+      int j = 0;
+      for (; j + 8 <= CO; j += 8) {
+        v128_t c0 = wasm_v128_load(dw + (long)k * CO + j), c1 = wasm_v128_load(dw + (long)k * CO + j + 4);
+        for (int i = 0; i < rows; i++) {
+          const v128_t a = wasm_v128_load32_splat(scratch + (long)i * ldk + k);
+          c0 = FMA(a, wasm_v128_load(g + (long)i * CO + j), c0);
+          c1 = FMA(a, wasm_v128_load(g + (long)i * CO + j + 4), c1);
+        }
+        wasm_v128_store(dw + (long)k * CO + j, c0);
+        wasm_v128_store(dw + (long)k * CO + j + 4, c1);
+      }
+      for (; j < CO; j++) {
+        float s = dw[(long)k * CO + j];
+        for (int i = 0; i < rows; i++) s += scratch[(long)i * ldk + k] * g[(long)i * CO + j];
+        dw[(long)k * CO + j] = s;
+      }
+    }
+  }
+}
+
+/* y[i] = a[i] + b[i] (partial sums of conv_dw, added in a fixed order). */
+EXPORT(add_into)
+void add_into(float *y, const float *a, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, wasm_f32x4_add(wasm_v128_load(y + i), wasm_v128_load(a + i)));
+  for (; i < n; i++) y[i] += a[i];
+}
