@@ -252,9 +252,13 @@ function conv2d(args: KernelArgs, fused: boolean): TensorInfo {
   if (!g || (act !== 'linear' && act !== 'relu') || x.dtype !== 'float32' || (bias && bias.shape.length !== 1)) {
     return (fused ? originalFused : originalConv2D)!(args);
   }
+  return convForward(b, x, filter, bias, g, act === 'relu');
+}
+
+function convForward(b: WasmBackend, x: TensorInfo, filter: TensorInfo, bias: TensorInfo | undefined, g: ConvGeom, relu: boolean): TensorInfo {
   const out = b.makeOutput([g.N, g.OH, g.OW, g.CO], 'float32');
   const bp = packFilter(b, filter, false);
-  runConv(off(b, x), bp, bias ? off(b, bias) : 0, off(b, out), g, act === 'relu');
+  runConv(off(b, x), bp, bias ? off(b, bias) : 0, off(b, out), g, relu);
   free(bp);
   return out;
 }
@@ -331,11 +335,7 @@ function trendConv(args: KernelArgs): TensorInfo {
   const b = args.backend as WasmBackend;
   const { x, filter, bias } = args.inputs as { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo };
   const g = geometry(x.shape, filter.shape, { strides: args.attrs.strides, pad: args.attrs.pad })!;
-  const out = b.makeOutput([g.N, g.OH, g.OW, g.CO], 'float32');
-  const bp = packFilter(b, filter, false);
-  runConv(off(b, x), bp, bias ? off(b, bias) : 0, off(b, out), g, !!args.attrs.relu);
-  free(bp);
-  return out;
+  return convForward(b, x, filter, bias, g, !!args.attrs.relu);
 }
 
 function registerConvGradient(): void {
