@@ -37,7 +37,7 @@ export interface AttackParams {
 export type Attack = (t: AttackTarget, x: tf.Tensor4D, y: Int32Array, p: AttackParams, r: Rng) => tf.Tensor4D;
 
 export function oneHot(y: Int32Array, classes: number): tf.Tensor2D {
-  return tf.oneHot(tf.tensor1d(y, 'int32'), classes) as tf.Tensor2D;
+  return tf.tidy(() => tf.oneHot(tf.tensor1d(y, 'int32'), classes) as tf.Tensor2D);
 }
 
 /** Summed softmax cross-entropy: per-example gradients do not depend on the batch size. */

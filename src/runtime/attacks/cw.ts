@@ -5,14 +5,14 @@
  * examples never fooled are returned unchanged.
  */
 import { tf } from '../tf.js';
-import type { Attack } from './base.js';
+import { oneHot, type Attack } from './base.js';
 
 export const cw: Attack = (t, x0, y, p, r) => {
   const n = x0.shape[0];
   const kappa = p.kappa ?? 0;
   const steps = p.steps ?? 100;
   const lr = p.lr ?? 0.01;
-  const yh = tf.oneHot(tf.tensor1d(y, 'int32'), t.classes);
+  const yh = oneHot(y, t.classes);
   const lower = new Float64Array(n);
   const upper = new Float64Array(n).fill(1e10);
   const c = new Float64Array(n).fill(p.c ?? 1e-3);

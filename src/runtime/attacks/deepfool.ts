@@ -6,15 +6,13 @@
  * given, to the l_inf box (as the authors).
  */
 import { tf } from '../tf.js';
-import type { Attack } from './base.js';
+import { oneHot, type Attack } from './base.js';
 
 export const deepfool: Attack = (t, x0, y, p, r) => {
   const [n, h, w, ch] = x0.shape;
   const dim = h * w * ch;
   const overshoot = p.overshoot ?? 0.02;
   const K = Math.min(p.candidates ?? 10, t.classes);
-  const yT = tf.tensor1d(y, 'int32');
-  const rows = tf.range(0, n, 1, 'int32');
   const logits0 = tf.tidy(() => t.logits(x0, r));
   const pred0 = tf.tidy(() => tf.argMax(logits0, 1).dataSync() as Int32Array);
   const active = Uint8Array.from(pred0, (v, i) => (v === y[i] ? 1 : 0));
@@ -24,7 +22,7 @@ export const deepfool: Attack = (t, x0, y, p, r) => {
   logits0.dispose();
   const rTot = new Float32Array(n * dim);
   let x = tf.clone(x0) as tf.Tensor4D;
-  const yOneHot = tf.oneHot(yT, t.classes);
+  const yOneHot = oneHot(y, t.classes);
   for (let it = 0; it < (p.steps ?? 50) && active.some((a) => a); it++) {
     const pred = tf.tidy(() => tf.argMax(t.logits(x, r), 1).dataSync() as Int32Array);
     for (let i = 0; i < n; i++) if (pred[i] !== y[i]) active[i] = 0;
@@ -72,6 +70,6 @@ export const deepfool: Attack = (t, x0, y, p, r) => {
     x.dispose();
     x = next;
   }
-  [yT, rows, yOneHot].forEach((u) => u.dispose());
+  yOneHot.dispose();
   return x;
 };

@@ -6,7 +6,7 @@
  *   down by w/2; q = floor((x - min)/w)*w + w/2 + min. Backward: identity.
  * - halftone: per image (x - mean)/(max - min), each channel convolved with the halftone kernel
  *   plus 1e-3, output 0.5*sign(.)+0.5. Backward: the gradient of 0.5*sigmoid(conv(.)+1e-3)+0.5
- *   (the authors' stand-in), or identity.
+ *   (the authors' stand-in, through the per-image normalisation too), or identity.
  * - DoReFa: q_k(v) = round(v(2^k-1))/(2^k-1) with a straight-through round; weights
  *   m*(2 q_k(tanh(w)/(2m) + 1/2) - 1), m = max|tanh w|; activations q_k(clip(v, 0, 1)).
  */
@@ -94,7 +94,15 @@ export function halftoneStandIn(x: tf.Tensor4D): tf.Tensor4D {
   return tf.add(tf.mul(tf.sigmoid(halftoneResponse(x)), 0.5), 0.5) as tf.Tensor4D;
 }
 
+const stopGradient = withGradient((a) => tf.clone(a), (dy) => tf.zerosLike(dy));
+
+/**
+ * Halftone with BPDA. With the sigmoid stand-in s: s(x) + stopGradient(ht(x) - s(x)), whose value
+ * is exactly ht(x) (ht is 0, 1/2 or 1 and s lies in [1/2, 1], so both float operations are exact)
+ * and whose gradient is s's. (TF.js cannot take a gradient inside a custom gradient.)
+ */
 export function halftone(x: tf.Tensor4D, bpda: 'sigmoid' | 'identity'): tf.Tensor4D {
-  const back = bpda === 'identity' ? identityGrad : (dy: tf.Tensor, a: tf.Tensor) => tf.grad((z: tf.Tensor) => tf.sum(tf.mul(halftoneStandIn(z as tf.Tensor4D), dy)))(a);
-  return withGradient((a) => halftoneValue(a as tf.Tensor4D), back)(x) as tf.Tensor4D;
+  if (bpda === 'identity') return withGradient((a) => halftoneValue(a as tf.Tensor4D), identityGrad)(x) as tf.Tensor4D;
+  const s = halftoneStandIn(x);
+  return tf.add(s, stopGradient(tf.sub(halftoneValue(x), s))) as tf.Tensor4D;
 }

@@ -13,6 +13,14 @@ export interface Optimizer {
   dispose(): void;
 }
 
+/** A zero-filled variable shaped like v (tf.variable keeps, and does not free, its initial value). */
+function zerosVar(v: tf.Tensor): tf.Variable {
+  const z = tf.zerosLike(v);
+  const out = tf.variable(z, false);
+  z.dispose();
+  return out;
+}
+
 /** Gives a variable a buffer no other tensor shares, so in-place updates touch only it. */
 function own(v: tf.Variable): void {
   tf.tidy(() => v.assign(tf.add(v, tf.scalar(0, v.dtype))));
@@ -28,7 +36,7 @@ export class SGD implements Optimizer {
   private vel(v: tf.Variable): tf.Variable {
     let m = this.velocity.get(v);
     if (!m) {
-      m = tf.variable(tf.zerosLike(v), false);
+      m = zerosVar(v);
       own(m);
       own(v);
       this.velocity.set(v, m);
@@ -91,8 +99,8 @@ export class Adam implements Optimizer {
     vars.forEach((w, i) => {
       const g = grads[i]!;
       if (!this.m.has(w)) {
-        this.m.set(w, tf.variable(tf.zerosLike(w), false));
-        this.v.set(w, tf.variable(tf.zerosLike(w), false));
+        this.m.set(w, zerosVar(w));
+        this.v.set(w, zerosVar(w));
       }
       const m = this.m.get(w)!;
       const v = this.v.get(w)!;

@@ -6,6 +6,7 @@
 import { num } from '../../compiler/jsonsafe.js';
 import type { Artifact } from '../artifact.js';
 import { StepError, type Progress } from '../executor/types.js';
+import { oneHot } from '../attacks/base.js';
 import { Model, type ModelSpec } from '../models/model.js';
 import type { ForwardCtx } from '../models/net.js';
 import { permutation, rng } from '../rng.js';
@@ -88,7 +89,7 @@ export async function train(job: TrainJob): Promise<{ model: Model; history: Epo
       const idx = order.subarray(a, b);
       const x = imageBatch(t.trainX!, idx);
       const y = labelBatch(t.trainY!, idx);
-      const yh = tf.oneHot(tf.tensor1d(y, 'int32'), job.spec.classes) as tf.Tensor2D;
+      const yh = oneHot(y, job.spec.classes);
       const work = prepareBatch(method, model, x, y, yh, r, state);
       const ctx: ForwardCtx = { training: true, rng: r, updates: [] };
       const vars = model.trainable();
