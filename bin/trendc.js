@@ -8,5 +8,12 @@ if (!existsSync(fileURLToPath(main))) {
   process.stderr.write('trendc: not built yet; run `npm ci` (or `npm run build`) in the package folder\n');
   process.exit(2);
 }
+// A closed pipe (trendc ... | head) ends the program quietly, as for other command-line tools.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
 const { main: run } = await import(main.href);
 process.exitCode = await run(process.argv);

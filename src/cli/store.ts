@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { Store } from '../store/store.js';
 
 export function cacheDir(flag?: string): string {
-  return resolve(flag ?? process.env.TREND_CACHE ?? 'cache');
+  return resolve(flag ?? (process.env.TREND_CACHE || 'cache'));
 }
 
 export async function openStore(flag?: string): Promise<Store> {

@@ -27,10 +27,13 @@ export class ObjectDir {
     return existsSync(this.path(address));
   }
 
-  /** Writes bytes under their address (no-op if present). Crash-safe: temp file, fsync, rename. */
+  /**
+   * Writes bytes under their address: a no-op if a file with that content is already there (a
+   * damaged one is replaced). Crash-safe: temp file, fsync, rename.
+   */
   write(address: string, bytes: Uint8Array): void {
     const final = this.path(address);
-    if (existsSync(final)) return;
+    if (existsSync(final) && this.read(address, true)) return;
     const sub = join(this.dir, address.slice(0, 2));
     mkdirSync(sub, { recursive: true });
     const tmp = join(this.tmp, `${process.pid}-${randomBytes(6).toString('hex')}`);

@@ -18,6 +18,12 @@ import { alive, ObjectDir } from './objects.js';
 
 export const INLINE_LIMIT = 64 * 1024;
 
+/**
+ * Plain LMDB commits: each transaction is durable and visible to every handle when it returns
+ * (lmdb-js's overlapping sync defers that, which let a compacting copy miss recent deletions).
+ */
+const ENV_OPTIONS = { maxDbs: 8, compression: false, overlappingSync: false } as const;
+
 export interface NodeMeta {
   key: string;
   op: string;
@@ -89,7 +95,7 @@ export class Store {
     mkdirSync(this.root, { recursive: true });
     this.objects = new ObjectDir(this.root);
     this.locks = new LockDir(this.root);
-    this.env = open({ path: this.root, maxDbs: 8, compression: false });
+    this.env = open({ path: this.root, ...ENV_OPTIONS });
     this.nodesDb = this.env.openDB<NodeMeta, string>({ name: 'nodes', encoding: 'msgpack' });
     this.blobsDb = this.env.openDB<Buffer, string>({ name: 'blobs', encoding: 'binary' });
     this.runsDb = this.env.openDB<RunRecord, string>({ name: 'runs', encoding: 'msgpack' });
@@ -308,22 +314,26 @@ export class Store {
     return { runsRemoved, nodesRemoved, objectsRemoved, bytesBefore, bytesAfter: dirBytes(this.root), compacted };
   }
 
-  /** Rewrites data.mdb without free pages (LMDB never shrinks its file otherwise). */
+  /**
+   * Rewrites data.mdb without free pages (LMDB never shrinks its file otherwise). The copy is made
+   * through a freshly opened environment after this one is closed, so it sees every commit
+   * (lmdb-js may copy from a cached read snapshot otherwise). The store is closed afterwards.
+   */
   private async compact(): Promise<boolean> {
     const tmp = join(this.root, 'tmp', `compact-${process.pid}`);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
-    await this.env.backup(tmp, true);
-    const copy = join(tmp, 'data.mdb');
-    if (!existsSync(copy)) return false;
-    if (statSync(copy).size >= statSync(join(this.root, 'data.mdb')).size) {
-      rmSync(tmp, { recursive: true, force: true });
-      return false;
-    }
-    // Swap the compact copy in. The store is closed afterwards: gc is a command's last step.
+    await this.env.flushed;
     await this.env.close();
     this.closed = true;
-    renameSync(copy, join(this.root, 'data.mdb'));
+    const fresh = open({ path: this.root, ...ENV_OPTIONS });
+    try {
+      await fresh.backup(tmp, true);
+    } finally {
+      await fresh.close();
+    }
+    const copy = join(tmp, 'data.mdb');
+    if (existsSync(copy) && statSync(copy).size < statSync(join(this.root, 'data.mdb')).size) renameSync(copy, join(this.root, 'data.mdb'));
     rmSync(tmp, { recursive: true, force: true });
     return true;
   }

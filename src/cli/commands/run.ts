@@ -5,6 +5,7 @@ import type { Dag } from '../../compiler/dag.js';
 import { UserError } from '../../compiler/diagnostics.js';
 import { jsonSafe } from '../../compiler/jsonsafe.js';
 import { OP_VERSIONS } from '../../compiler/ops.js';
+import { BACKENDS } from '../../compiler/schema.js';
 import { execute } from '../../runtime/executor/executor.js';
 import type { OpProvider } from '../../runtime/executor/types.js';
 import type { RunRecord, Store } from '../../store/store.js';
@@ -44,6 +45,7 @@ export async function runCommand(file: string, o: RunOpts): Promise<number> {
   try {
     const { loaded, dag } = await loadPlan(file, { get: (k) => store.memoGet(k), put: (k, v) => store.memoPut(k, v) });
     const backend = o.backend ?? loaded.checked.backend ?? process.env.TREND_BACKEND ?? 'auto';
+    if (!(BACKENDS as readonly string[]).includes(backend)) throw new UserError(`unknown backend '${backend}' (expected one of: ${BACKENDS.join(', ')})`);
     const jobs = o.jobs ? Number(o.jobs) : 1;
     if (!Number.isInteger(jobs) || jobs < 1) throw new UserError(`--jobs must be a positive integer, got ${o.jobs}`);
     const mode = pickMode(o);

@@ -1,0 +1,132 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FAKE_OPS, summaryCounts, TOY, trendc, workdir } from '../helpers/cli.js';
+
+const fake = { TREND_OPS_MODULE: FAKE_OPS };
+
+describe('explain, runs, diff', () => {
+  it('explain says why each node would run; diff shows changed nodes with parameter and result deltas', () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    const e0 = trendc(['explain', 'toy.trend'], { cwd: dir });
+    expect(e0.code).toBe(0);
+    expect(e0.stdout).toMatch(/train\/a: new node \(no earlier run of this pipeline\)/);
+    trendc(['run', 'toy.trend', '--quiet'], { cwd: dir, env: fake });
+    expect(trendc(['explain', 'toy.trend'], { cwd: dir }).stdout).toMatch(/nothing to run/);
+    writeFileSync(join(dir, 'toy.trend'), TOY.replace('model b = mlp width=0.25 seed 2', 'model b = mlp width=0.25 seed 12'));
+    const e1 = trendc(['explain', 'toy.trend', '--json'], { cwd: dir });
+    const items = (JSON.parse(e1.stdout) as { nodes: Array<{ id: string; reason: string; changes: Array<{ path: string; before: unknown; after: unknown }> }> }).nodes;
+    const trainB = items.find((i) => i.id === 'train/b')!;
+    expect(trainB.reason).toMatch(/parameters changed/);
+    expect(trainB.changes).toContainEqual({ path: 'params.train.seed', before: 2, after: 12 });
+    expect(items.find((i) => i.id === 'predict/b')!.reason).toMatch(/inputs changed \(models: train\/b\)/);
+    expect(items.some((i) => i.id === 'train/a')).toBe(false);
+    const r = trendc(['run', 'toy.trend', '--quiet'], { cwd: dir, env: fake });
+    expect(summaryCounts(r.stdout).ran).toBe(items.length);
+    const runs = trendc(['runs', 'toy.trend'], { cwd: dir });
+    expect(runs.stdout.trim().split('\n')).toHaveLength(4); // header, rule, two runs
+    const d = trendc(['diff', '--json', '--min-delta', '0'], { cwd: dir });
+    const diff = JSON.parse(d.stdout) as { changed: Array<{ id: string }>; results: Array<{ id: string; flag: boolean }>; added: string[]; removed: string[] };
+    expect(diff.changed.map((c) => c.id)).toContain('train/b');
+    expect(diff.added).toEqual([]);
+    expect(diff.results.some((x) => x.id === 'train/b' && x.flag)).toBe(true);
+    const text = trendc(['diff'], { cwd: dir });
+    expect(text.stdout).toMatch(/~ train\/b/);
+    expect(text.stdout).toMatch(/params\.train\.seed: 2 -> 12/);
+  });
+});
+
+describe('cache maintenance and export', () => {
+  it('gc removes what no kept run reaches and returns the space', () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    trendc(['run', 'toy.trend', '--quiet'], { cwd: dir, env: fake });
+    writeFileSync(join(dir, 'toy.trend'), TOY.replace('train=400', 'train=300'));
+    trendc(['run', 'toy.trend', '--quiet'], { cwd: dir, env: fake });
+    const before = JSON.parse(trendc(['cache', 'stats', '--json'], { cwd: dir }).stdout) as { nodes: number };
+    const g = JSON.parse(trendc(['cache', 'gc', '--keep-runs', '1', '--json'], { cwd: dir }).stdout) as { nodesRemoved: number; bytesBefore: number; bytesAfter: number; runsRemoved: number };
+    expect(g.runsRemoved).toBe(1);
+    expect(g.nodesRemoved).toBeGreaterThan(0);
+    expect(g.bytesAfter).toBeLessThan(g.bytesBefore);
+    const after = JSON.parse(trendc(['cache', 'stats', '--json'], { cwd: dir }).stdout) as { nodes: number };
+    expect(after.nodes).toBe(before.nodes - g.nodesRemoved);
+    expect(trendc(['cache', 'verify'], { cwd: dir }).code).toBe(0);
+    const r = trendc(['run', 'toy.trend', '--quiet'], { cwd: dir, env: fake });
+    expect(summaryCounts(r.stdout).ran).toBe(0);
+  });
+
+  it('cache ls/show and export of a matrix as CSV with labels', () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    trendc(['run', 'toy.trend', '--quiet'], { cwd: dir, env: fake });
+    const ls = JSON.parse(trendc(['cache', 'ls', '--json', '--op', 'train'], { cwd: dir }).stdout) as Array<{ key: string; id: string }>;
+    expect(ls.map((m) => m.id).sort()).toEqual(['train/a', 'train/b', 'train/c']);
+    const show = JSON.parse(trendc(['cache', 'show', ls[0]!.key.slice(0, 10)], { cwd: dir }).stdout) as { op: string; backend: string };
+    expect(show.op).toBe('train');
+    expect(show.backend).toBe('fake');
+    expect(trendc(['cache', 'show', 'ffff'], { cwd: dir }).code).toBe(2);
+    const out = join(dir, 'export');
+    const ex = trendc(['export', 'adv/pgd/a', '--out', out], { cwd: dir });
+    expect(ex.code).toBe(0);
+    const npy = readFileSync(join(out, 'data.npy'));
+    expect(npy.subarray(0, 6).toString('latin1')).toBe('\x93NUMPY');
+    expect(npy.toString('latin1', 10, 80)).toMatch(/'descr': '<f4', 'fortran_order': False, 'shape': \(16,\)/);
+  });
+});
+
+describe('bad input: clear errors, exit 2, no stack traces, no damage to the cache', () => {
+  const cases: Array<[string, string[] | ((dir: string) => string[]), RegExp]> = [
+    ['a missing file', ['run', 'nope.trend'], /nope\.trend: no such file/],
+    ['a directory', (d) => ['check', d], /is a directory/],
+    ['an unknown flag', ['run', 'x.trend', '--frobnicate'], /unknown option/],
+    ['a bad --jobs', ['run', 'ok.trend', '--jobs', 'many'], /--jobs must be a positive integer/],
+    ['a binary file', ['check', 'bin.trend'], /not text/],
+    ['an unknown backend', ['run', 'ok.trend', '--backend', 'tpu'], /unknown backend 'tpu'/],
+    ['a bad --only', ['run', 'ok.trend', '--only', 'train/zz'], /no node matches 'train\/zz'/],
+  ];
+  for (const [what, args, msg] of cases) {
+    it(what, () => {
+      const dir = workdir({ 'ok.trend': TOY, 'bin.trend': '\u0000\u0001\u0002' });
+      const r = trendc(typeof args === 'function' ? args(dir) : args, { cwd: dir, env: fake });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    });
+  }
+
+  it('a pipeline with errors reports file:line:col and leaves the cache untouched', () => {
+    const dir = workdir({ 'ok.trend': TOY });
+    trendc(['run', 'ok.trend', '--quiet'], { cwd: dir, env: fake });
+    const stats = trendc(['cache', 'stats', '--json'], { cwd: dir }).stdout;
+    writeFileSync(join(dir, 'bad.trend'), TOY + 'transfer pgdd from a to b\nmodel q = cnn quant input 99bit\n');
+    const r = trendc(['run', 'bad.trend'], { cwd: dir, env: fake });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad\.trend:9:10: error: unknown attack 'pgdd'/);
+    expect(r.stderr).toMatch(/bad\.trend:10:\d+: error: 99 bits is out of range/);
+    expect(trendc(['cache', 'stats', '--json'], { cwd: dir }).stdout).toBe(stats);
+  });
+
+  it('check prints ok for good files and --json diagnostics for bad ones', () => {
+    const dir = workdir({ 'ok.trend': TOY, 'bad.trend': 'modle x = cnn\n' });
+    expect(trendc(['check', 'ok.trend'], { cwd: dir }).stdout).toMatch(/ok\.trend: ok/);
+    const j = trendc(['check', 'bad.trend', '--json'], { cwd: dir });
+    expect(j.code).toBe(2);
+    const d = JSON.parse(j.stdout) as Array<{ diagnostics: Array<{ message: string; suggestion: string }> }>;
+    expect(d[0]!.diagnostics[0]).toMatchObject({ message: "unknown statement 'modle'", suggestion: "'model'" });
+  });
+
+  it('fmt --check exits 1 on unformatted files and --write fixes them', () => {
+    const dir = workdir({ 'a.trend': 'model   x =   cnn\n' });
+    expect(trendc(['fmt', '--check', 'a.trend'], { cwd: dir }).code).toBe(1);
+    expect(trendc(['fmt', '--write', 'a.trend'], { cwd: dir }).code).toBe(0);
+    expect(readFileSync(join(dir, 'a.trend'), 'utf8')).toBe('model x = cnn\n');
+    expect(trendc(['fmt', '--check', 'a.trend'], { cwd: dir }).code).toBe(0);
+  });
+
+  it('plan prints the DAG as a table, JSON and DOT', () => {
+    const dir = workdir({ 'ok.trend': TOY });
+    expect(trendc(['plan', 'ok.trend'], { cwd: dir }).stdout).toMatch(/22 nodes: 1 dataset, 3 train/);
+    const j = JSON.parse(trendc(['plan', 'ok.trend', '--json'], { cwd: dir }).stdout) as { nodes: Array<{ id: string; key: string }> };
+    expect(j.nodes).toHaveLength(22);
+    expect(j.nodes[0]!.key).toMatch(/^[0-9a-f]{32}$/);
+    expect(trendc(['plan', 'ok.trend', '--dot'], { cwd: dir }).stdout).toMatch(/^digraph trend \{/);
+  });
+});

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { trendc, workdir } from '../helpers/cli.js';
+
+// The real runtime (wasm backend) on a tiny pipeline: two runs from empty caches give
+// byte-identical artifacts (the same payload checksum for every node).
+const PIPELINE = `dataset toy subset train=300 test=60
+train epochs=2 batch=30 lr=0.05
+model a = cnn width=0.25
+model b = mlp width=0.25 quant input 2bit
+transfer pgd eps=0.2 steps=3 step=0.1 from * to *
+ensemble e = a, b
+evaluate e against agd eps=0.2 steps=3 step=0.1
+evaluate a against linf, l2, l1 union
+`;
+
+function checksums(dir: string): Map<string, string> {
+  const ls = JSON.parse(trendc(['cache', 'ls', '--json'], { cwd: dir }).stdout) as Array<{ id: string; checksum: string; backend: string }>;
+  for (const m of ls) expect(m.backend).toMatch(/^wasm/);
+  return new Map(ls.map((m) => [m.id, m.checksum]));
+}
+
+describe('determinism with the real runtime', () => {
+  it('two runs from empty caches produce byte-identical artifacts', () => {
+    const a = workdir({ 'p.trend': PIPELINE });
+    const b = workdir({ 'p.trend': PIPELINE });
+    for (const dir of [a, b]) expect(trendc(['run', 'p.trend', '--quiet', '--backend', 'wasm'], { cwd: dir }).code).toBe(0);
+    const ca = checksums(a);
+    const cb = checksums(b);
+    expect(ca.size).toBeGreaterThan(15);
+    expect([...ca.entries()].sort()).toEqual([...cb.entries()].sort());
+  });
+});
