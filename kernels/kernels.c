@@ -158,22 +158,25 @@ void sum_rows(const float *x, float *y, int m, int c) {
   }
 }
 
-/* PyTorch-style SGD step in place: g' = g + wd*w; v = mu*v + g'; w -= lr*v. */
-EXPORT(sgd_update)
-void sgd_update(float *w, const float *g, float *v, int n, float lr, float mu, float wd) {
+/*
+ * PyTorch-style SGD step into new buffers: g' = g + wd*w; vo = mu*v + g'; wo = w - lr*vo.
+ * (Not in place: XNNPACK caches packed weights by tensor, so weights must change identity.)
+ */
+EXPORT(sgd_step)
+void sgd_step(const float *w, const float *g, const float *v, float *wo, float *vo, int n, float lr, float mu, float wd) {
   const v128_t vlr = wasm_f32x4_splat(lr), vmu = wasm_f32x4_splat(mu), vwd = wasm_f32x4_splat(wd);
   int i = 0;
   for (; i + 4 <= n; i += 4) {
     v128_t wi = wasm_v128_load(w + i);
     v128_t gi = wasm_f32x4_add(wasm_v128_load(g + i), wasm_f32x4_mul(vwd, wi));
     v128_t vi = wasm_f32x4_add(wasm_f32x4_mul(vmu, wasm_v128_load(v + i)), gi);
-    wasm_v128_store(v + i, vi);
-    wasm_v128_store(w + i, wasm_f32x4_sub(wi, wasm_f32x4_mul(vlr, vi)));
+    wasm_v128_store(vo + i, vi);
+    wasm_v128_store(wo + i, wasm_f32x4_sub(wi, wasm_f32x4_mul(vlr, vi)));
   }
   for (; i < n; i++) {
     float gi = g[i] + wd * w[i];
-    v[i] = mu * v[i] + gi;
-    w[i] -= lr * v[i];
+    vo[i] = mu * v[i] + gi;
+    wo[i] = w[i] - lr * vo[i];
   }
 }
 

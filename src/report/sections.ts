@@ -1,5 +1,11 @@
-/** The report's sections, each a function of the run and the cache returning Markdown lines. */
-import type { RunRecord, Store } from '../store/store.js';
+/**
+ * The report's sections, each a function of the run and the cache returning Markdown lines and
+ * writing its figures (SVG) and tables (CSV, JSON) beside index.md.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunNode, RunRecord, Store } from '../store/store.js';
+import { barSpec, heatmapSpec, lineSpec, renderSvg, type Cell, type Point } from './charts.js';
 
 export interface SectionContext {
   store: Store;
@@ -10,4 +16,337 @@ export interface SectionContext {
 
 export type Section = (ctx: SectionContext) => Promise<string[]> | string[];
 
-export const sections: Section[] = [];
+interface Info {
+  stmt?: { kind: string; n: number; line: number };
+  model?: string;
+  source?: string;
+  target?: string;
+  classifier?: string;
+  attack?: string;
+  sweep?: Record<string, string>;
+  labels?: Record<string, string[]>;
+}
+
+const done = (n: RunNode) => n.status === 'cached' || n.status === 'ran';
+const info = (n: RunNode) => (n.info ?? {}) as Info;
+const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
+const num = (s: string) => {
+  const [a, b] = s.split('/');
+  return Number(a) / (b ? Number(b) : 1);
+};
+
+function nodesOf(ctx: SectionContext, op: string): RunNode[] {
+  return ctx.run.nodes.filter((n) => n.op === op && done(n));
+}
+function summary<T>(ctx: SectionContext, n: RunNode): T | undefined {
+  return ctx.store.meta(n.key)?.summary as T | undefined;
+}
+function extra(ctx: SectionContext, n: RunNode): Record<string, unknown> {
+  return ctx.store.meta(n.key)?.extra ?? {};
+}
+function write(ctx: SectionContext, name: string, content: string): string {
+  writeFileSync(join(ctx.dir, name), content);
+  ctx.files.push(name);
+  return name;
+}
+function csv(rows: Array<Array<string | number | null | undefined>>): string {
+  return rows.map((r) => r.map((c) => (c === null || c === undefined ? '' : typeof c === 'number' ? String(c) : /[",\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(',')).join('\n') + '\n';
+}
+function table(header: string[], rows: Array<Array<string | number>>): string[] {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
+}
+const slug = (s: string) => s.replace(/[^A-Za-z0-9_.=-]+/g, '_');
+/** The attack's label without the swept values ("pgd[eps=0.1]" -> "pgd"). */
+const baseLabel = (s: string) => s.replace(/\[.*\]$/, '');
+
+/** Declaration order of classifiers: the order of their clean-prediction nodes in the run. */
+function declared(ctx: SectionContext): Map<string, number> {
+  const order = new Map<string, number>();
+  ctx.run.nodes.filter((n) => n.op === 'predict').forEach((n, i) => order.set(info(n).classifier!, i));
+  return order;
+}
+function byDeclaration(ctx: SectionContext, names: string[]): number[] {
+  const order = declared(ctx);
+  return names.map((_, i) => i).sort((a, b) => (order.get(names[a]!) ?? 1e9) - (order.get(names[b]!) ?? 1e9));
+}
+
+// ---------------------------------------------------------------- models
+const models: Section = async (ctx) => {
+  const trains = nodesOf(ctx, 'train');
+  if (!trains.length) return [];
+  const clean = new Map(nodesOf(ctx, 'predict').map((n) => [info(n).classifier, summary<{ accuracy: number }>(ctx, n)?.accuracy]));
+  const rows: Array<Array<string | number>> = [];
+  const curves: Point[] = [];
+  for (const n of trains) {
+    const s = summary<{ spec: { arch: string; width: string | number; input: { kind: string; bits?: number } | null; weightBits: number | null; activationBits: number | null }; method: string; params: number; bestEpoch: number; valAccuracy: number; history: Array<{ epoch: number; valAcc: number }> }>(ctx, n);
+    if (!s) continue;
+    const name = info(n).model!;
+    const q = [s.spec.input ? (s.spec.input.kind === 'halftone' ? 'input HT' : `input ${s.spec.input.bits}bit`) : '', s.spec.weightBits ? `weight ${s.spec.weightBits}bit` : '', s.spec.activationBits ? `act ${s.spec.activationBits}bit` : ''].filter(Boolean).join(', ');
+    const ips = extra(ctx, n).trainImagesPerSecond;
+    rows.push([name, `${s.spec.arch} ×${Number(s.spec.width).toFixed(3).replace(/\.?0+$/, '')}`, q || '–', s.method, s.params.toLocaleString('en-US'), s.bestEpoch, pct(s.valAccuracy), pct(clean.get(name)), typeof ips === 'number' ? ips : '–']);
+    for (const h of s.history) curves.push({ series: name, x: h.epoch, y: h.valAcc });
+  }
+  write(ctx, 'models.csv', csv([['model', 'architecture', 'quantisation', 'method', 'params', 'best epoch', 'val accuracy', 'test accuracy', 'train images/s'], ...rows]));
+  const svg = curves.length ? write(ctx, 'training.svg', await renderSvg(lineSpec('Validation accuracy per epoch', curves, 'epoch', 'validation accuracy'))) : undefined;
+  return [
+    '## Models',
+    '',
+    ...table(['model', 'architecture', 'quantisation', 'method', 'parameters', 'best epoch', 'validation acc.', 'test acc.', 'train img/s'], rows),
+    '',
+    ...(svg ? [`![validation accuracy per epoch](${svg})`] : []),
+  ];
+};
+
+// ---------------------------------------------------------------- ensembles and smoothing (clean)
+const classifiers: Section = (ctx) => {
+  const selects = new Map(nodesOf(ctx, 'select').map((n) => [info(n).classifier, n]));
+  const rows: Array<Array<string | number>> = [];
+  for (const n of nodesOf(ctx, 'predict')) {
+    const s = summary<{ kind: string; accuracy: number; members?: number[]; chosen?: number[] | null; smooth?: unknown }>(ctx, n);
+    if (!s || s.kind !== 'ensemble') continue;
+    const name = info(n).classifier!;
+    const sel = selects.get(name);
+    const cands = sel ? info(sel).labels?.candidates : undefined;
+    const members = s.chosen && cands ? s.chosen.map((i) => cands[i]!) : [];
+    rows.push([name, members.length ? members.join(', ') : '(as declared)', pct(s.accuracy), (s.members ?? []).map(pct).join(', ')]);
+  }
+  if (!rows.length) return [];
+  return ['## Ensembles (clean accuracy)', '', ...table(['ensemble', 'members', 'accuracy', 'members\' accuracy'], rows)];
+};
+
+// ---------------------------------------------------------------- transfer matrices
+interface MatrixSummary {
+  attacks: Array<{
+    sweep: Record<string, string>;
+    tm: Array<Array<number | null>>;
+    generated: number[][];
+    eligible: number[][];
+    transferred: number[][];
+    rowAvg: Array<number | null>;
+    colAvg: Array<number | null>;
+    families: Array<{ targetFamily: number; sourceFamily: number; tmMean: number | null; tmSd: number | null; transferredMean: number | null; transferredSd: number | null; generatedMean: number | null; pairs: number }>;
+  }>;
+  fits: Array<Array<{ transferred: { a: number; b: number }; generated: { a: number; b: number }; rmse: number }>> | null;
+}
+
+const transfers: Section = async (ctx) => {
+  const out: string[] = [];
+  for (const n of nodesOf(ctx, 'matrix')) {
+    const s = summary<MatrixSummary>(ctx, n);
+    const l = info(n).labels;
+    if (!s || !l) continue;
+    const st = info(n).stmt!;
+    const ro = byDeclaration(ctx, l.targets!);
+    const co = byDeclaration(ctx, l.sources!);
+    const rows = ro.map((i) => l.targets![i]!);
+    const cols = co.map((i) => l.sources![i]!);
+    out.push(`## Transferability (transfer statement at line ${st.line})`, '', 'TM = fraction of the images the source classifies correctly, its attack fools, and the target classifies correctly when clean, that also fool the target. Rows are targets, columns sources; averages leave out a model\'s transfer to itself.', '');
+    for (const [ai, a] of s.attacks.entries()) {
+      const label = l.attacks![ai]!;
+      const cells: Cell[] = [];
+      ro.forEach((t) => co.forEach((c) => cells.push({ row: l.targets![t]!, col: l.sources![c]!, value: a.tm[t]![c] ?? null })));
+      ro.forEach((t) => cells.push({ row: l.targets![t]!, col: 'avg', value: a.rowAvg[t] ?? null, margin: true }));
+      co.forEach((c) => cells.push({ row: 'avg', col: l.sources![c]!, value: a.colAvg[c] ?? null, margin: true }));
+      const base = `transfer${st.n}-${slug(label)}`;
+      const svg = write(ctx, `${base}.svg`, await renderSvg(heatmapSpec(`TM under ${label}`, cells, [...rows, 'avg'], [...cols, 'avg'], 'target', 'source')));
+      write(
+        ctx,
+        `${base}.csv`,
+        csv([
+          ['target', 'source', 'tm', 'generated', 'eligible', 'transferred'],
+          ...ro.flatMap((t) => co.map((c) => [l.targets![t]!, l.sources![c]!, a.tm[t]![c] ?? null, a.generated[t]![c]!, a.eligible[t]![c]!, a.transferred[t]![c]!])),
+        ]),
+      );
+      out.push(`### ${label}`, '', `![TM heatmap for ${label}](${svg})`, '', `Data: [${base}.csv](${base}.csv)`, '');
+      if (a.families.length) {
+        out.push(
+          ...table(
+            ['target family', 'source family', 'TM mean ± sd', 'transferred mean ± sd', 'pairs'],
+            a.families.map((f) => [l.targetFamilies![f.targetFamily]!, l.sourceFamilies![f.sourceFamily]!, `${f.tmMean?.toFixed(3) ?? '–'} ± ${f.tmSd?.toFixed(3) ?? '–'}`, `${f.transferredMean?.toFixed(1) ?? '–'} ± ${f.transferredSd?.toFixed(1) ?? '–'}`, f.pairs]),
+          ),
+          '',
+        );
+      }
+    }
+    if (s.fits) {
+      const eps = s.attacks.map((a) => num(a.sweep.eps!));
+      const pts: Point[] = [];
+      const fitRows: Array<Array<string | number>> = [];
+      const pairs = ro.flatMap((t) => co.filter((c) => l.targets![t] !== l.sources![c]).map((c) => [t, c] as const));
+      for (const [t, c] of pairs) {
+        const f = s.fits[t]![c]!;
+        const series = `${l.sources![c]} → ${l.targets![t]}`;
+        fitRows.push([series, f.transferred.a.toFixed(1), f.transferred.b.toFixed(2), f.generated.a.toFixed(1), f.generated.b.toFixed(2), f.rmse.toFixed(4)]);
+        if (pairs.length > 12) continue;
+        s.attacks.forEach((a, i) => {
+          const v = a.tm[t]![c];
+          if (v !== null && v !== undefined) pts.push({ series, x: eps[i]!, y: v });
+        });
+        const lo = Math.min(...eps);
+        const hi = Math.max(...eps);
+        for (let k = 0; k <= 30; k++) {
+          const e = lo + ((hi - lo) * k) / 30;
+          const g = f.generated.a * (1 - Math.exp(-f.generated.b * e));
+          if (g > 0) pts.push({ series, x: e, y: (f.transferred.a * (1 - Math.exp(-f.transferred.b * e))) / g, kind: 'fit' });
+        }
+      }
+      const name = `transfer${st.n}-tm-vs-eps`;
+      write(ctx, `${name}.csv`, csv([['pair', 'transferred a', 'transferred b', 'generated a', 'generated b', 'TM fit rmse'], ...fitRows]));
+      out.push('### TM versus eps', '', 'Transferred and generated counts each fit a(1 - exp(-b eps)); the dashed curves are the ratio of the fits (TREND appendix V).', '');
+      if (pts.length) out.push(`![TM versus eps](${write(ctx, `${name}.svg`, await renderSvg(lineSpec('TM versus eps', pts, 'eps', 'TM')))})`, '');
+      out.push(...table(['pair', 'transferred a, b', 'generated a, b', 'fit RMSE'], fitRows.map((r) => [r[0]!, `${r[1]}, ${r[2]}`, `${r[3]}, ${r[4]}`, r[5]!])), '');
+    }
+  }
+  return out;
+};
+
+// ---------------------------------------------------------------- TREND selection
+const selections: Section = (ctx) => {
+  const out: string[] = [];
+  for (const n of nodesOf(ctx, 'select')) {
+    const s = summary<{ chosen: number[]; objective: number; method: string; evaluated: number; pairs: number[][] }>(ctx, n);
+    const cands = info(n).labels?.candidates;
+    if (!s || !cands) continue;
+    const name = info(n).classifier!;
+    out.push(`## TREND selection: ${name}`, '', `Chosen: **${s.chosen.map((i) => cands[i]).join(', ')}** (sum of pairwise symmetric TM ${s.objective.toFixed(3)}, ${s.method} search over ${s.evaluated} subsets).`, '');
+    write(ctx, `select-${slug(name)}.csv`, csv([['', ...cands], ...s.pairs.map((r, i) => [cands[i]!, ...r.map((v) => +v.toFixed(4))])]));
+    out.push(`Symmetric pairwise TM: [select-${slug(name)}.csv](select-${slug(name)}.csv)`);
+  }
+  return out;
+};
+
+// ---------------------------------------------------------------- robustness (evaluate)
+interface RobustSummary {
+  accuracy: number;
+  attack: string;
+  kind: string;
+  members?: Array<{ input: number; onEnsembleAdversarial: number; whiteBox: number }>;
+}
+
+const robustness: Section = async (ctx) => {
+  const robust = nodesOf(ctx, 'robust');
+  if (!robust.length) return [];
+  const out: string[] = [];
+  const stmts = [...new Set(robust.map((n) => info(n).stmt!.n))].sort((a, b) => a - b);
+  const clean = new Map(nodesOf(ctx, 'predict').map((n) => [info(n).classifier, summary<{ accuracy: number; members?: number[] }>(ctx, n)]));
+  for (const k of stmts) {
+    const ns = robust.filter((n) => info(n).stmt!.n === k);
+    const line = info(ns[0]!).stmt!.line;
+    out.push(`## Robustness (evaluate statement at line ${line})`, '');
+    const swept = ns.some((n) => info(n).sweep);
+    const targets = [...new Set(ns.map((n) => info(n).target!))];
+    const attacks = [...new Set(ns.map((n) => info(n).attack!))];
+    if (swept) {
+      const pts: Point[] = [];
+      for (const n of ns) {
+        const s = summary<RobustSummary>(ctx, n);
+        const sw = info(n).sweep!;
+        const key = Object.keys(sw)[0]!;
+        if (s) pts.push({ series: `${info(n).target} / ${baseLabel(info(n).attack!)}`, x: num(sw[key]!), y: s.accuracy });
+      }
+      const key = Object.keys(info(ns[0]!).sweep ?? { eps: '' })[0]!;
+      const name = `evaluate${k}-sweep`;
+      write(ctx, `${name}.csv`, csv([['series', key, 'accuracy'], ...pts.map((p) => [p.series, p.x, p.y])]));
+      out.push(`![accuracy versus ${key}](${write(ctx, `${name}.svg`, await renderSvg(lineSpec(`Accuracy under attack versus ${key}`, pts, key, 'accuracy', { yDomain: [0, 1] })))})`, '', `Data: [${name}.csv](${name}.csv)`, '');
+    } else {
+      const rows = targets.map((t) => [t, pct(clean.get(t)?.accuracy), ...attacks.map((a) => pct(summary<RobustSummary>(ctx, ns.find((n) => info(n).target === t && info(n).attack === a)!)?.accuracy))]);
+      write(ctx, `evaluate${k}.csv`, csv([['target', 'clean', ...attacks], ...targets.map((t) => [t, clean.get(t)?.accuracy ?? null, ...attacks.map((a) => summary<RobustSummary>(ctx, ns.find((n) => info(n).target === t && info(n).attack === a)!)?.accuracy ?? null)])]));
+      out.push(...table(['classifier', 'clean', ...attacks], rows), '');
+    }
+    // Ensembles against their members.
+    const ens = ns.filter((n) => summary<RobustSummary>(ctx, n)?.members);
+    if (ens.length) {
+      const selects = new Map(nodesOf(ctx, 'select').map((n) => [info(n).classifier, info(n).labels?.candidates]));
+      out.push('Ensembles against their members: accuracy of each member on the ensemble\'s adversarial images, and when the same attack targets the member alone.', '');
+      const rows: Array<Array<string | number>> = [];
+      const bars: Array<{ group: string; series: string; value: number }> = [];
+      for (const n of ens) {
+        const s = summary<RobustSummary>(ctx, n)!;
+        const e = info(n).target!;
+        const cands = selects.get(e);
+        rows.push([e, info(n).attack!, 'ensemble', pct(s.accuracy), '–']);
+        bars.push({ group: `${e} ${info(n).attack}`, series: 'ensemble', value: s.accuracy });
+        for (const m of s.members!) {
+          const mName = cands?.[m.input] ?? `member ${m.input + 1}`;
+          rows.push([e, info(n).attack!, mName, pct(m.whiteBox), pct(m.onEnsembleAdversarial)]);
+          bars.push({ group: `${e} ${info(n).attack}`, series: mName, value: m.whiteBox });
+        }
+      }
+      out.push(...table(['ensemble', 'attack', 'classifier', 'accuracy when attacked itself', 'accuracy on the ensemble\'s adversarial images'], rows), '');
+      if (!swept) out.push(`![ensemble versus members](${write(ctx, `evaluate${k}-members.svg`, await renderSvg(barSpec('Accuracy under attack: ensemble and members', bars, 'accuracy')))})`, '');
+    }
+  }
+  return out;
+};
+
+// ---------------------------------------------------------------- union accuracy
+const unions: Section = (ctx) => {
+  const us = nodesOf(ctx, 'union');
+  if (!us.length) return [];
+  const attacks = info(us[0]!).labels?.attacks ?? [];
+  const rows = us.map((n) => {
+    const s = summary<{ union: number; clean: number; perAttack: number[] }>(ctx, n)!;
+    return [info(n).target!, pct(s.clean), ...s.perAttack.map(pct), `**${pct(s.union)}**`];
+  });
+  write(ctx, 'union.csv', csv([['classifier', 'clean', ...attacks, 'union'], ...us.map((n) => {
+    const s = summary<{ union: number; clean: number; perAttack: number[] }>(ctx, n)!;
+    return [info(n).target!, s.clean, ...s.perAttack, s.union];
+  })]));
+  return ['## Union accuracy', '', 'An image counts only if the classifier survives every attack of the set.', '', ...table(['classifier', 'clean', ...attacks, 'union'], rows)];
+};
+
+// ---------------------------------------------------------------- smoothing
+const smoothing: Section = async (ctx) => {
+  const preds = nodesOf(ctx, 'predict').filter((n) => summary<{ kind: string }>(ctx, n)?.kind === 'smooth');
+  if (!preds.length) return [];
+  const out = ['## Smoothed inference', ''];
+  const rows: Array<Array<string | number>> = [];
+  const bySd: Point[] = [];
+  const byM: Point[] = [];
+  const cost: Point[] = [];
+  for (const n of preds) {
+    const s = summary<{ accuracy: number; smooth: { sd: number; m: number; vote: string } }>(ctx, n)!;
+    const ms = extra(ctx, n).msPerImage as number | undefined;
+    const name = info(n).classifier!;
+    const fam = name.replace(/\.\d+$/, '');
+    rows.push([name, s.smooth.vote, s.smooth.sd, s.smooth.m, pct(s.accuracy), ms !== undefined ? ms.toFixed(2) : '–']);
+    bySd.push({ series: `${fam} m=${s.smooth.m}`, x: s.smooth.sd, y: s.accuracy });
+    byM.push({ series: `${fam} sd=${s.smooth.sd}`, x: s.smooth.m, y: s.accuracy });
+    if (ms !== undefined) cost.push({ series: fam, x: s.smooth.m, y: ms });
+  }
+  // Accuracy under attack of the same smoothed classifiers.
+  for (const n of nodesOf(ctx, 'robust').filter((r) => summary<RobustSummary>(ctx, r)?.kind === 'smooth')) {
+    const s = summary<RobustSummary>(ctx, n)!;
+    const p = preds.find((q) => info(q).classifier === info(n).target);
+    const sm = p ? summary<{ smooth: { sd: number; m: number } }>(ctx, p)!.smooth : undefined;
+    if (!sm) continue;
+    const fam = info(n).target!.replace(/\.\d+$/, '');
+    bySd.push({ series: `${fam} m=${sm.m} under ${baseLabel(info(n).attack!)}`, x: sm.sd, y: s.accuracy });
+    byM.push({ series: `${fam} sd=${sm.sd} under ${baseLabel(info(n).attack!)}`, x: sm.m, y: s.accuracy });
+  }
+  write(ctx, 'smoothing.csv', csv([['classifier', 'vote', 'sd', 'm', 'clean accuracy', 'ms per image'], ...rows]));
+  out.push(...table(['classifier', 'vote', 'sd', 'm', 'clean accuracy', 'inference ms/image'], rows), '');
+  const sdCount = new Set(bySd.map((p) => p.x)).size;
+  const mCount = new Set(byM.map((p) => p.x)).size;
+  if (sdCount > 1) out.push(`![accuracy versus sd](${write(ctx, 'smoothing-sd.svg', await renderSvg(lineSpec('Accuracy versus noise sd', bySd, 'noise sd', 'accuracy', { yDomain: [0, 1] })))})`, '');
+  if (mCount > 1) {
+    out.push(`![accuracy versus m](${write(ctx, 'smoothing-m.svg', await renderSvg(lineSpec('Accuracy versus samples m', byM, 'samples m', 'accuracy', { logX: true, yDomain: [0, 1] })))})`, '');
+    out.push(`![inference cost versus m](${write(ctx, 'smoothing-cost.svg', await renderSvg(lineSpec('Inference cost per image versus m', cost, 'samples m', 'ms per image', { logX: true })))})`, '');
+  }
+  return out;
+};
+
+// ---------------------------------------------------------------- attacks
+const attacks: Section = (ctx) => {
+  const advs = nodesOf(ctx, 'adversarial');
+  if (!advs.length) return [];
+  const rows = advs.map((n) => {
+    const s = summary<{ n: number; successRate: number; sourceCleanAccuracy: number; meanNorm: { linf: number; l2: number; l1: number } }>(ctx, n)!;
+    const ips = extra(ctx, n).imagesPerSecond as number | undefined;
+    return [info(n).attack!, info(n).source!, s.n, pct(s.sourceCleanAccuracy), pct(s.successRate), s.meanNorm.linf.toFixed(3), s.meanNorm.l2.toFixed(3), s.meanNorm.l1.toFixed(2), ips ? ips.toFixed(0) : '–'];
+  });
+  write(ctx, 'attacks.csv', csv([['attack', 'source', 'images', 'source clean acc', 'success rate', 'mean linf', 'mean l2', 'mean l1', 'images/s'], ...rows]));
+  return ['## Adversarial batches', '', 'Success rate: the fraction of the images the source classifies correctly that its attack fools.', '', ...table(['attack', 'source', 'images', 'source clean acc.', 'success', 'mean l∞', 'mean l2', 'mean l1', 'images/s'], rows)];
+};
+
+export const sections: Section[] = [models, classifiers, transfers, selections, robustness, unions, smoothing, attacks];

@@ -51,6 +51,41 @@ describe('training', () => {
     expect(Buffer.from(a['p/conv1/w']!.data.buffer).equals(Buffer.from(c['p/conv1/w']!.data.buffer))).toBe(false);
   });
 
+  it('several SGD steps with momentum on wasm track the cpu backend (no stale cached weights)', async () => {
+    const { SGD } = await import('../../src/runtime/training/optimizer.js');
+    const { imageBatch, labelBatch, range } = await import('../../src/runtime/training/batches.js');
+    const { oneHot } = await import('../../src/runtime/attacks/base.js');
+    const weights: Record<string, Float32Array[]> = {};
+    for (const be of ['cpu', 'wasm']) {
+      await tf.setBackend(be);
+      const m = Model.create(spec('cnn', toy), 4);
+      const opt = new SGD(0.9, 5e-4);
+      for (let b = 0; b < 5; b++) {
+        const idx = range(b * 40, b * 40 + 40);
+        const yh = oneHot(labelBatch(toy.tensors.trainY!, idx), 2);
+        const x = imageBatch(toy.tensors.trainX!, idx);
+        const vars = m.trainable();
+        const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(yh, m.logits(x, { training: true })) as tf.Scalar, vars);
+        opt.step(vars, vars.map((v) => grads[v.name]!), 0.05);
+        [value, x, yh, ...Object.values(grads)].forEach((t) => t.dispose());
+      }
+      weights[be] = m.trainable().map((v) => (v.dataSync() as Float32Array).slice());
+      m.dispose();
+      opt.dispose();
+    }
+    await tf.setBackend('wasm');
+    weights.cpu!.forEach((a, i) => {
+      const b = weights.wasm![i]!;
+      let err = 0;
+      let scale = 0;
+      for (let j = 0; j < a.length; j++) {
+        err = Math.max(err, Math.abs(a[j]! - b[j]!));
+        scale = Math.max(scale, Math.abs(a[j]!));
+      }
+      expect(err / scale).toBeLessThan(1e-4);
+    });
+  });
+
   it('the same seed gives the same initial weights on the cpu and wasm backends', async () => {
     const m1 = Model.create(spec('resnet18', toy, 1 / 16), 9);
     const w1 = m1.tensors();

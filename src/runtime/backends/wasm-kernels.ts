@@ -20,7 +20,7 @@ export interface KernelModule {
   relu_backward(x: number, dy: number, dx: number, n: number): void;
   maxpool_backward(x: number, dy: number, dx: number, N: number, H: number, W: number, C: number, OH: number, OW: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
   sum_rows(x: number, y: number, m: number, c: number): void;
-  sgd_update(w: number, g: number, v: number, n: number, lr: number, mu: number, wd: number): void;
+  sgd_step(w: number, g: number, v: number, wo: number, vo: number, n: number, lr: number, mu: number, wd: number): void;
   matmul(a: number, b: number, c: number, M: number, K: number, N: number, ta: number, tb: number): void;
   pack_filter(w: number, bp: number, KH: number, KW: number, CI: number, CO: number, flip: number): void;
   narrow_from_panels(bp: number, bt: number, K: number, N: number, ldk: number): void;
@@ -392,9 +392,17 @@ function maxPool(args: KernelArgs): TensorInfo {
   return out;
 }
 
-/** Whether an in-place update of this tensor's data would be seen by another tensor. */
-export function sharedData(t: { dataId: object }): boolean {
-  return (tf.backend() as unknown as WasmBackend).refCount(t.dataId) > 1;
+/**
+ * One SGD step for a weight w with gradient g and velocity v, as new tensors (w', v'): never in
+ * place, since XNNPACK caches packed weights by tensor.
+ */
+export function sgdStep(w: tf.Tensor, g: tf.Tensor, v: tf.Tensor, lr: number, mu: number, wd: number): [tf.Tensor, tf.Tensor] {
+  const b = tf.backend() as unknown as WasmBackend;
+  const wo = b.makeOutput(w.shape, 'float32');
+  const vo = b.makeOutput(w.shape, 'float32');
+  K!.sgd_step(off(b, w as unknown as TensorInfo), off(b, g as unknown as TensorInfo), off(b, v as unknown as TensorInfo), off(b, wo), off(b, vo), w.size, lr, mu, wd);
+  const e = tf.engine();
+  return [e.makeTensorFromTensorInfo(wo as tf.TensorInfo), e.makeTensorFromTensorInfo(vo as tf.TensorInfo)];
 }
 
 export const RELU_GRAD = 'TrendReluGrad';

@@ -3,10 +3,10 @@
  * images in [0, 1] to logits. Normalisation (per-channel z-score from the training split), input
  * noise and input quantisation happen inside, so attacks budget in pixel units.
  * Initialisation is seeded JS (one stream per parameter), so a seed gives the same weights on
- * every backend.
+ * every backend; weights follow PyTorch's default initialisation, as the papers' models did.
  */
 import { tensor, type Artifact, type TensorData } from '../artifact.js';
-import { normals, rng, seedFrom } from '../rng.js';
+import { rng, seedFrom } from '../rng.js';
 import { tf } from '../tf.js';
 import type { ForwardCtx, NoiseConfig, ParamDecl } from './net.js';
 import { halftone, inputQuant } from './quant.js';
@@ -33,8 +33,11 @@ export interface ApplyOpts extends ForwardCtx {
 function initValues(d: ParamDecl, seed: number): Float32Array {
   const n = d.shape.reduce((a, b) => a * b, 1);
   switch (d.init.kind) {
-    case 'he':
-      return normals(n, rng(seed, `init/${d.name}`), Math.sqrt(2 / d.init.fanIn));
+    case 'torch': {
+      const r = rng(seed, `init/${d.name}`);
+      const b = 1 / Math.sqrt(d.init.fanIn);
+      return Float32Array.from({ length: n }, () => (2 * r() - 1) * b);
+    }
     case 'zeros':
       return new Float32Array(n);
     case 'ones':

@@ -9,7 +9,8 @@ import { seedFrom } from '../rng.js';
 import { conv2dOp } from '../backends/wasm-kernels.js';
 import { quantizeActivations, quantizeWeights } from './quant.js';
 
-export type Init = { kind: 'he'; fanIn: number } | { kind: 'zeros' } | { kind: 'ones' } | { kind: 'const'; value: number };
+/** 'torch': PyTorch's default for conv and dense weights (Kaiming-uniform, a = sqrt 5): U(-1/sqrt(fanIn), 1/sqrt(fanIn)). */
+export type Init = { kind: 'torch'; fanIn: number } | { kind: 'zeros' } | { kind: 'ones' } | { kind: 'const'; value: number };
 
 export interface ParamDecl {
   name: string;
@@ -76,7 +77,7 @@ export class Net {
   }
 
   conv(name: string, cin: number, cout: number, k: number, stride: number, opts: { bias: boolean; role?: 'first' | 'hidden' }): Layer {
-    this.declare(`${name}/w`, [k, k, cin, cout], { kind: 'he', fanIn: k * k * cin });
+    this.declare(`${name}/w`, [k, k, cin, cout], { kind: 'torch', fanIn: k * k * cin });
     if (opts.bias) this.declare(`${name}/b`, [cout], { kind: 'zeros' });
     this.declareNoise(name);
     const role = opts.role ?? 'hidden';
@@ -89,7 +90,7 @@ export class Net {
    */
   convAct(name: string, cin: number, cout: number, k: number, stride: number, opts: { bias: boolean; role?: 'first' | 'hidden' }): Layer {
     if (this.opts.activationBits || this.opts.activationNoise) return seq(this.conv(name, cin, cout, k, stride, opts), this.act());
-    this.declare(`${name}/w`, [k, k, cin, cout], { kind: 'he', fanIn: k * k * cin });
+    this.declare(`${name}/w`, [k, k, cin, cout], { kind: 'torch', fanIn: k * k * cin });
     if (opts.bias) this.declare(`${name}/b`, [cout], { kind: 'zeros' });
     this.declareNoise(name);
     const role = opts.role ?? 'hidden';
@@ -97,7 +98,7 @@ export class Net {
   }
 
   dense(name: string, cin: number, cout: number, role: 'hidden' | 'last' = 'hidden'): Layer {
-    this.declare(`${name}/w`, [cin, cout], { kind: 'he', fanIn: cin });
+    this.declare(`${name}/w`, [cin, cout], { kind: 'torch', fanIn: cin });
     this.declare(`${name}/b`, [cout], { kind: 'zeros' });
     this.declareNoise(name);
     return (P, x, ctx) => tf.fused.matMul({ a: x as tf.Tensor2D, b: this.weight(P, name, role, ctx) as tf.Tensor2D, bias: P.get(`${name}/b`)! });

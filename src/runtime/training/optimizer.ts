@@ -1,9 +1,10 @@
 /**
  * Optimizers with PyTorch semantics: SGD (momentum, weight decay added to the gradient) and Adam.
- * On the wasm backend SGD updates weights in place with one SIMD kernel per tensor; elsewhere it
- * uses TF.js ops. State can be snapshotted and restored (gradient projection needs that).
+ * On the wasm backend an SGD step is one SIMD kernel per tensor (writing new tensors: XNNPACK
+ * caches packed weights by tensor, so weights are never changed in place); elsewhere TF.js ops.
+ * State can be snapshotted and restored (gradient projection needs that).
  */
-import { kernelModule, offsetOf, sharedData } from '../backends/wasm-kernels.js';
+import { kernelModule, sgdStep } from '../backends/wasm-kernels.js';
 import { tf } from '../tf.js';
 
 export interface Optimizer {
@@ -21,11 +22,6 @@ function zerosVar(v: tf.Tensor): tf.Variable {
   return out;
 }
 
-/** Gives a variable a buffer no other tensor shares, so in-place updates touch only it. */
-function own(v: tf.Variable): void {
-  tf.tidy(() => v.assign(tf.add(v, tf.scalar(0, v.dtype))));
-}
-
 export class SGD implements Optimizer {
   private readonly velocity = new Map<tf.Variable, tf.Variable>();
   constructor(
@@ -37,8 +33,6 @@ export class SGD implements Optimizer {
     let m = this.velocity.get(v);
     if (!m) {
       m = zerosVar(v);
-      own(m);
-      own(v);
       this.velocity.set(v, m);
     }
     return m;
@@ -50,10 +44,11 @@ export class SGD implements Optimizer {
       const g = grads[i]!;
       const m = this.vel(v);
       if (K) {
-        // In place: first make sure no other tensor shares the weights' or velocity's buffer.
-        if (sharedData(v)) own(v);
-        if (sharedData(m)) own(m);
-        K.sgd_update(offsetOf(v), offsetOf(g), offsetOf(m), v.size, lr, this.momentum, this.wd);
+        const [nw, nv] = sgdStep(v, g, m, lr, this.momentum, this.wd);
+        v.assign(nw);
+        m.assign(nv);
+        nw.dispose();
+        nv.dispose();
         return;
       }
       tf.tidy(() => {
@@ -73,7 +68,6 @@ export class SGD implements Optimizer {
     for (const [v, data] of s as Map<tf.Variable, Float32Array>) {
       const m = this.vel(v);
       tf.tidy(() => m.assign(tf.tensor(data, m.shape)));
-      own(m);
     }
   }
 
