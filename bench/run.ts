@@ -2,7 +2,10 @@
  * `npm run bench [-- --json] [-- --quick] [-- --only NAME]`: speed figures. Each benchmark is a
  * function returning figures; with --json, one {"name", "value", "unit"} object per line.
  */
+import { benchMatrix, benchPgd } from './attacks.js';
 import { benchCnn } from './cnn.js';
+import { benchCompiler } from './compiler.js';
+import { benchExecutor } from './executor.js';
 import { printFigures, type Figure } from './figures.js';
 
 const argv = process.argv.slice(2);
@@ -11,6 +14,8 @@ const quick = argv.includes('--quick');
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined;
 
 const suites: Record<string, () => Promise<Figure[]>> = {
+  compiler: () => benchCompiler(quick),
+  executor: () => benchExecutor(quick),
   cnn: async () => {
     const out: Figure[] = [];
     for (const b of ['wasm', 'tensorflow', 'tensorflow-gpu', 'webgpu'] as const) {
@@ -23,6 +28,8 @@ const suites: Record<string, () => Promise<Figure[]>> = {
     }
     return out;
   },
+  pgd: () => benchPgd(quick),
+  matrix: () => benchMatrix(),
 };
 
 for (const [name, run] of Object.entries(suites)) {

@@ -26,6 +26,11 @@
 
 #define PANEL 8
 
+/* Denormals are flushed where GEMM inputs are gathered (see kernels.c). */
+#define TINY 1.17549435e-38f
+static inline v128_t flush4(v128_t v) { return wasm_v128_and(v, wasm_f32x4_ge(wasm_f32x4_abs(v), wasm_f32x4_splat(TINY))); }
+static inline float flush1(float v) { return (v < TINY && v > -TINY) ? 0.0f : v; }
+
 static inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 /* Stores the first n (< 8) lanes of (v0, v1): no stack buffers in this module. */
@@ -86,8 +91,8 @@ static void im2col(const float *x, float *a, int ldk, int r0, int r1, int H, int
         } else {
           const float *src = xn + ((long)h * W + w) * C;
           int c = 0;
-          for (; c + 4 <= C; c += 4) wasm_v128_store(row + k + c, wasm_v128_load(src + c));
-          for (; c < C; c++) row[k + c] = src[c];
+          for (; c + 4 <= C; c += 4) wasm_v128_store(row + k + c, flush4(wasm_v128_load(src + c)));
+          for (; c < C; c++) row[k + c] = flush1(src[c]);
         }
         k += C;
       }

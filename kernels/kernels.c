@@ -10,6 +10,14 @@
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 
+/*
+ * Denormal floats make x86 arithmetic ~70x slower and wasm cannot set flush-to-zero, so the
+ * kernels that produce gradients flush values below FLT_MIN in magnitude to zero.
+ */
+#define TINY 1.17549435e-38f
+static inline v128_t flush4(v128_t v) { return wasm_v128_and(v, wasm_f32x4_ge(wasm_f32x4_abs(v), wasm_f32x4_splat(TINY))); }
+static inline float flush1(float v) { return (v < TINY && v > -TINY) ? 0.0f : v; }
+
 /* y = transpose(x, perm) for a 4-D tensor of shape d[0..3]. */
 EXPORT(transpose4)
 void transpose4(const float *x, float *y, int d0, int d1, int d2, int d3, int p0, int p1, int p2, int p3) {
@@ -78,7 +86,7 @@ void maxpool_backward(const float *x, const float *dy, float *dx, int N, int H, 
               best = wasm_v128_bitselect(v, best, gt);
               where = wasm_v128_bitselect(wasm_i32x4_splat(off), where, gt);
             }
-          v128_t gv = wasm_v128_load(g + c);
+          v128_t gv = flush4(wasm_v128_load(g + c));
           dxn[wasm_i32x4_extract_lane(where, 0)] += wasm_f32x4_extract_lane(gv, 0);
           dxn[wasm_i32x4_extract_lane(where, 1) + 1] += wasm_f32x4_extract_lane(gv, 1);
           dxn[wasm_i32x4_extract_lane(where, 2) + 2] += wasm_f32x4_extract_lane(gv, 2);
@@ -95,7 +103,7 @@ void maxpool_backward(const float *x, const float *dy, float *dx, int N, int H, 
                 where = off;
               }
             }
-          dxn[where] += g[c];
+          dxn[where] += flush1(g[c]);
         }
       }
     }
@@ -120,7 +128,7 @@ void maxpool2x2_backward(const float *x, const float *dy, float *dx, int N, int 
           const v128_t a = wasm_v128_load(x + p + c), b = wasm_v128_load(x + p + C + c);
           const v128_t d = wasm_v128_load(x + q + c), e = wasm_v128_load(x + q + C + c);
           const v128_t m = wasm_f32x4_max(wasm_f32x4_max(a, b), wasm_f32x4_max(d, e));
-          const v128_t gv = wasm_v128_load(g + c);
+          const v128_t gv = flush4(wasm_v128_load(g + c));
           const v128_t ea = wasm_f32x4_eq(a, m);
           const v128_t eb = wasm_v128_andnot(wasm_f32x4_eq(b, m), ea);
           const v128_t taken = wasm_v128_or(ea, eb);
@@ -138,10 +146,11 @@ void maxpool2x2_backward(const float *x, const float *dy, float *dx, int N, int 
           if (d > m) m = d;
           if (e > m) m = e;
           const int wa = a == m, wb = !wa && b == m, wd = !wa && !wb && d == m, we = !wa && !wb && !wd;
-          dx[p + c] = wa ? g[c] : 0.0f;
-          dx[p + C + c] = wb ? g[c] : 0.0f;
-          dx[q + c] = wd ? g[c] : 0.0f;
-          dx[q + C + c] = we ? g[c] : 0.0f;
+          const float gc = flush1(g[c]);
+          dx[p + c] = wa ? gc : 0.0f;
+          dx[p + C + c] = wb ? gc : 0.0f;
+          dx[q + c] = wd ? gc : 0.0f;
+          dx[q + C + c] = we ? gc : 0.0f;
         }
       }
 }
@@ -245,4 +254,73 @@ void maxpool2x2(const float *x, float *y, int N, int H, int W, int C) {
           o[c] = m;
         }
       }
+}
+
+/*
+ * Batch norm over the rows of x[M, C] (training mode): per-channel batch mean and (biased)
+ * variance, y = gamma (x - mean) / sqrt(var + eps) + beta. Sums are taken in blocks of 256 rows
+ * in float32 and the block sums added in float64.
+ */
+EXPORT(bn_train_forward)
+void bn_train_forward(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *var, int M, int C, float eps) {
+  for (int c0 = 0; c0 < C; c0 += 4) {
+    const int cw = C - c0 < 4 ? C - c0 : 4;
+    double s[4] = {0, 0, 0, 0};
+    for (int r0 = 0; r0 < M; r0 += 256) {
+      const int r1 = r0 + 256 < M ? r0 + 256 : M;
+      float b[4] = {0, 0, 0, 0};
+      for (int r = r0; r < r1; r++)
+        for (int j = 0; j < cw; j++) b[j] += x[(long)r * C + c0 + j];
+      for (int j = 0; j < cw; j++) s[j] += b[j];
+    }
+    double q[4] = {0, 0, 0, 0};
+    for (int j = 0; j < cw; j++) mean[c0 + j] = (float)(s[j] / M);
+    for (int r0 = 0; r0 < M; r0 += 256) {
+      const int r1 = r0 + 256 < M ? r0 + 256 : M;
+      float b[4] = {0, 0, 0, 0};
+      for (int r = r0; r < r1; r++)
+        for (int j = 0; j < cw; j++) {
+          const float d = x[(long)r * C + c0 + j] - mean[c0 + j];
+          b[j] += d * d;
+        }
+      for (int j = 0; j < cw; j++) q[j] += b[j];
+    }
+    for (int j = 0; j < cw; j++) var[c0 + j] = (float)(q[j] / M);
+  }
+  for (int c = 0; c < C; c++) {
+    const float inv = 1.0f / __builtin_sqrtf(var[c] + eps);
+    const float a = gamma[c] * inv, b = beta[c] - a * mean[c];
+    for (int r = 0; r < M; r++) y[(long)r * C + c] = a * x[(long)r * C + c] + b;
+  }
+}
+
+/*
+ * Batch-norm backward (training mode), with xhat = (x - mean)/sqrt(var + eps):
+ *   dbeta = sum dy, dgamma = sum dy*xhat, dx = gamma/sqrt(var+eps) * (dy - dbeta/M - xhat*dgamma/M).
+ */
+EXPORT(bn_train_backward)
+void bn_train_backward(const float *x, const float *dy, const float *gamma, const float *mean, const float *var, float *dx, float *dgamma,
+                       float *dbeta, int M, int C, float eps) {
+  for (int c = 0; c < C; c++) {
+    const float inv = 1.0f / __builtin_sqrtf(var[c] + eps);
+    double sb = 0, sg = 0;
+    for (int r0 = 0; r0 < M; r0 += 256) {
+      const int r1 = r0 + 256 < M ? r0 + 256 : M;
+      float bb = 0, bg = 0;
+      for (int r = r0; r < r1; r++) {
+        const float g = dy[(long)r * C + c];
+        bb += g;
+        bg += g * (x[(long)r * C + c] - mean[c]) * inv;
+      }
+      sb += bb;
+      sg += bg;
+    }
+    dbeta[c] = (float)sb;
+    dgamma[c] = (float)sg;
+    const float k = gamma[c] * inv, mb = (float)(sb / M), mg = (float)(sg / M);
+    for (int r = 0; r < M; r++) {
+      const long i = (long)r * C + c;
+      dx[i] = flush1(k * (dy[i] - mb - (x[i] - mean[c]) * inv * mg));
+    }
+  }
 }

@@ -119,3 +119,23 @@ describe('trend conv op (conv + bias + ReLU, lazy gradients) agrees with stock o
     for (let i = 0; i < 3; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBe(0);
   });
 });
+
+describe('training-mode batch norm kernel agrees with stock ops on cpu', () => {
+  it('values, batch statistics and gradients for x, gamma and beta', async () => {
+    const { batchNormTrain } = await import('../../src/runtime/backends/wasm-kernels.js');
+    const x = data([3, 5, 4, 6], 21).map((v, i) => v * 3 + (i % 6));
+    const g = data([6], 22).map((v) => 1 + v);
+    const b = data([6], 23);
+    const w = data([3, 5, 4, 6], 24);
+    const { cpu, wasm } = await both(() => {
+      const xt = tf.tensor4d(x, [3, 5, 4, 6]);
+      const gt = tf.tensor1d(g);
+      const bt = tf.tensor1d(b);
+      const wt = tf.tensor4d(w, [3, 5, 4, 6]);
+      const r = batchNormTrain(xt, gt, bt, 1e-5);
+      const grads = tf.grads((p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(batchNormTrain(p, q, s, 1e-5).y, wt)))([xt, gt, bt]);
+      return [r.y, r.mean, r.variance, ...grads];
+    });
+    for (let i = 0; i < 6; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBeLessThan(2e-5);
+  });
+});

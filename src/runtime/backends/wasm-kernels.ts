@@ -28,6 +28,8 @@ export interface KernelModule {
   maxpool2x2(x: number, y: number, N: number, H: number, W: number, C: number): void;
   maxpool2x2_backward(x: number, dy: number, dx: number, N: number, H: number, W: number, C: number): void;
   pack_filter_t(w: number, bp: number, KH: number, KW: number, CI: number, CO: number): void;
+  bn_train_forward(x: number, gamma: number, beta: number, y: number, mean: number, variance: number, M: number, C: number, eps: number): void;
+  bn_train_backward(x: number, dy: number, gamma: number, mean: number, variance: number, dx: number, dgamma: number, dbeta: number, M: number, C: number, eps: number): void;
 }
 
 interface TensorInfo {
@@ -405,6 +407,61 @@ export function sgdStep(w: tf.Tensor, g: tf.Tensor, v: tf.Tensor, lr: number, mu
   return [e.makeTensorFromTensorInfo(wo as tf.TensorInfo), e.makeTensorFromTensorInfo(vo as tf.TensorInfo)];
 }
 
+/**
+ * Batch norm in training mode as one kernel with outputs [y, batch mean, batch variance], and a
+ * closed-form backward kernel (TF.js's gradient is built from Tile and broadcasts, slow on wasm).
+ */
+export const BN_OP = 'TrendBatchNormTrain';
+const BN_GRAD = 'TrendBatchNormGrad';
+
+function bnTrain({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
+  const b = backend as WasmBackend;
+  const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+  const C = x.shape[x.shape.length - 1]!;
+  const M = x.shape.reduce((p, q) => p * q, 1) / C;
+  const y = b.makeOutput(x.shape, 'float32');
+  const mean = b.makeOutput([C], 'float32');
+  const variance = b.makeOutput([C], 'float32');
+  K!.bn_train_forward(off(b, x), off(b, gamma), off(b, beta), off(b, y), off(b, mean), off(b, variance), M, C, attrs.eps as number);
+  return [y, mean, variance];
+}
+
+function bnGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
+  const b = backend as WasmBackend;
+  const { x, dy, gamma, mean, variance } = inputs as Record<string, TensorInfo>;
+  const C = x!.shape[x!.shape.length - 1]!;
+  const M = x!.shape.reduce((p, q) => p * q, 1) / C;
+  const dx = b.makeOutput(x!.shape, 'float32');
+  const dg = b.makeOutput([C], 'float32');
+  const db = b.makeOutput([C], 'float32');
+  K!.bn_train_backward(off(b, x!), off(b, dy!), off(b, gamma!), off(b, mean!), off(b, variance!), off(b, dx), off(b, dg), off(b, db), M, C, attrs.eps as number);
+  return [dx, dg, db];
+}
+
+function registerBnGradient(): void {
+  tf.registerGradient({
+    kernelName: BN_OP,
+    inputsToSave: ['x', 'gamma'],
+    outputsToSave: [false, true, true],
+    gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
+      const [x, gamma, mean, variance] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const dy = (Array.isArray(dys) ? dys[0] : dys)!;
+      const [dx, dg, db] = tf.engine().runKernel(BN_GRAD, { x, dy, gamma, mean, variance }, attrs) as tf.Tensor[];
+      return { x: () => dx!, gamma: () => dg!, beta: () => db! };
+    },
+  });
+}
+
+/** Training-mode batch norm: [y, batch mean, batch variance]. */
+export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  if (kernelModule()) {
+    const [y, mean, variance] = tf.engine().runKernel(BN_OP, { x, gamma, beta }, { eps } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    return { y: y!, mean: mean!, variance: variance! };
+  }
+  const { mean, variance } = tf.moments(x, [0, 1, 2]);
+  return { y: tf.batchNorm(x, mean, variance, beta, gamma, eps), mean, variance };
+}
+
 export const RELU_GRAD = 'TrendReluGrad';
 
 export function registerWasmKernels(
@@ -440,6 +497,9 @@ export function registerWasmKernels(
   reg('MaxPool', maxPool);
   reg(CONV_OP, trendConv);
   registerConvGradient();
+  reg(BN_OP, bnTrain as unknown as (a: KernelArgs) => TensorInfo);
+  reg(BN_GRAD, bnGrad as unknown as (a: KernelArgs) => TensorInfo);
+  registerBnGradient();
   // The ReLU gradient calls the fused kernel on wasm and keeps the stock formula elsewhere.
   tf.unregisterGradient?.('Relu');
   tf.registerGradient({

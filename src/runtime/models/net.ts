@@ -6,7 +6,7 @@
 import { tf } from '../tf.js';
 import type { Rng } from '../rng.js';
 import { seedFrom } from '../rng.js';
-import { conv2dOp } from '../backends/wasm-kernels.js';
+import { batchNormTrain, conv2dOp } from '../backends/wasm-kernels.js';
 import { quantizeActivations, quantizeWeights } from './quant.js';
 
 /** 'torch': PyTorch's default for conv and dense weights (Kaiming-uniform, a = sqrt 5): U(-1/sqrt(fanIn), 1/sqrt(fanIn)). */
@@ -113,7 +113,7 @@ export class Net {
       const gamma = P.get(`${name}/gamma`)!;
       const beta = P.get(`${name}/beta`)!;
       if (ctx.training) {
-        const { mean, variance } = tf.moments(x, [0, 1, 2]);
+        const { y, mean, variance } = batchNormTrain(x, gamma, beta, BN_EPS);
         const n = x.size / c;
         if (ctx.updates) {
           const rm = P.get(`${name}/mean`)!;
@@ -121,7 +121,7 @@ export class Net {
           ctx.updates.push({ name: `${name}/mean`, value: tf.keep(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM))) });
           ctx.updates.push({ name: `${name}/var`, value: tf.keep(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * n) / Math.max(1, n - 1)))) });
         }
-        return tf.batchNorm(x, mean, variance, beta, gamma, BN_EPS);
+        return y;
       }
       return tf.batchNorm(x, P.get(`${name}/mean`)!, P.get(`${name}/var`)!, beta, gamma, BN_EPS);
     };

@@ -1,0 +1,41 @@
+/**
+ * A no-op `trendc run` of a fully cached pipeline with about 1,000 nodes, and `trendc explain`
+ * on it, each timed as a whole process (target: < 0.5 s and < 1 s). The cache is filled first
+ * with the fake operation set used by the tests (no training involved).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { generatedPipeline } from './compiler.js';
+import type { Figure } from './figures.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'trendc.js');
+
+function timeProcess(args: string[], cwd: string, env: Record<string, string>): number {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`trendc ${args.join(' ')} failed: ${r.stderr}`);
+  return performance.now() - t;
+}
+
+export async function benchExecutor(quick: boolean): Promise<Figure[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'trend-bench-'));
+  writeFileSync(join(dir, 'p.trend'), generatedPipeline(31));
+  const fake = { TREND_OPS_MODULE: join(ROOT, 'test', 'fixtures', 'fake-ops.mjs') };
+  timeProcess(['run', 'p.trend', '--quiet', '--no-report'], dir, fake);
+  const reps = quick ? 3 : 7;
+  let run = Infinity;
+  let explain = Infinity;
+  for (let i = 0; i < reps; i++) {
+    run = Math.min(run, timeProcess(['run', 'p.trend', '--quiet', '--no-report'], dir, {}));
+    explain = Math.min(explain, timeProcess(['explain', 'p.trend'], dir, {}));
+  }
+  const nodes = JSON.parse(spawnSync(process.execPath, [BIN, 'plan', 'p.trend', '--json'], { cwd: dir, encoding: 'utf8' }).stdout).nodes.length as number;
+  return [
+    { name: 'executor.cached_run.nodes', value: nodes, unit: 'nodes' },
+    { name: 'executor.cached_run.wall_ms', value: Math.round(run), unit: 'ms' },
+    { name: 'executor.explain.wall_ms', value: Math.round(explain), unit: 'ms' },
+  ];
+}
