@@ -12,7 +12,7 @@ export const OP_VERSIONS = {
   /** Clean predictions of a classifier on the test set. Inputs: data, models[], select?. */
   predict: 1,
   /** An adversarial batch from one source model. Inputs: data, models[1]. */
-  adversarial: 1,
+  adversarial: 2,
   /** A target's predictions on an adversarial batch, and the transfer counts. */
   transfer: 1,
   /** Transfer matrices of one transfer statement (with TM-versus-eps fits for sweeps). */
@@ -20,7 +20,7 @@ export const OP_VERSIONS = {
   /** TREND selection of k members by lowest pairwise transferability. */
   select: 1,
   /** White-box attack on a classifier (model, ensemble or smoothed). */
-  robust: 1,
+  robust: 2,
   /** Union accuracy over several attacks of one classifier. */
   union: 1,
 } as const;

@@ -54,6 +54,17 @@ export function lossGrad(t: AttackTarget, x: tf.Tensor4D, yh: tf.Tensor2D, r: Rn
   return tf.grad((z: tf.Tensor) => ceSum(t.logits(z as tf.Tensor4D, r, smoothSd ? { smoothSd } : undefined), yh))(x) as tf.Tensor4D;
 }
 
+/**
+ * Per-example choice: row i of `a` where mask[i], else row i of `b`. (tf.where broadcasts a
+ * rank-1 condition along the LAST axis, numpy style, so the mask is reshaped to [n, 1, ..., 1].)
+ */
+export function selectRows<T extends tf.Tensor>(mask: tf.Tensor | Uint8Array, a: T, b: T): T {
+  return tf.tidy(() => {
+    const m = mask instanceof Uint8Array ? tf.tensor1d(mask, 'bool') : tf.cast(mask, 'bool');
+    return tf.where(tf.reshape(m, [a.shape[0]!, ...a.shape.slice(1).map(() => 1)]), a, b) as T;
+  });
+}
+
 export function clip01(x: tf.Tensor): tf.Tensor4D {
   return tf.clipByValue(x, 0, 1) as tf.Tensor4D;
 }
@@ -80,6 +91,7 @@ export function projectL2(x: tf.Tensor, x0: tf.Tensor, eps: number): tf.Tensor4D
 export function projectL1Rows(d: Float32Array, n: number, dim: number, eps: number): Float32Array {
   const out = new Float32Array(d.length);
   const abs = new Float32Array(dim);
+  if (eps <= 0) return out; // the ball is the single point 0
   for (let i = 0; i < n; i++) {
     const row = d.subarray(i * dim, (i + 1) * dim);
     let l1 = 0;

@@ -5,7 +5,7 @@
  * examples never fooled are returned unchanged.
  */
 import { tf } from '../tf.js';
-import { oneHot, type Attack } from './base.js';
+import { oneHot, selectRows, type Attack } from './base.js';
 
 export const cw: Attack = (t, x0, y, p, r) => {
   const n = x0.shape[0];
@@ -69,7 +69,7 @@ export const cw: Attack = (t, x0, y, p, r) => {
       if (improved.length) {
         const mask = new Uint8Array(n);
         for (const i of improved) mask[i] = 1;
-        const nb = tf.tidy(() => tf.where(tf.tensor1d(mask, 'bool'), toX(w), best) as tf.Tensor4D);
+        const nb = tf.tidy(() => selectRows(mask, toX(w), best));
         best.dispose();
         best = nb;
       }

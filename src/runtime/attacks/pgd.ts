@@ -7,7 +7,7 @@
  *          (a sparse steepest-ascent step), project to the l_1 ball, then [0, 1]
  */
 import { tf } from '../tf.js';
-import { ceEach, l2Norms, lossGrad, oneHot, projectL1, projectL2, projectLinf, randomStart, type Attack, type AttackParams, type AttackTarget } from './base.js';
+import { ceEach, l2Norms, lossGrad, oneHot, projectL1, projectL2, projectLinf, randomStart, selectRows, type Attack, type AttackParams, type AttackTarget } from './base.js';
 import type { Rng } from '../rng.js';
 
 function l1Direction(g: tf.Tensor4D, topk: number): tf.Tensor4D {
@@ -64,8 +64,8 @@ export function keepWorst(t: AttackTarget, runs: (() => tf.Tensor4D)[], y: Int32
     }
     const loss = tf.tidy(() => ceEach(t.logits(x, r), yh));
     const better = tf.greater(loss, bestLoss!);
-    const nb = tf.where(better, x, best!) as tf.Tensor4D;
-    const nl = tf.where(better, loss, bestLoss!) as tf.Tensor1D;
+    const nb = selectRows(better, x, best!);
+    const nl = selectRows(better, loss, bestLoss!);
     [best, x, better, loss, bestLoss!].forEach((u) => u.dispose());
     best = nb;
     bestLoss = nl;

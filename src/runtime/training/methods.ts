@@ -62,7 +62,11 @@ export function klEach(pLogits: tf.Tensor2D, qLogits: tf.Tensor2D): tf.Tensor1D 
 export function rampLoss(srcLogits: tf.Tensor2D, tgtLogits: tf.Tensor2D, yh: tf.Tensor2D, lambda: number): tf.Scalar {
   return tf.tidy(() => {
     const worst = tf.maximum(ceEach(srcLogits, yh), ceEach(tgtLogits, yh));
-    const correct = tf.cast(tf.equal(tf.argMax(srcLogits, 1), tf.argMax(yh, 1)), 'float32');
+    // The mask is a constant for the gradient: built from host values, off the tape
+    // (Equal has no gradient in TF.js, and none is wanted).
+    const pred = tf.argMax(srcLogits, 1).dataSync();
+    const label = tf.argMax(yh, 1).dataSync();
+    const correct = tf.tensor1d(Float32Array.from(pred, (p, i) => (p === label[i] ? 1 : 0)));
     const kl = tf.div(tf.sum(tf.mul(klEach(srcLogits, tgtLogits), correct)), tf.maximum(tf.sum(correct), 1));
     return tf.add(tf.mean(worst), tf.mul(kl, lambda)) as tf.Scalar;
   });
