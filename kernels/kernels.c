@@ -55,6 +55,36 @@ void relu_backward(const float *x, const float *dy, float *dx, int n) {
 }
 
 /*
+ * DoReFa activation quantisation y = round(clip(x, 0, 1) * levels) / levels (round half to even,
+ * as tf.round), and its straight-through gradient dx = dy where 0 <= x <= 1, else 0.
+ */
+EXPORT(act_quant)
+void act_quant(const float *x, float *y, int n, float levels) {
+  const v128_t zero = wasm_f32x4_splat(0.0f), one = wasm_f32x4_splat(1.0f), l = wasm_f32x4_splat(levels);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t c = wasm_f32x4_min(wasm_f32x4_max(wasm_v128_load(x + i), zero), one);
+    wasm_v128_store(y + i, wasm_f32x4_div(wasm_f32x4_nearest(wasm_f32x4_mul(c, l)), l));
+  }
+  for (; i < n; i++) {
+    float c = x[i] < 0.0f ? 0.0f : (x[i] > 1.0f ? 1.0f : x[i]);
+    y[i] = __builtin_nearbyintf(c * levels) / levels;
+  }
+}
+
+EXPORT(act_quant_backward)
+void act_quant_backward(const float *x, const float *dy, float *dx, int n) {
+  const v128_t zero = wasm_f32x4_splat(0.0f), one = wasm_f32x4_splat(1.0f);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    v128_t xi = wasm_v128_load(x + i);
+    v128_t m = wasm_v128_and(wasm_f32x4_ge(xi, zero), wasm_f32x4_le(xi, one));
+    wasm_v128_store(dx + i, wasm_v128_and(wasm_v128_load(dy + i), m));
+  }
+  for (; i < n; i++) dx[i] = (x[i] >= 0.0f && x[i] <= 1.0f) ? dy[i] : 0.0f;
+}
+
+/*
  * Max-pool gradient (NHWC): each output's gradient goes to the first maximum of its window in
  * row-major order (TensorFlow's choice). Four channels are searched at once.
  */

@@ -699,7 +699,7 @@ class Checker {
 
   // ------------------------------------------------------------------ experiments
   private checkTransfer(s: A.TransferStmt): CTransfer {
-    const attacks = s.attacks.flatMap((a) => this.resolveAttack(a, s.with));
+    const attacks = distinguish(s.attacks.flatMap((a) => this.resolveAttack(a, s.with)));
     for (const a of attacks) {
       const kind = ATTACKS[a.attack]!.kind;
       if (kind === 'ensemble') this.diags.push(error(`'${a.label}' attacks ensembles; a transfer attack runs on one source model`, a.loc, { expected: 'pgd, fgsm, cw or deepfool' }));
@@ -711,7 +711,7 @@ class Checker {
   }
 
   private checkEvaluate(s: A.EvaluateStmt): CEvaluate {
-    const attacks = s.attacks.flatMap((a) => this.resolveAttack(a, s.with));
+    const attacks = distinguish(s.attacks.flatMap((a) => this.resolveAttack(a, s.with)));
     if (!s.attacks.length && s.with.length) this.diags.push(error(`'with' parameters need attacks ('against ...')`, s.with[0]!.loc));
     const targets = this.resolveSelection(s.targets, ['model', 'ensemble', 'smooth'], 'evaluation targets');
     const kindOf = (n: string) => (this.ensembles.some((e) => e.name === n) ? 'ensemble' : this.smooths.some((m) => m.name === n) ? 'smooth' : 'model');
@@ -768,4 +768,21 @@ function sameAttack(name: string, given: Params, have: AttackUse): boolean {
     if (v instanceof Rational ? !(h instanceof Rational && v.eq(h)) : v !== h) return false;
   }
   return true;
+}
+
+/**
+ * Attacks of one statement that would show the same label (`cw, cw kappa=30`) are told apart by
+ * the parameters in which they differ, which then count as swept: `cw[kappa=0]`, `cw[kappa=30]`.
+ * Labels and plots change; keys do not (they hash the parameters, never the labels).
+ */
+export function distinguish(uses: AttackUse[]): AttackUse[] {
+  const show = (u: AttackUse) => JSON.stringify([u.label, Object.entries(u.sweep).map(([k, v]) => [k, String(v)])]);
+  const groups = new Map<string, AttackUse[]>();
+  for (const u of uses) groups.set(show(u), [...(groups.get(show(u)) ?? []), u]);
+  return uses.map((u) => {
+    const group = groups.get(show(u))!;
+    if (group.length < 2) return u;
+    const differing = Object.keys(u.params).filter((k) => group.some((o) => String(o.params[k]) !== String(u.params[k])));
+    return { ...u, sweep: { ...u.sweep, ...Object.fromEntries(differing.map((k) => [k, u.params[k]!])) } };
+  });
 }

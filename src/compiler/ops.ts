@@ -8,19 +8,19 @@ export const OP_VERSIONS = {
   /** Load, subset, split and normalise a dataset. */
   dataset: 1,
   /** Train (or fine-tune) one model. Inputs: data, from?. */
-  train: 1,
+  train: 2,
   /** Clean predictions of a classifier on the test set. Inputs: data, models[], select?. */
-  predict: 1,
+  predict: 2,
   /** An adversarial batch from one source model. Inputs: data, models[1]. */
-  adversarial: 2,
+  adversarial: 3,
   /** A target's predictions on an adversarial batch, and the transfer counts. */
-  transfer: 1,
+  transfer: 2,
   /** Transfer matrices of one transfer statement (with TM-versus-eps fits for sweeps). */
   matrix: 1,
   /** TREND selection of k members by lowest pairwise transferability. */
   select: 1,
   /** White-box attack on a classifier (model, ensemble or smoothed). */
-  robust: 2,
+  robust: 3,
   /** Union accuracy over several attacks of one classifier. */
   union: 1,
 } as const;

@@ -20,7 +20,14 @@ export async function writeReport(store: Store, run: RunRecord, dir: string): Pr
   );
   const ctx = { store, run, dir, files: [] as string[] };
   for (const s of sections) {
-    const part = await s(ctx);
+    // A section that cannot read its artifacts (an unfamiliar summary shape, an old cache entry)
+    // says so in the report instead of failing the run that produced the artifacts.
+    let part: string[];
+    try {
+      part = await s(ctx);
+    } catch (e) {
+      part = [`> The ${s.name || 'unnamed'} section could not be rendered: ${(e as Error).message}`];
+    }
     if (part.length) md.push(...part, '');
   }
   const failed = run.nodes.filter((n) => n.status === 'failed');

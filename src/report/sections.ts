@@ -79,7 +79,7 @@ const models: Section = async (ctx) => {
   const curves: Point[] = [];
   for (const n of trains) {
     const s = summary<{ spec: { arch: string; width: string | number; input: { kind: string; bits?: number } | null; weightBits: number | null; activationBits: number | null }; method: string; params: number; bestEpoch: number; valAccuracy: number; history: Array<{ epoch: number; valAcc: number }> }>(ctx, n);
-    if (!s) continue;
+    if (!s?.spec) continue; // a summary from another operation set (tests) has no model spec
     const name = info(n).model!;
     const q = [s.spec.input ? (s.spec.input.kind === 'halftone' ? 'input HT' : `input ${s.spec.input.bits}bit`) : '', s.spec.weightBits ? `weight ${s.spec.weightBits}bit` : '', s.spec.activationBits ? `act ${s.spec.activationBits}bit` : ''].filter(Boolean).join(', ');
     const ips = extra(ctx, n).trainImagesPerSecond;
@@ -147,7 +147,7 @@ const transfers: Section = async (ctx) => {
       ro.forEach((t) => co.forEach((c) => cells.push({ row: l.targets![t]!, col: l.sources![c]!, value: a.tm[t]![c] ?? null })));
       ro.forEach((t) => cells.push({ row: l.targets![t]!, col: 'avg', value: a.rowAvg[t] ?? null, margin: true }));
       co.forEach((c) => cells.push({ row: 'avg', col: l.sources![c]!, value: a.colAvg[c] ?? null, margin: true }));
-      const base = `transfer${st.n}-${slug(label)}`;
+      const base = `transfer${st.n}-${s.attacks.length > 1 ? `${ai + 1}-` : ''}${slug(label)}`;
       const svg = write(ctx, `${base}.svg`, await renderSvg(heatmapSpec(`TM under ${label}`, cells, [...rows, 'avg'], [...cols, 'avg'], 'target', 'source')));
       write(
         ctx,
@@ -157,7 +157,17 @@ const transfers: Section = async (ctx) => {
           ...ro.flatMap((t) => co.map((c) => [l.targets![t]!, l.sources![c]!, a.tm[t]![c] ?? null, a.generated[t]![c]!, a.eligible[t]![c]!, a.transferred[t]![c]!])),
         ]),
       );
-      out.push(`### ${label}`, '', `![TM heatmap for ${label}](${svg})`, '', `Data: [${base}.csv](${base}.csv)`, '');
+      const f2 = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toFixed(2));
+      out.push(`### ${label}`, '', `![TM heatmap for ${label}](${svg})`, '');
+      out.push(
+        ...table(
+          ['target \\ source', ...cols, 'avg'],
+          [...ro.map((t) => [l.targets![t]!, ...co.map((c) => f2(a.tm[t]![c])), f2(a.rowAvg[t])]), ['avg', ...co.map((c) => f2(a.colAvg[c])), '']],
+        ),
+        '',
+        `Data (with the generated, eligible and transferred counts): [${base}.csv](${base}.csv)`,
+        '',
+      );
       if (a.families.length) {
         out.push(
           ...table(

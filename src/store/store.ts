@@ -10,7 +10,11 @@
  *   cache/locks/               per-node locks and the registry of processes using the store
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { checksumBytes, initHash } from '../compiler/hash.js';
 import { LockDir } from './locks.js';
@@ -18,10 +22,7 @@ import { alive, ObjectDir } from './objects.js';
 
 export const INLINE_LIMIT = 64 * 1024;
 
-/**
- * Plain LMDB commits: each transaction is durable and visible to every handle when it returns
- * (lmdb-js's overlapping sync defers that, which let a compacting copy miss recent deletions).
- */
+/** Plain LMDB commits (no overlapping sync) and uncompressed values, so mdb_* tools read the file. */
 const ENV_OPTIONS = { maxDbs: 8, compression: false, overlappingSync: false } as const;
 
 export interface NodeMeta {
@@ -315,9 +316,11 @@ export class Store {
   }
 
   /**
-   * Rewrites data.mdb without free pages (LMDB never shrinks its file otherwise). The copy is made
-   * through a freshly opened environment after this one is closed, so it sees every commit
-   * (lmdb-js may copy from a cached read snapshot otherwise). The store is closed afterwards.
+   * Rewrites data.mdb without free pages (LMDB never shrinks its file otherwise). The compacting
+   * copy is made by a separate Node process: in this process lmdb-js shares one native environment
+   * per path, and a copy made through it (or through a handle reopened after close) can read a
+   * snapshot from before this process's latest commits, which would undo the collection. The
+   * child opens the file afresh and sees every commit. The store is closed afterwards.
    */
   private async compact(): Promise<boolean> {
     const tmp = join(this.root, 'tmp', `compact-${process.pid}`);
@@ -326,17 +329,20 @@ export class Store {
     await this.env.flushed;
     await this.env.close();
     this.closed = true;
-    const fresh = open({ path: this.root, ...ENV_OPTIONS });
-    try {
-      await fresh.backup(tmp, true);
-    } finally {
-      await fresh.close();
-    }
+    const lmdb = pathToFileURL(createRequire(import.meta.url).resolve('lmdb')).href;
+    const script = `const { open } = await import(${JSON.stringify(lmdb)});
+const env = open({ path: ${JSON.stringify(this.root)}, ...${JSON.stringify(ENV_OPTIONS)} });
+await env.backup(${JSON.stringify(tmp)}, true);
+await env.close();`;
+    // Asynchronous on purpose: lmdb-js finishes this process's commits on its event loop, and a
+    // child started with a blocking spawn waits for them forever.
+    await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 600_000 });
     const copy = join(tmp, 'data.mdb');
     if (existsSync(copy) && statSync(copy).size < statSync(join(this.root, 'data.mdb')).size) renameSync(copy, join(this.root, 'data.mdb'));
     rmSync(tmp, { recursive: true, force: true });
     return true;
   }
+
 }
 
 export function dirBytes(dir: string): number {

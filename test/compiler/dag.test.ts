@@ -75,6 +75,20 @@ describe('DAG', () => {
     expect(a.nodes.every((n, i) => n.key !== b.nodes[i]!.key)).toBe(true);
   });
 
+  it('tells apart attacks of one statement that share a name by the parameters that differ; keys ignore labels', async () => {
+    const head = 'model a = cnn\nmodel b = cnn seed 2\n';
+    const dag = await plan(head + 'transfer cw kappa=0, cw kappa=30, deepfool from a to b\n');
+    const ids = dag.nodes.filter((n) => n.op === 'adversarial').map((n) => n.id);
+    expect(ids).toEqual(['adv/cw[kappa=0]/a', 'adv/cw[kappa=30]/a', 'adv/deepfool/a']);
+    // The same attack written alone gets the same key as in the pair.
+    const alone = await plan(head + 'transfer cw kappa=30 from a to b\n');
+    const key = (d: Dag, id: string) => d.nodes.find((n) => n.id === id)!.key;
+    expect(key(alone, 'adv/cw/a')).toBe(key(dag, 'adv/cw[kappa=30]/a'));
+    // Evaluating the same attack at two budgets is a sweep over eps.
+    const ev = await plan(head + 'evaluate a against pgd eps=0.1, pgd eps=0.2\n');
+    expect(ev.nodes.filter((n) => n.op === 'robust').map((n) => n.info.sweep)).toEqual([{ eps: '1/10' }, { eps: '1/5' }]);
+  });
+
   it('expands sweeps and families into explicit nodes', async () => {
     const dag = await plan('model r = cnn seed 1..3\ntransfer pgd eps=[0.01, 0.02] from r to r\n');
     expect(dag.nodes.filter((n) => n.op === 'train').map((n) => n.id)).toEqual(['train/r.1', 'train/r.2', 'train/r.3']);

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { trendc, workdir } from '../helpers/cli.js';
 
@@ -11,6 +13,8 @@ transfer pgd eps=0.2 steps=3 step=0.1 from * to *
 ensemble e = a, b
 evaluate e against agd eps=0.2 steps=3 step=0.1
 evaluate a against linf, l2, l1 union
+smooth s = a sd=[0, 0.5] m=4 vote soft
+evaluate s
 `;
 
 function checksums(dir: string): Map<string, string> {
@@ -28,5 +32,21 @@ describe('determinism with the real runtime', () => {
     const cb = checksums(b);
     expect(ca.size).toBeGreaterThan(15);
     expect([...ca.entries()].sort()).toEqual([...cb.entries()].sort());
+  });
+
+  it('the report renders every section from real artifacts', () => {
+    const dir = workdir({ 'p.trend': PIPELINE });
+    expect(trendc(['run', 'p.trend', '--quiet', '--backend', 'wasm'], { cwd: dir }).code).toBe(0);
+    const out = join(dir, 'reports', 'p');
+    const md = readFileSync(join(out, 'index.md'), 'utf8');
+    expect(md).not.toContain('could not be rendered');
+    for (const h of ['## Models', '## Ensembles', '## Transferability', '## Robustness', '## Union', '## Smooth', '## Adversarial batches']) expect(md).toContain(h);
+    // The TM table: a header with both sources and an avg column, and a row per target.
+    expect(md).toMatch(/\| target \\ source \| a \| b \| avg \|/);
+    expect(md).toMatch(/^\| a \| (–|\d\.\d\d) \| (–|\d\.\d\d) \| /m);
+    for (const f of [...md.matchAll(/\]\(([^)]+\.(?:svg|csv))\)/g)].map((m) => m[1]!)) {
+      expect(existsSync(join(out, f)), f).toBe(true);
+      if (f.endsWith('.svg')) expect(readFileSync(join(out, f), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+    }
   });
 });

@@ -71,6 +71,27 @@ describe('wasm kernels agree with the cpu backend', () => {
   });
 });
 
+describe('DoReFa activation kernel agrees with the stock-op version on cpu', () => {
+  it('values (round half to even, the ends of [0, 1]) and straight-through gradients', async () => {
+    const { quantizeActivations } = await import('../../src/runtime/models/quant.js');
+    // Edges: exact 0 and 1, values outside, and exact halves between 2-bit levels (1/6, 1/2, 5/6 x 3 = 0.5, 1.5, 2.5).
+    const edge = [-0.5, 0, 1 / 6, 0.5, 5 / 6, 1, 1.5, 0.999, 0.001];
+    const x = [...edge, ...data([3, 5, 5, 2], 9).map((v) => v * 3)];
+    const w = data([x.length], 10);
+    for (const bits of [1, 2, 4]) {
+      const { cpu, wasm } = await both(() => {
+        const xt = tf.tensor1d(x);
+        const y = quantizeActivations(xt, bits);
+        const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(quantizeActivations(a, bits), tf.tensor1d(w))))(xt);
+        return [y, g];
+      });
+      expect(Array.from(wasm[0]!)).toEqual(Array.from(cpu[0]!));
+      // (-0 and +0 differ only in sign: dy * 0 against a masked dy.)
+      expect(Array.from(wasm[1]!, (v) => v + 0)).toEqual(Array.from(cpu[1]!, (v) => v + 0));
+    }
+  });
+});
+
 describe('wasm reductions and matmul agree with the cpu backend', () => {
   it('sum over leading axes, keepDims, and other axes', async () => {
     const x = data([4, 5, 6, 7], 9);

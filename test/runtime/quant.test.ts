@@ -136,3 +136,62 @@ describe('gradients: stand-ins and straight-through estimators', () => {
     expect(arr(tf.grad((t: tf.Tensor) => tf.sum(quantizeActivations(t, 3)))(tf.tensor1d([-0.5, 0.2, 0.7, 1.5])))).toEqual([0, 1, 1, 0]);
   });
 });
+
+describe('halftone on colour images, and every quantiser on the wasm backend', () => {
+  it('on a 3-channel image: per-image normalisation, then the kernel over each channel alone', async () => {
+    await selectBackend('cpu');
+    const x = tf.tensor4d(Float32Array.from({ length: 2 * 5 * 5 * 3 }, (_, i) => (Math.sin(i * 0.37) + 1) / 2), [2, 5, 5, 3]);
+    const all = halftoneStandIn(x).arraySync() as number[][][][];
+    // Normalisation is per image over all channels (mean, min and max of the whole image); the
+    // 3x3 kernel then runs over each channel alone. Computed by hand below.
+    const d = x.arraySync() as number[][][][];
+    for (let n = 0; n < 2; n++) {
+      const flat = d[n]!.flat(2);
+      const mean = flat.reduce((a, b) => a + b, 0) / flat.length;
+      const range = Math.max(...flat) - Math.min(...flat);
+      for (let c = 0; c < 3; c++) {
+        for (let i = 0; i < 5; i++)
+          for (let j = 0; j < 5; j++) {
+            let s = 1e-3;
+            for (let a = -1; a <= 1; a++)
+              for (let b = -1; b <= 1; b++) {
+                const ii = i + a;
+                const jj = j + b;
+                if (ii >= 0 && ii < 5 && jj >= 0 && jj < 5) s += HALFTONE_KERNEL[a + 1]![b + 1]! * ((d[n]![ii]![jj]![c]! - mean) / range);
+              }
+            expect(all[n]![i]![j]![c]!).toBeCloseTo(0.5 / (1 + Math.exp(-s)) + 0.5, 5);
+          }
+      }
+    }
+  });
+
+  it('input gradients through input (bits, halftone), weight and activation quantisers agree between wasm and cpu', async () => {
+    const { Model } = await import('../../src/runtime/models/model.js');
+    const variants = [
+      { input: { kind: 'bits' as const, bits: 1, stats: 'batch' as const, bpda: 'sigmoid' as const } },
+      { input: { kind: 'halftone' as const, stats: 'batch' as const, bpda: 'sigmoid' as const } },
+      { weightBits: 2 },
+      { activationBits: 2 },
+    ];
+    for (const shape of [
+      [8, 8, 1],
+      [8, 8, 3],
+    ] as Array<[number, number, number]>) {
+      const x = Float32Array.from({ length: 4 * shape[0] * shape[1] * shape[2] }, (_, i) => (Math.sin(i * 0.7) + 1) / 2);
+      for (const v of variants) {
+        const spec = { arch: 'cnn', width: 0.25, shape, classes: 3, input: null, weightBits: null, activationBits: null, noise: {}, mean: shape.map(() => 0.5).slice(0, shape[2]), std: shape.map(() => 0.25).slice(0, shape[2]), ...v };
+        const grads: Float32Array[] = [];
+        for (const be of ['cpu', 'wasm'] as const) {
+          await selectBackend(be);
+          const m = Model.create(spec, 4);
+          const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(m.logits(t as tf.Tensor4D, { training: false }), tf.tensor2d([[1, -1, 0.5]]))))(tf.tensor4d(x, [4, ...shape]));
+          grads.push(g.dataSync() as Float32Array);
+          m.dispose();
+        }
+        const scale = Math.max(...grads[0]!.map(Math.abs));
+        expect(scale).toBeGreaterThan(0);
+        grads[1]!.forEach((g, i) => expect(Math.abs(g - grads[0]![i]!)).toBeLessThan(1e-3 * scale + 1e-6));
+      }
+    }
+  });
+});

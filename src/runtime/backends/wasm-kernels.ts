@@ -18,6 +18,8 @@ import type { KernelPool } from './kernel-pool.js';
 export interface KernelModule {
   transpose4(x: number, y: number, d0: number, d1: number, d2: number, d3: number, p0: number, p1: number, p2: number, p3: number): void;
   relu_backward(x: number, dy: number, dx: number, n: number): void;
+  act_quant(x: number, y: number, n: number, levels: number): void;
+  act_quant_backward(x: number, dy: number, dx: number, n: number): void;
   maxpool_backward(x: number, dy: number, dx: number, N: number, H: number, W: number, C: number, OH: number, OW: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
   sum_rows(x: number, y: number, m: number, c: number): void;
   sgd_step(w: number, g: number, v: number, wo: number, vo: number, n: number, lr: number, mu: number, wd: number): void;
@@ -392,6 +394,21 @@ function maxPool(args: KernelArgs): TensorInfo {
   const out = b.makeOutput([N, Math.floor(H / 2), Math.floor(W / 2), C], 'float32');
   K!.maxpool2x2(off(b, x), off(b, out), N, H, W, C);
   return out;
+}
+
+/** DoReFa activation quantisation with `levels` = 2^k - 1, and its straight-through gradient. */
+export function actQuant(x: tf.Tensor, levels: number): tf.Tensor {
+  const b = tf.backend() as unknown as WasmBackend;
+  const y = b.makeOutput(x.shape, 'float32');
+  K!.act_quant(off(b, x as unknown as TensorInfo), off(b, y), x.size, levels);
+  return tf.engine().makeTensorFromTensorInfo(y as tf.TensorInfo);
+}
+
+export function actQuantGrad(x: tf.Tensor, dy: tf.Tensor): tf.Tensor {
+  const b = tf.backend() as unknown as WasmBackend;
+  const dx = b.makeOutput(x.shape, 'float32');
+  K!.act_quant_backward(off(b, x as unknown as TensorInfo), off(b, dy as unknown as TensorInfo), off(b, dx), x.size);
+  return tf.engine().makeTensorFromTensorInfo(dx as tf.TensorInfo);
 }
 
 /**

@@ -123,7 +123,12 @@ export class Net {
         }
         return y;
       }
-      return tf.batchNorm(x, P.get(`${name}/mean`)!, P.get(`${name}/var`)!, beta, gamma, BN_EPS);
+      // Evaluation: the per-channel affine map x*a + b, a = gamma/sqrt(var + eps),
+      // b = beta - mean*a. Its input gradient is one multiply (TF.js's batchNorm gradient tiles
+      // the statistics to the full tensor, which made attacks on BN nets 3-4x slower).
+      const a = tf.mul(gamma, tf.rsqrt(tf.add(P.get(`${name}/var`)!, BN_EPS)));
+      const b = tf.sub(beta, tf.mul(P.get(`${name}/mean`)!, a));
+      return tf.add(tf.mul(x, a), b);
     };
   }
 

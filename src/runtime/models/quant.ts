@@ -10,6 +10,7 @@
  * - DoReFa: q_k(v) = round(v(2^k-1))/(2^k-1) with a straight-through round; weights
  *   m*(2 q_k(tanh(w)/(2m) + 1/2) - 1), m = max|tanh w|; activations q_k(clip(v, 0, 1)).
  */
+import { actQuant, actQuantGrad, kernelModule } from '../backends/wasm-kernels.js';
 import { tf } from '../tf.js';
 
 /** A unary op with a forward value and a chosen backward pass (dy, x) -> dx. */
@@ -43,8 +44,26 @@ export function quantizeWeights(w: tf.Tensor, bits: number): tf.Tensor {
   });
 }
 
+const activationQuantOps = new Map<number, (x: tf.Tensor) => tf.Tensor>();
+
+/**
+ * DoReFa activations q_k(clip(a, 0, 1)) as one op: the straight-through gradient is dy where
+ * 0 <= a <= 1 and 0 elsewhere (the gradient of the clip; rounding passes it through). One op
+ * instead of four keeps the backward pass to a mask and a multiply.
+ */
 export function quantizeActivations(a: tf.Tensor, bits: number): tf.Tensor {
-  return quantizeK(tf.clipByValue(a, 0, 1), bits);
+  if (bits >= 32) return tf.clipByValue(a, 0, 1);
+  let op = activationQuantOps.get(bits);
+  if (!op) {
+    const n = 2 ** bits - 1;
+    // On wasm, one kernel each way; elsewhere the same arithmetic from stock ops.
+    op = withGradient(
+      (x) => (kernelModule() && x.dtype === 'float32' ? actQuant(x, n) : tf.div(tf.round(tf.mul(tf.clipByValue(x, 0, 1), n)), n)),
+      (dy, x) => (kernelModule() && x.dtype === 'float32' ? actQuantGrad(x, dy) : tf.mul(dy, tf.cast(tf.logicalAnd(tf.greaterEqual(x, 0), tf.lessEqual(x, 1)), 'float32'))),
+    );
+    activationQuantOps.set(bits, op);
+  }
+  return op(a);
 }
 
 /** min/max over the whole batch, or per image (broadcastable to x). */
@@ -74,15 +93,22 @@ export const HALFTONE_KERNEL = [
   [-1, -2, -1],
 ];
 
-/** conv(normalise(x)) + 1e-3, channel by channel (depthwise). */
+/**
+ * conv(normalise(x)) + 1e-3, channel by channel. Each channel is convolved as its own
+ * one-channel image (channels moved to the batch axis) with a plain conv2d: the same sums as a
+ * depthwise conv, and it has gradients on every backend (wasm has no depthwise backward).
+ */
 function halftoneResponse(x: tf.Tensor4D): tf.Tensor4D {
-  const c = x.shape[3];
+  const [n, h, w, c] = x.shape;
   const mean = tf.mean(x, [1, 2, 3], true);
   const lo = tf.min(x, [1, 2, 3], true);
   const hi = tf.max(x, [1, 2, 3], true);
   const xn = tf.div(tf.sub(x, mean), tf.maximum(tf.sub(hi, lo), 1e-12)) as tf.Tensor4D;
-  const k = tf.tile(tf.tensor4d(HALFTONE_KERNEL.flat(), [3, 3, 1, 1]), [1, 1, c, 1]) as tf.Tensor4D;
-  return tf.add(tf.depthwiseConv2d(xn, k, 1, 'same'), 1e-3) as tf.Tensor4D;
+  const k = tf.tensor4d(HALFTONE_KERNEL.flat(), [3, 3, 1, 1]);
+  const planes = c === 1 ? xn : (tf.reshape(tf.transpose(xn, [0, 3, 1, 2]), [n * c, h, w, 1]) as tf.Tensor4D);
+  const r = tf.conv2d(planes, k, 1, 'same');
+  const out = c === 1 ? r : tf.transpose(tf.reshape(r, [n, c, h, w]), [0, 2, 3, 1]);
+  return tf.add(out, 1e-3) as tf.Tensor4D;
 }
 
 export function halftoneValue(x: tf.Tensor4D): tf.Tensor4D {
