@@ -7,7 +7,8 @@
  * (architectures, attack names, optimizers, quantizer targets) is an identifier that the checker
  * validates, so a misspelling gets a "did you mean" instead of a bare syntax error.
  */
-import { createToken, Lexer, type IToken, type TokenType } from 'chevrotain';
+import type { IToken, TokenType } from 'chevrotain';
+import { createToken, Lexer } from './chevrotain.js';
 
 export const Identifier = createToken({
   name: 'Identifier',

@@ -22,7 +22,8 @@
  *   scalar     := number ('..' number ('by' number)?)? | BITS | STRING | ID
  *   number     := '-'? NUMBER ('/' NUMBER)?
  */
-import { CstParser, EOF, type CstNode, type IParserErrorMessageProvider, type TokenType } from 'chevrotain';
+import type { CstNode, IParserErrorMessageProvider, TokenType } from 'chevrotain';
+import { CstParser, EOF } from './chevrotain.js';
 import * as T from './lexer.js';
 
 function describe(tt: TokenType): string {

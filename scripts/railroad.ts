@@ -4,7 +4,7 @@
  * from node_modules, so it works offline after `npm ci`.
  */
 import { writeFileSync } from 'node:fs';
-import { createSyntaxDiagramsCode } from 'chevrotain';
+import { createSyntaxDiagramsCode } from '../grammar/chevrotain.js';
 import { parserInstance } from '../grammar/parser.js';
 
 const base = '../node_modules/chevrotain/diagrams/';

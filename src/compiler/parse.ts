@@ -5,7 +5,8 @@
  * never hides or garbles errors in another. Within a statement, the first error is reported with
  * what the grammar expected at that point (from Chevrotain's content assist) and a suggestion.
  */
-import { EOF, tokenMatcher, type IToken, type TokenType } from 'chevrotain';
+import type { IToken, TokenType } from 'chevrotain';
+import { EOF, tokenMatcher } from '../../grammar/chevrotain.js';
 import {
   Comment as CommentTok,
   Identifier,
