@@ -27,6 +27,11 @@ export interface NodeInfo {
   labels?: Record<string, string[]>;
   /** Where to find a dataset's files (not part of the key: the files' content identity is). */
   path?: string;
+  /**
+   * Other names declared with the same content (`smooth s = at sd=0.5 ...` when a sweep already
+   * has that point): the node is computed once, and reports list it under each name.
+   */
+  aliases?: string[];
 }
 
 export interface DagNode {
@@ -116,7 +121,12 @@ class DagBuilder {
     }
     const key = nodeKey({ op, opVersion: OP_VERSIONS[op], params, inputs: keyInputs, salt: this.salt });
     const existing = this.byKey.get(key);
-    if (existing) return existing.id;
+    if (existing) {
+      const name = info.classifier ?? info.model;
+      const own = existing.info.classifier ?? existing.info.model;
+      if (name !== undefined && name !== own && !existing.info.aliases?.includes(name)) existing.info.aliases = [...(existing.info.aliases ?? []), name];
+      return existing.id;
+    }
     let uid = id;
     for (let n = 2; this.byId.has(uid); n++) uid = `${id}#${n}`;
     const node: DagNode = { id: uid, op, key, params, inputs, loc, info };

@@ -4,6 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { NodeInfo } from '../compiler/dag.js';
 import type { RunNode, RunRecord, Store } from '../store/store.js';
 import { barSpec, heatmapSpec, lineSpec, renderSvg, type Cell, type Point } from './charts.js';
 
@@ -16,19 +17,16 @@ export interface SectionContext {
 
 export type Section = (ctx: SectionContext) => Promise<string[]> | string[];
 
-interface Info {
-  stmt?: { kind: string; n: number; line: number };
-  model?: string;
-  source?: string;
-  target?: string;
-  classifier?: string;
-  attack?: string;
-  sweep?: Record<string, string>;
-  labels?: Record<string, string[]>;
-}
+type Info = NodeInfo;
 
 const done = (n: RunNode) => n.status === 'cached' || n.status === 'ran';
 const info = (n: RunNode) => (n.info ?? {}) as Info;
+/** Every name a node was declared under: its own and those of identical declarations. */
+const namesOf = (n: RunNode): string[] => {
+  const i = info(n);
+  const own = i.classifier ?? i.model;
+  return [...(own !== undefined ? [own] : []), ...(i.aliases ?? [])];
+};
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
 const num = (s: string) => {
   const [a, b] = s.split('/');
@@ -238,7 +236,7 @@ const robustness: Section = async (ctx) => {
   if (!robust.length) return [];
   const out: string[] = [];
   const stmts = [...new Set(robust.map((n) => info(n).stmt!.n))].sort((a, b) => a - b);
-  const clean = new Map(nodesOf(ctx, 'predict').map((n) => [info(n).classifier, summary<{ accuracy: number; members?: number[] }>(ctx, n)]));
+  const clean = new Map(nodesOf(ctx, 'predict').flatMap((n) => namesOf(n).map((c) => [c, summary<{ accuracy: number; members?: number[] }>(ctx, n)] as const)));
   for (const k of stmts) {
     const ns = robust.filter((n) => info(n).stmt!.n === k);
     const line = info(ns[0]!).stmt!.line;
@@ -317,8 +315,8 @@ const smoothing: Section = async (ctx) => {
   for (const n of preds) {
     const s = summary<{ accuracy: number; smooth: { sd: number; m: number; vote: string } }>(ctx, n)!;
     const ms = extra(ctx, n).msPerImage as number | undefined;
-    const name = info(n).classifier!;
-    const fam = name.replace(/\.\d+$/, '');
+    const name = namesOf(n).join(' = ');
+    const fam = info(n).classifier!.replace(/\.\d+$/, '');
     rows.push([name, s.smooth.vote, s.smooth.sd, s.smooth.m, pct(s.accuracy), ms !== undefined ? ms.toFixed(2) : '–']);
     bySd.push({ series: `${fam} m=${s.smooth.m}`, x: s.smooth.sd, y: s.accuracy });
     byM.push({ series: `${fam} sd=${s.smooth.sd}`, x: s.smooth.m, y: s.accuracy });
@@ -327,7 +325,7 @@ const smoothing: Section = async (ctx) => {
   // Accuracy under attack of the same smoothed classifiers.
   for (const n of nodesOf(ctx, 'robust').filter((r) => summary<RobustSummary>(ctx, r)?.kind === 'smooth')) {
     const s = summary<RobustSummary>(ctx, n)!;
-    const p = preds.find((q) => info(q).classifier === info(n).target);
+    const p = preds.find((q) => namesOf(q).includes(info(n).target!));
     const sm = p ? summary<{ smooth: { sd: number; m: number } }>(ctx, p)!.smooth : undefined;
     if (!sm) continue;
     const fam = info(n).target!.replace(/\.\d+$/, '');

@@ -89,6 +89,20 @@ describe('DAG', () => {
     expect(ev.nodes.filter((n) => n.op === 'robust').map((n) => n.info.sweep)).toEqual([{ eps: '1/10' }, { eps: '1/5' }]);
   });
 
+  it('computes identical declarations once and records every name they were declared under', async () => {
+    const dag = await plan('model a = cnn\nmodel twin = cnn\nsmooth sw = a sd=[0, 0.5] m=8\nsmooth s = a sd=0.5 m=8\nevaluate s against pgd\n');
+    const trains = dag.nodes.filter((n) => n.op === 'train');
+    expect(trains.map((n) => [n.id, n.info.aliases])).toEqual([['train/a', ['twin']]]);
+    const smoothed = dag.nodes.filter((n) => n.op === 'predict' && n.id.startsWith('predict/sw'));
+    expect(smoothed.map((n) => [n.id, n.info.aliases])).toEqual([
+      ['predict/sw.1', undefined],
+      ['predict/sw.2', ['s']],
+    ]);
+    // The evaluation of s keeps s as its target name (the report finds its clean accuracy by alias).
+    const r = dag.nodes.find((n) => n.op === 'robust')!;
+    expect(r.info.target).toBe('s');
+  });
+
   it('expands sweeps and families into explicit nodes', async () => {
     const dag = await plan('model r = cnn seed 1..3\ntransfer pgd eps=[0.01, 0.02] from r to r\n');
     expect(dag.nodes.filter((n) => n.op === 'train').map((n) => n.id)).toEqual(['train/r.1', 'train/r.2', 'train/r.3']);

@@ -14,7 +14,9 @@ ensemble e = a, b
 evaluate e against agd eps=0.2 steps=3 step=0.1
 evaluate a against linf, l2, l1 union
 smooth s = a sd=[0, 0.5] m=4 vote soft
+smooth s2 = a sd=0.5 m=4 vote soft
 evaluate s
+evaluate s2 against pgd eps=0.2 steps=2 step=0.1
 `;
 
 function checksums(dir: string): Map<string, string> {
@@ -40,6 +42,9 @@ describe('determinism with the real runtime', () => {
     const out = join(dir, 'reports', 'p');
     const md = readFileSync(join(out, 'index.md'), 'utf8');
     expect(md).not.toContain('could not be rendered');
+    // s2 is the sweep's second point under another name: computed once, reported under both.
+    expect(md).toMatch(/^\| s\.2 = s2 \| soft \| 0\.5 \| 4 \| \d+\.\d% \|/m);
+    expect(md).toMatch(/^\| s2 \| \d+\.\d% \| \d+\.\d% \|/m);
     for (const h of ['## Models', '## Ensembles', '## Transferability', '## Robustness', '## Union', '## Smooth', '## Adversarial batches']) expect(md).toContain(h);
     // The TM table: a header with both sources and an avg column, and a row per target.
     expect(md).toMatch(/\| target \\ source \| a \| b \| avg \|/);
