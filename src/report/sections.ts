@@ -291,16 +291,32 @@ const robustness: Section = async (ctx) => {
 const unions: Section = (ctx) => {
   const us = nodesOf(ctx, 'union');
   if (!us.length) return [];
-  const attacks = info(us[0]!).labels?.attacks ?? [];
-  const rows = us.map((n) => {
-    const s = summary<{ union: number; clean: number; perAttack: number[] }>(ctx, n)!;
-    return [info(n).target!, pct(s.clean), ...s.perAttack.map(pct), `**${pct(s.union)}**`];
-  });
-  write(ctx, 'union.csv', csv([['classifier', 'clean', ...attacks, 'union'], ...us.map((n) => {
-    const s = summary<{ union: number; clean: number; perAttack: number[] }>(ctx, n)!;
-    return [info(n).target!, s.clean, ...s.perAttack, s.union];
-  })]));
-  return ['## Union accuracy', '', 'An image counts only if the classifier survives every attack of the set.', '', ...table(['classifier', 'clean', ...attacks, 'union'], rows)];
+  type UnionSummary = { union: number; clean: number; perAttack: number[] };
+  const out = ['## Union accuracy', '', 'An image counts only if the classifier survives every attack of the set.', ''];
+  const stmts = [...new Set(us.map((n) => info(n).stmt?.n ?? 0))].sort((a, b) => a - b);
+  for (const k of stmts) {
+    const ns = us.filter((n) => (info(n).stmt?.n ?? 0) === k);
+    // Each union node lists its attacks in its own (content-key) order; columns follow the
+    // statement's declared order, read from its robust nodes.
+    const declared = [...new Set(nodesOf(ctx, 'robust').filter((r) => info(r).stmt?.n === k).map((r) => info(r).attack!))];
+    const attacks = declared.length ? declared : (info(ns[0]!).labels?.attacks ?? []);
+    const perAttack = (n: RunNode, s: UnionSummary) => {
+      const labels = info(n).labels?.attacks ?? [];
+      return attacks.map((a) => (labels.indexOf(a) >= 0 ? s.perAttack[labels.indexOf(a)] : undefined));
+    };
+    const done = ns.filter((n) => summary<UnionSummary>(ctx, n));
+    const rows = done.map((n) => {
+      const s = summary<UnionSummary>(ctx, n)!;
+      return [info(n).target!, pct(s.clean), ...perAttack(n, s).map(pct), `**${pct(s.union)}**`];
+    });
+    const name = stmts.length > 1 ? `union${k}.csv` : 'union.csv';
+    write(ctx, name, csv([['classifier', 'clean', ...attacks, 'union'], ...done.map((n) => {
+      const s = summary<UnionSummary>(ctx, n)!;
+      return [info(n).target!, s.clean, ...perAttack(n, s), s.union];
+    })]));
+    out.push(...table(['classifier', 'clean', ...attacks, 'union'], rows), '');
+  }
+  return out;
 };
 
 // ---------------------------------------------------------------- smoothing
