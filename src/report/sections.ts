@@ -184,7 +184,7 @@ const transfers: Section = async (ctx) => {
       for (const [t, c] of pairs) {
         const f = s.fits[t]![c]!;
         const series = `${l.sources![c]} → ${l.targets![t]}`;
-        fitRows.push([series, f.transferred.a.toFixed(1), f.transferred.b.toFixed(2), f.generated.a.toFixed(1), f.generated.b.toFixed(2), f.rmse.toFixed(4)]);
+        fitRows.push([series, f.transferred.a, f.transferred.b, f.generated.a, f.generated.b, f.rmse]);
         if (pairs.length > 12) continue;
         s.attacks.forEach((a, i) => {
           const v = a.tm[t]![c];
@@ -202,7 +202,10 @@ const transfers: Section = async (ctx) => {
       write(ctx, `${name}.csv`, csv([['pair', 'transferred a', 'transferred b', 'generated a', 'generated b', 'TM fit rmse'], ...fitRows]));
       out.push('### TM versus eps', '', 'Transferred and generated counts each fit a(1 - exp(-b eps)); the dashed curves are the ratio of the fits (TREND appendix V).', '');
       if (pts.length) out.push(`![TM versus eps](${write(ctx, `${name}.svg`, await renderSvg(lineSpec('TM versus eps', pts, 'eps', 'TM')))})`, '');
-      out.push(...table(['pair', 'transferred a, b', 'generated a, b', 'fit RMSE'], fitRows.map((r) => [r[0]!, `${r[1]}, ${r[2]}`, `${r[3]}, ${r[4]}`, r[5]!])), '');
+      // Three significant digits: when the counts grow linearly over the swept range, the fit
+      // runs to a large a and a small b (only their product, the initial slope, is determined).
+      const sig = (v: string | number) => String(Number(Number(v).toPrecision(3)));
+      out.push(...table(['pair', 'transferred a, b', 'generated a, b', 'fit RMSE'], fitRows.map((r) => [String(r[0]), `${sig(r[1]!)}, ${sig(r[2]!)}`, `${sig(r[3]!)}, ${sig(r[4]!)}`, sig(r[5]!)])), '');
     }
   }
   return out;
@@ -275,7 +278,7 @@ const robustness: Section = async (ctx) => {
         rows.push([e, info(n).attack!, 'ensemble', pct(s.accuracy), '–']);
         bars.push({ group: `${e} ${info(n).attack}`, series: 'ensemble', value: s.accuracy });
         for (const m of s.members!) {
-          const mName = cands?.[m.input] ?? `member ${m.input + 1}`;
+          const mName = cands?.[m.input] ?? memberName(ctx, n, m.input) ?? `member ${m.input + 1}`;
           rows.push([e, info(n).attack!, mName, pct(m.whiteBox), pct(m.onEnsembleAdversarial)]);
           bars.push({ group: `${e} ${info(n).attack}`, series: mName, value: m.whiteBox });
         }
@@ -286,6 +289,14 @@ const robustness: Section = async (ctx) => {
   }
   return out;
 };
+
+/** An explicit ensemble's member, by its position among the node's model inputs. */
+function memberName(ctx: SectionContext, n: RunNode, i: number): string | undefined {
+  const ids = n.inputs.models;
+  const id = Array.isArray(ids) ? ids[i] : undefined;
+  const node = id !== undefined ? ctx.run.nodes.find((x) => x.id === id) : undefined;
+  return node ? namesOf(node)[0] : undefined;
+}
 
 // ---------------------------------------------------------------- union accuracy
 const unions: Section = (ctx) => {

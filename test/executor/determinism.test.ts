@@ -47,6 +47,9 @@ describe('determinism with the real runtime', () => {
     const out = join(dir, 'reports', 'p');
     const md = readFileSync(join(out, 'index.md'), 'utf8');
     expect(md).not.toContain('could not be rendered');
+    // An explicit ensemble's members are named (by their place among the node's model inputs).
+    expect(md).toMatch(/^\| e \| agd \| a \| \d+\.\d% \| \d+\.\d% \|$/m);
+    expect(md).toMatch(/^\| e \| agd \| b \| \d+\.\d% \| \d+\.\d% \|$/m);
     // s2 is the sweep's second point under another name: computed once, reported under both.
     expect(md).toMatch(/^\| s\.2 = s2 \| soft \| 0\.5 \| 4 \| \d+\.\d% \|/m);
     expect(md).toMatch(/^\| s2 \| \d+\.\d% \| \d+\.\d% \|/m);
