@@ -2,19 +2,16 @@
  * PGD-40 on the cnn for one source (images/s), and a full 7x7 transfer matrix on 1,000 MNIST test
  * images (seconds: 7 adversarial batches, 49 evaluations and the matrix, models already trained).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { selectBackend } from '../src/runtime/backends/select.js';
 import { Model } from '../src/runtime/models/model.js';
 import { rng } from '../src/runtime/rng.js';
 import { tf } from '../src/runtime/tf.js';
 import { runAttack } from '../src/runtime/training/methods.js';
 import { modelTarget } from '../src/runtime/eval/classifier.js';
-import type { Figure } from './figures.js';
-
-const ROOT = resolve(import.meta.dirname, '..', '..');
+import { timeTrendc, type Figure } from './figures.js';
 
 export async function benchPgd(quick: boolean): Promise<Figure[]> {
   const choice = await selectBackend('wasm');
@@ -38,14 +35,7 @@ export async function benchMatrix(): Promise<Figure[]> {
   const dir = mkdtempSync(join(tmpdir(), 'trend-bench-'));
   const models = ['fp = cnn', 'q8 = cnn quant input 8bit', 'q4 = cnn quant input 4bit', 'q2 = cnn quant input 2bit', 'q1 = cnn quant input 1bit', 'ht = cnn quant input halftone', 'adam = cnn optimizer adam lr=0.001'];
   writeFileSync(join(dir, 'm.trend'), ['dataset mnist subset train=2000 test=1000', 'train epochs=1 lr=0.05', ...models.map((m) => `model ${m}`), 'transfer pgd eps=0.2 steps=40 step=0.01 from * to *', ''].join('\n'));
-  const bin = join(ROOT, 'bin', 'trendc.js');
-  const run = (args: string[]) => {
-    const t = performance.now();
-    const r = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(r.stderr);
-    return (performance.now() - t) / 1000;
-  };
-  run(['run', 'm.trend', '--quiet', '--no-report', '--only', 'predict/*']);
-  const s = run(['run', 'm.trend', '--quiet', '--no-report']);
+  timeTrendc(['run', 'm.trend', '--quiet', '--no-report', '--only', 'predict/*'], dir);
+  const s = timeTrendc(['run', 'm.trend', '--quiet', '--no-report'], dir) / 1000;
   return [{ name: 'transfer.matrix_7x7.mnist1000.seconds', value: +s.toFixed(1), unit: 's' }];
 }

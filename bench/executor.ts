@@ -6,33 +6,23 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { generatedPipeline } from './compiler.js';
-import type { Figure } from './figures.js';
-
-const ROOT = resolve(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'trendc.js');
-
-function timeProcess(args: string[], cwd: string, env: Record<string, string>): number {
-  const t = performance.now();
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`trendc ${args.join(' ')} failed: ${r.stderr}`);
-  return performance.now() - t;
-}
+import { ROOT, timeTrendc, type Figure } from './figures.js';
 
 export async function benchExecutor(quick: boolean): Promise<Figure[]> {
   const dir = mkdtempSync(join(tmpdir(), 'trend-bench-'));
   writeFileSync(join(dir, 'p.trend'), generatedPipeline(31));
   const fake = { TREND_OPS_MODULE: join(ROOT, 'test', 'fixtures', 'fake-ops.mjs') };
-  timeProcess(['run', 'p.trend', '--quiet', '--no-report'], dir, fake);
+  timeTrendc(['run', 'p.trend', '--quiet', '--no-report'], dir, fake);
   const reps = quick ? 3 : 7;
   let run = Infinity;
   let explain = Infinity;
   for (let i = 0; i < reps; i++) {
-    run = Math.min(run, timeProcess(['run', 'p.trend', '--quiet', '--no-report'], dir, {}));
-    explain = Math.min(explain, timeProcess(['explain', 'p.trend'], dir, {}));
+    run = Math.min(run, timeTrendc(['run', 'p.trend', '--quiet', '--no-report'], dir));
+    explain = Math.min(explain, timeTrendc(['explain', 'p.trend'], dir));
   }
-  const nodes = JSON.parse(spawnSync(process.execPath, [BIN, 'plan', 'p.trend', '--json'], { cwd: dir, encoding: 'utf8' }).stdout).nodes.length as number;
+  const nodes = JSON.parse(spawnSync(process.execPath, [join(ROOT, 'bin', 'trendc.js'), 'plan', 'p.trend', '--json'], { cwd: dir, encoding: 'utf8' }).stdout).nodes.length as number;
   return [
     { name: 'executor.cached_run.nodes', value: nodes, unit: 'nodes' },
     { name: 'executor.cached_run.wall_ms', value: Math.round(run), unit: 'ms' },

@@ -15,6 +15,7 @@
  * relaxed-SIMD f32x4.relaxed_madd by scripts/build-kernels.sh; with -DNO_FMA it is mul + add.
  */
 #include <wasm_simd128.h>
+#include "flush.h"
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 
@@ -25,11 +26,6 @@
 #endif
 
 #define PANEL 8
-
-/* Denormals are flushed where GEMM inputs are gathered (see kernels.c). */
-#define TINY 1.17549435e-38f
-static inline v128_t flush4(v128_t v) { return wasm_v128_and(v, wasm_f32x4_ge(wasm_f32x4_abs(v), wasm_f32x4_splat(TINY))); }
-static inline float flush1(float v) { return (v < TINY && v > -TINY) ? 0.0f : v; }
 
 static inline int round_up(int x, int m) { return (x + m - 1) / m * m; }
 

@@ -7,16 +7,9 @@
  * Build: scripts/build-kernels.sh (clang --target=wasm32 -msimd128).
  */
 #include <wasm_simd128.h>
+#include "flush.h"
 
 #define EXPORT(name) __attribute__((export_name(#name)))
-
-/*
- * Denormal floats make x86 arithmetic ~70x slower and wasm cannot set flush-to-zero, so the
- * kernels that produce gradients flush values below FLT_MIN in magnitude to zero.
- */
-#define TINY 1.17549435e-38f
-static inline v128_t flush4(v128_t v) { return wasm_v128_and(v, wasm_f32x4_ge(wasm_f32x4_abs(v), wasm_f32x4_splat(TINY))); }
-static inline float flush1(float v) { return (v < TINY && v > -TINY) ? 0.0f : v; }
 
 /* y = transpose(x, perm) for a 4-D tensor of shape d[0..3]. */
 EXPORT(transpose4)

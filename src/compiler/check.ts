@@ -776,11 +776,11 @@ function sameAttack(name: string, given: Params, have: AttackUse): boolean {
  * Labels and plots change; keys do not (they hash the parameters, never the labels).
  */
 export function distinguish(uses: AttackUse[]): AttackUse[] {
-  const show = (u: AttackUse) => JSON.stringify([u.label, Object.entries(u.sweep).map(([k, v]) => [k, String(v)])]);
+  const shown = uses.map((u) => JSON.stringify([u.label, Object.entries(u.sweep).map(([k, v]) => [k, String(v)])]));
   const groups = new Map<string, AttackUse[]>();
-  for (const u of uses) groups.set(show(u), [...(groups.get(show(u)) ?? []), u]);
-  return uses.map((u) => {
-    const group = groups.get(show(u))!;
+  uses.forEach((u, i) => groups.set(shown[i]!, [...(groups.get(shown[i]!) ?? []), u]));
+  return uses.map((u, i) => {
+    const group = groups.get(shown[i]!)!;
     if (group.length < 2) return u;
     const differing = Object.keys(u.params).filter((k) => group.some((o) => String(o.params[k]) !== String(u.params[k])));
     return { ...u, sweep: { ...u.sweep, ...Object.fromEntries(differing.map((k) => [k, u.params[k]!])) } };

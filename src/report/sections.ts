@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeInfo } from '../compiler/dag.js';
-import type { RunNode, RunRecord, Store } from '../store/store.js';
+import type { NodeMeta, RunNode, RunRecord, Store } from '../store/store.js';
 import { barSpec, heatmapSpec, lineSpec, renderSvg, type Cell, type Point } from './charts.js';
 
 export interface SectionContext {
@@ -36,11 +36,19 @@ const num = (s: string) => {
 function nodesOf(ctx: SectionContext, op: string): RunNode[] {
   return ctx.run.nodes.filter((n) => n.op === op && done(n));
 }
+/** Node metadata, read from the store once per report (sections look nodes up many times). */
+const metaCache = new WeakMap<SectionContext, Map<string, NodeMeta | undefined>>();
+function meta(ctx: SectionContext, n: RunNode): NodeMeta | undefined {
+  let cache = metaCache.get(ctx);
+  if (!cache) metaCache.set(ctx, (cache = new Map()));
+  if (!cache.has(n.key)) cache.set(n.key, ctx.store.meta(n.key));
+  return cache.get(n.key);
+}
 function summary<T>(ctx: SectionContext, n: RunNode): T | undefined {
-  return ctx.store.meta(n.key)?.summary as T | undefined;
+  return meta(ctx, n)?.summary as T | undefined;
 }
 function extra(ctx: SectionContext, n: RunNode): Record<string, unknown> {
-  return ctx.store.meta(n.key)?.extra ?? {};
+  return meta(ctx, n)?.extra ?? {};
 }
 function write(ctx: SectionContext, name: string, content: string): string {
   writeFileSync(join(ctx.dir, name), content);

@@ -342,7 +342,6 @@ await env.close();`;
     rmSync(tmp, { recursive: true, force: true });
     return true;
   }
-
 }
 
 export function dirBytes(dir: string): number {

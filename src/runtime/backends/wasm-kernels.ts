@@ -79,7 +79,7 @@ export function kernelModule(): KernelModule | undefined {
 }
 
 /** Memory offset of a tensor's data on the wasm heap. */
-export function offsetOf(t: { dataId: object }): number {
+function offsetOf(t: { dataId: object }): number {
   return (tf.backend() as unknown as WasmBackend).dataIdMap.get(t.dataId).memoryOffset;
 }
 
@@ -396,19 +396,24 @@ function maxPool(args: KernelArgs): TensorInfo {
   return out;
 }
 
+/**
+ * Runs one of our kernels outside the op registry: allocates float32 outputs of the given shapes,
+ * lets `run` write them (it gets their heap offsets) and returns them as tensors.
+ */
+function callDirect(shapes: number[][], run: (outs: number[]) => void): tf.Tensor[] {
+  const b = tf.backend() as unknown as WasmBackend;
+  const outs = shapes.map((shape) => b.makeOutput(shape, 'float32'));
+  run(outs.map((o) => off(b, o)));
+  return outs.map((o) => tf.engine().makeTensorFromTensorInfo(o as tf.TensorInfo));
+}
+
 /** DoReFa activation quantisation with `levels` = 2^k - 1, and its straight-through gradient. */
 export function actQuant(x: tf.Tensor, levels: number): tf.Tensor {
-  const b = tf.backend() as unknown as WasmBackend;
-  const y = b.makeOutput(x.shape, 'float32');
-  K!.act_quant(off(b, x as unknown as TensorInfo), off(b, y), x.size, levels);
-  return tf.engine().makeTensorFromTensorInfo(y as tf.TensorInfo);
+  return callDirect([x.shape], ([y]) => K!.act_quant(offsetOf(x), y!, x.size, levels))[0]!;
 }
 
 export function actQuantGrad(x: tf.Tensor, dy: tf.Tensor): tf.Tensor {
-  const b = tf.backend() as unknown as WasmBackend;
-  const dx = b.makeOutput(x.shape, 'float32');
-  K!.act_quant_backward(off(b, x as unknown as TensorInfo), off(b, dy as unknown as TensorInfo), off(b, dx), x.size);
-  return tf.engine().makeTensorFromTensorInfo(dx as tf.TensorInfo);
+  return callDirect([x.shape], ([dx]) => K!.act_quant_backward(offsetOf(x), offsetOf(dy), dx!, x.size))[0]!;
 }
 
 /**
@@ -416,12 +421,8 @@ export function actQuantGrad(x: tf.Tensor, dy: tf.Tensor): tf.Tensor {
  * place, since XNNPACK caches packed weights by tensor.
  */
 export function sgdStep(w: tf.Tensor, g: tf.Tensor, v: tf.Tensor, lr: number, mu: number, wd: number): [tf.Tensor, tf.Tensor] {
-  const b = tf.backend() as unknown as WasmBackend;
-  const wo = b.makeOutput(w.shape, 'float32');
-  const vo = b.makeOutput(w.shape, 'float32');
-  K!.sgd_step(off(b, w as unknown as TensorInfo), off(b, g as unknown as TensorInfo), off(b, v as unknown as TensorInfo), off(b, wo), off(b, vo), w.size, lr, mu, wd);
-  const e = tf.engine();
-  return [e.makeTensorFromTensorInfo(wo as tf.TensorInfo), e.makeTensorFromTensorInfo(vo as tf.TensorInfo)];
+  const [wo, vo] = callDirect([w.shape, w.shape], ([wo, vo]) => K!.sgd_step(offsetOf(w), offsetOf(g), offsetOf(v), wo!, vo!, w.size, lr, mu, wd));
+  return [wo!, vo!];
 }
 
 /**
@@ -431,11 +432,16 @@ export function sgdStep(w: tf.Tensor, g: tf.Tensor, v: tf.Tensor, lr: number, mu
 export const BN_OP = 'TrendBatchNormTrain';
 const BN_GRAD = 'TrendBatchNormGrad';
 
+/** A channels-last shape seen as a [rows, channels] matrix. */
+function rowsByChannels(shape: number[]): [number, number] {
+  const c = shape[shape.length - 1]!;
+  return [tf.util.sizeFromShape(shape) / c, c];
+}
+
 function bnTrain({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const b = backend as WasmBackend;
   const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
-  const C = x.shape[x.shape.length - 1]!;
-  const M = x.shape.reduce((p, q) => p * q, 1) / C;
+  const [M, C] = rowsByChannels(x.shape);
   const y = b.makeOutput(x.shape, 'float32');
   const mean = b.makeOutput([C], 'float32');
   const variance = b.makeOutput([C], 'float32');
@@ -446,8 +452,7 @@ function bnTrain({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
 function bnGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const b = backend as WasmBackend;
   const { x, dy, gamma, mean, variance } = inputs as Record<string, TensorInfo>;
-  const C = x!.shape[x!.shape.length - 1]!;
-  const M = x!.shape.reduce((p, q) => p * q, 1) / C;
+  const [M, C] = rowsByChannels(x!.shape);
   const dx = b.makeOutput(x!.shape, 'float32');
   const dg = b.makeOutput([C], 'float32');
   const db = b.makeOutput([C], 'float32');

@@ -57,9 +57,10 @@ export function quantizeActivations(a: tf.Tensor, bits: number): tf.Tensor {
   if (!op) {
     const n = 2 ** bits - 1;
     // On wasm, one kernel each way; elsewhere the same arithmetic from stock ops.
+    const own = (x: tf.Tensor) => kernelModule() !== undefined && x.dtype === 'float32';
     op = withGradient(
-      (x) => (kernelModule() && x.dtype === 'float32' ? actQuant(x, n) : tf.div(tf.round(tf.mul(tf.clipByValue(x, 0, 1), n)), n)),
-      (dy, x) => (kernelModule() && x.dtype === 'float32' ? actQuantGrad(x, dy) : tf.mul(dy, tf.cast(tf.logicalAnd(tf.greaterEqual(x, 0), tf.lessEqual(x, 1)), 'float32'))),
+      (x) => (own(x) ? actQuant(x, n) : tf.div(tf.round(tf.mul(tf.clipByValue(x, 0, 1), n)), n)),
+      (dy, x) => (own(x) ? actQuantGrad(x, dy) : tf.mul(dy, tf.cast(tf.logicalAnd(tf.greaterEqual(x, 0), tf.lessEqual(x, 1)), 'float32'))),
     );
     activationQuantOps.set(bits, op);
   }
