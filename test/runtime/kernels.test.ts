@@ -42,6 +42,12 @@ describe('wasm kernels agree with the cpu backend', () => {
     { x: [2, 8, 8, 3], f: [3, 3, 3, 4], s: 2, pad: 'valid' },
     { x: [2, 10, 10, 4], f: [1, 1, 4, 6], s: 2, pad: 'valid' },
     { x: [2, 7, 7, 1], f: [5, 5, 1, 3], s: 1, pad: 2 },
+    // At least 8 output channels: the panel GEMM (5-row blocks, partial last panel), im2col runs
+    // copied four floats at a time (runs of 3, 6 and 15 floats), and input gradients by GEMM.
+    { x: [3, 10, 10, 1], f: [3, 3, 1, 16], s: 1, pad: 'same' },
+    { x: [2, 11, 9, 2], f: [3, 3, 2, 12], s: 1, pad: 'same' },
+    { x: [2, 9, 9, 9], f: [3, 3, 9, 10], s: 1, pad: 'valid' },
+    { x: [2, 12, 12, 3], f: [5, 5, 3, 8], s: 2, pad: 'same' },
   ];
   for (const c of cases) {
     it(`conv2d gradients x=${c.x} filter=${c.f} stride=${c.s} pad=${c.pad}`, async () => {

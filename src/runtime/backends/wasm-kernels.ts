@@ -2,9 +2,9 @@
  * Kernels added to (or replacing) the wasm backend's, each checked against the cpu backend in
  * test/runtime/kernels.test.ts:
  *
- * - Conv2D and FusedConv2D (bias, linear/ReLU): im2col in 64-row chunks and a 4x8 register-
+ * - Conv2D and FusedConv2D (bias, linear/ReLU): im2col in 60-row chunks and a 5x8 register-
  *   blocked GEMM with fused multiply-add (kernels/conv.c), rows split across threads.
- * - Conv2DBackpropFilter (missing as shipped): im2col(x)^T dy with the same blocking, as two
+ * - Conv2DBackpropFilter (missing as shipped): im2col(x)^T dy with 4x8 blocking, as two
  *   fixed row partitions whose partial sums are added in order (same bits on 1 or 2 threads).
  * - Conv2DBackpropInput at stride 1: a forward convolution of the output gradient with the filter
  *   flipped and its channel axes swapped (the shipped kernel is a scalar loop).
@@ -53,7 +53,7 @@ let malloc: (n: number) => number = () => 0;
 let free: (p: number) => void = () => {};
 let scratch: { base: number; perThread: number } | undefined;
 
-/** im2col scratch: CHUNK (64) rows per thread, grown on demand. */
+/** im2col scratch: CHUNK (60) rows per thread, grown on demand. */
 function scratchFor(floats: number): (i: number) => number {
   const bytes = floats * 4;
   if (!scratch || scratch.perThread < bytes) {
@@ -69,7 +69,7 @@ function heapF32(): Float32Array {
   return new Float32Array((tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer);
 }
 
-const CHUNK = 64;
+const CHUNK = 60; // rows per im2col chunk, as in kernels/conv.c
 const round4 = (x: number) => (x + 3) & ~3;
 const round8 = (x: number) => (x + 7) & ~7;
 
@@ -228,7 +228,7 @@ function runConv(x: number, bp: number, bias: number, y: number, g: ConvGeom, re
   const kdim = g.KH * g.KW * g.C;
   const sc = scratchFor(CHUNK * round4(kdim));
   const M = g.N * g.OH * g.OW;
-  pool!.run('conv_fwd', (i) => [x, bp, bias, y, sc(i), g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO, relu ? 1 : 0], pool!.split(M, CHUNK));
+  pool!.run('conv_fwd', (i) => [x, bp, bias, y, sc(i), g.N, g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO, relu ? 1 : 0], pool!.split(M, CHUNK));
 }
 
 /** The filter in the layout conv_fwd wants: 8-column panels, or column-major rows when N < 8. */
@@ -288,7 +288,7 @@ function backpropFilterGemm(args: KernelArgs): TensorInfo {
     [Math.min(M, half), M],
   ];
   // Partition i accumulates into its own buffer; on one thread both use scratch slot 0.
-  const argsFor = (i: number, slot: number) => [off(b, x), off(b, dy), i === 0 ? o0 : o1, sc(slot), g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO];
+  const argsFor = (i: number, slot: number) => [off(b, x), off(b, dy), i === 0 ? o0 : o1, sc(slot), g.N, g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO];
   if (pool!.threads >= 2) pool!.run('conv_dw', (i) => argsFor(i, i), parts);
   else parts.forEach((p, i) => pool!.run('conv_dw', () => argsFor(i, 0), [p]));
   K!.add_into(o0, o1, kdim * g.CO);
