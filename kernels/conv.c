@@ -127,7 +127,111 @@ static void im2col(const float *x, float *a, int ldk, int r0, int r1, int N, int
 }
 
 /*
+ * One panel with at most 4 live columns (N = 4, or the last columns of N = 12, 20, ...): blocks of
+ * 10 rows x 4 columns, so no FMA is spent on the panel's zero padding.
+ */
+__attribute__((noinline)) static void gemm_rows_narrow(const float *a, int lda, int rows, const float *b, int K, int N, int n0, int nv, v128_t bias0, int relu,
+                             float *c) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 10 <= rows; i += 10) {
+    const float *a0 = a + (long)i * lda;
+    v128_t c0 = bias0, c1 = bias0, c2 = bias0, c3 = bias0, c4 = bias0, c5 = bias0, c6 = bias0, c7 = bias0, c8 = bias0, c9 = bias0;
+    for (int k = 0; k < K; k++) {
+      const v128_t b0 = wasm_v128_load(b + k * PANEL);
+      const float *ak = a0 + k;
+      c0 = FMA(wasm_v128_load32_splat(ak), b0, c0);
+      c1 = FMA(wasm_v128_load32_splat(ak + lda), b0, c1);
+      c2 = FMA(wasm_v128_load32_splat(ak + 2 * lda), b0, c2);
+      c3 = FMA(wasm_v128_load32_splat(ak + 3 * lda), b0, c3);
+      c4 = FMA(wasm_v128_load32_splat(ak + 4 * lda), b0, c4);
+      c5 = FMA(wasm_v128_load32_splat(ak + 5 * lda), b0, c5);
+      c6 = FMA(wasm_v128_load32_splat(ak + 6 * lda), b0, c6);
+      c7 = FMA(wasm_v128_load32_splat(ak + 7 * lda), b0, c7);
+      c8 = FMA(wasm_v128_load32_splat(ak + 8 * lda), b0, c8);
+      c9 = FMA(wasm_v128_load32_splat(ak + 9 * lda), b0, c9);
+    }
+    const v128_t acc[10] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9};
+    for (int q = 0; q < 10; q++) {
+      const v128_t v = relu ? wasm_f32x4_max(acc[q], zero) : acc[q];
+      float *o = c + (long)(i + q) * N + n0;
+      if (nv == 4) wasm_v128_store(o, v);
+      else store_partial(o, v, zero, nv);
+    }
+  }
+  for (; i < rows; i++) {
+    const float *ai = a + (long)i * lda;
+    v128_t c0 = bias0;
+    for (int k = 0; k < K; k++) c0 = FMA(wasm_v128_load32_splat(ai + k), wasm_v128_load(b + k * PANEL), c0);
+    if (relu) c0 = wasm_f32x4_max(c0, zero);
+    float *o = c + (long)i * N + n0;
+    if (nv == 4) wasm_v128_store(o, c0);
+    else store_partial(o, c0, zero, nv);
+  }
+}
+
+/* One panel of 8 columns (nv of them live) in blocks of 5 rows x 8 columns. */
+__attribute__((noinline)) static void gemm_rows_wide(const float *a, int lda, int rows, const float *b, int K, int N, int n0, int nv,
+                                                     v128_t bias0, v128_t bias1, int relu, float *c) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 5 <= rows; i += 5) {
+    const float *a0 = a + (long)i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda;
+    v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
+    v128_t c40 = bias0, c41 = bias1;
+    for (int k = 0; k < K; k++) {
+      const v128_t b0 = wasm_v128_load(b + k * PANEL), b1 = wasm_v128_load(b + k * PANEL + 4);
+      v128_t x;
+      x = wasm_v128_load32_splat(a0 + k); c00 = FMA(x, b0, c00); c01 = FMA(x, b1, c01);
+      x = wasm_v128_load32_splat(a1 + k); c10 = FMA(x, b0, c10); c11 = FMA(x, b1, c11);
+      x = wasm_v128_load32_splat(a2 + k); c20 = FMA(x, b0, c20); c21 = FMA(x, b1, c21);
+      x = wasm_v128_load32_splat(a3 + k); c30 = FMA(x, b0, c30); c31 = FMA(x, b1, c31);
+      x = wasm_v128_load32_splat(a4 + k); c40 = FMA(x, b0, c40); c41 = FMA(x, b1, c41);
+    }
+    if (relu) {
+      c00 = wasm_f32x4_max(c00, zero); c01 = wasm_f32x4_max(c01, zero); c10 = wasm_f32x4_max(c10, zero); c11 = wasm_f32x4_max(c11, zero);
+      c20 = wasm_f32x4_max(c20, zero); c21 = wasm_f32x4_max(c21, zero); c30 = wasm_f32x4_max(c30, zero); c31 = wasm_f32x4_max(c31, zero);
+      c40 = wasm_f32x4_max(c40, zero); c41 = wasm_f32x4_max(c41, zero);
+    }
+    float *o = c + (long)i * N + n0;
+    if (nv == PANEL) {
+      wasm_v128_store(o, c00); wasm_v128_store(o + 4, c01);
+      wasm_v128_store(o + N, c10); wasm_v128_store(o + N + 4, c11);
+      wasm_v128_store(o + 2 * N, c20); wasm_v128_store(o + 2 * N + 4, c21);
+      wasm_v128_store(o + 3 * N, c30); wasm_v128_store(o + 3 * N + 4, c31);
+      wasm_v128_store(o + 4 * N, c40); wasm_v128_store(o + 4 * N + 4, c41);
+    } else {
+      store_partial(o, c00, c01, nv);
+      store_partial(o + N, c10, c11, nv);
+      store_partial(o + 2 * N, c20, c21, nv);
+      store_partial(o + 3 * N, c30, c31, nv);
+      store_partial(o + 4 * N, c40, c41, nv);
+    }
+  }
+  for (; i < rows; i++) {
+    const float *a0 = a + (long)i * lda;
+    v128_t c00 = bias0, c01 = bias1;
+    for (int k = 0; k < K; k++) {
+      const v128_t x = wasm_v128_load32_splat(a0 + k);
+      c00 = FMA(x, wasm_v128_load(b + k * PANEL), c00);
+      c01 = FMA(x, wasm_v128_load(b + k * PANEL + 4), c01);
+    }
+    if (relu) {
+      c00 = wasm_f32x4_max(c00, zero);
+      c01 = wasm_f32x4_max(c01, zero);
+    }
+    float *o = c + (long)i * N + n0;
+    if (nv == PANEL) {
+      wasm_v128_store(o, c00);
+      wasm_v128_store(o + 4, c01);
+    } else store_partial(o, c00, c01, nv);
+  }
+}
+
+/*
  * C[rows, N] = A[rows, K] * Bp (+ bias, then ReLU if relu), A row stride lda, C row stride N.
+ * Each panel is its own call: one loop nest per function keeps V8's register allocation of the
+ * 5x8 block free of spills (a narrow-panel branch in the same function cost 6% of training).
  */
 static void gemm_rows(const float *a, int lda, int rows, const float *bp, int K, int N, const float *bias, int relu, float *c) {
   const int P = round_up(N, PANEL) / PANEL;
@@ -142,58 +246,8 @@ static void gemm_rows(const float *a, int lda, int rows, const float *bp, int K,
       bias0 = wasm_f32x4_make(at_or_zero(bb, 0, nv), at_or_zero(bb, 1, nv), at_or_zero(bb, 2, nv), at_or_zero(bb, 3, nv));
       bias1 = wasm_f32x4_make(at_or_zero(bb, 4, nv), at_or_zero(bb, 5, nv), at_or_zero(bb, 6, nv), at_or_zero(bb, 7, nv));
     }
-    int i = 0;
-    for (; i + 5 <= rows; i += 5) {
-      const float *a0 = a + (long)i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda;
-      v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
-      v128_t c40 = bias0, c41 = bias1;
-      for (int k = 0; k < K; k++) {
-        const v128_t b0 = wasm_v128_load(b + k * PANEL), b1 = wasm_v128_load(b + k * PANEL + 4);
-        v128_t x;
-        x = wasm_v128_load32_splat(a0 + k); c00 = FMA(x, b0, c00); c01 = FMA(x, b1, c01);
-        x = wasm_v128_load32_splat(a1 + k); c10 = FMA(x, b0, c10); c11 = FMA(x, b1, c11);
-        x = wasm_v128_load32_splat(a2 + k); c20 = FMA(x, b0, c20); c21 = FMA(x, b1, c21);
-        x = wasm_v128_load32_splat(a3 + k); c30 = FMA(x, b0, c30); c31 = FMA(x, b1, c31);
-        x = wasm_v128_load32_splat(a4 + k); c40 = FMA(x, b0, c40); c41 = FMA(x, b1, c41);
-      }
-      if (relu) {
-        c00 = wasm_f32x4_max(c00, zero); c01 = wasm_f32x4_max(c01, zero); c10 = wasm_f32x4_max(c10, zero); c11 = wasm_f32x4_max(c11, zero);
-        c20 = wasm_f32x4_max(c20, zero); c21 = wasm_f32x4_max(c21, zero); c30 = wasm_f32x4_max(c30, zero); c31 = wasm_f32x4_max(c31, zero);
-        c40 = wasm_f32x4_max(c40, zero); c41 = wasm_f32x4_max(c41, zero);
-      }
-      float *o = c + (long)i * N + n0;
-      if (nv == PANEL) {
-        wasm_v128_store(o, c00); wasm_v128_store(o + 4, c01);
-        wasm_v128_store(o + N, c10); wasm_v128_store(o + N + 4, c11);
-        wasm_v128_store(o + 2 * N, c20); wasm_v128_store(o + 2 * N + 4, c21);
-        wasm_v128_store(o + 3 * N, c30); wasm_v128_store(o + 3 * N + 4, c31);
-        wasm_v128_store(o + 4 * N, c40); wasm_v128_store(o + 4 * N + 4, c41);
-      } else {
-        store_partial(o, c00, c01, nv);
-        store_partial(o + N, c10, c11, nv);
-        store_partial(o + 2 * N, c20, c21, nv);
-        store_partial(o + 3 * N, c30, c31, nv);
-        store_partial(o + 4 * N, c40, c41, nv);
-      }
-    }
-    for (; i < rows; i++) {
-      const float *a0 = a + (long)i * lda;
-      v128_t c00 = bias0, c01 = bias1;
-      for (int k = 0; k < K; k++) {
-        const v128_t x = wasm_v128_load32_splat(a0 + k);
-        c00 = FMA(x, wasm_v128_load(b + k * PANEL), c00);
-        c01 = FMA(x, wasm_v128_load(b + k * PANEL + 4), c01);
-      }
-      if (relu) {
-        c00 = wasm_f32x4_max(c00, zero);
-        c01 = wasm_f32x4_max(c01, zero);
-      }
-      float *o = c + (long)i * N + n0;
-      if (nv == PANEL) {
-        wasm_v128_store(o, c00);
-        wasm_v128_store(o + 4, c01);
-      } else store_partial(o, c00, c01, nv);
-    }
+    if (nv <= 4) gemm_rows_narrow(a, lda, rows, b, K, N, n0, nv, bias0, relu, c);
+    else gemm_rows_wide(a, lda, rows, b, K, N, n0, nv, bias0, bias1, relu, c);
   }
 }
 
@@ -263,9 +317,9 @@ void narrow_from_panels(const float *bp, float *bt, int K, int N, int ldk) {
  * y = conv(x, w) + bias, optional ReLU. bp from pack_filter(flip=0). scratch: CHUNK*ldk floats.
  */
 /*
- * Direct convolution for few output channels (CO < 8, e.g. the input gradient of a first layer
- * with one channel): no im2col; for each output pixel, each tap's C input channels are dotted with
- * the filter column, four channels at a time. bt: column-major filter rows bt[n][k] (stride ldk).
+ * Direct convolution for few output channels over many input channels (CO < 8 <= C, e.g. the
+ * input gradient of a first layer with one channel): no im2col; for each output pixel, each tap's
+ * C input channels are dotted with the filter column, four channels at a time. bt: column-major filter rows bt[n][k] (stride ldk).
  */
 static void conv_narrow_direct(const float *x, const float *bt, int ldk, const float *bias, float *y, int H, int W, int C, int KH,
                                int KW, int sh, int sw, int pt, int pl, int OH, int OW, int CO, int relu, int m0, int m1) {
@@ -307,7 +361,7 @@ void conv_fwd(const float *x, const float *bp, const float *bias, float *y, floa
               int sh, int sw, int pt, int pl, int OH, int OW, int CO, int relu, int m0, int m1) {
   const int K = KH * KW * C;
   const int ldk = round_up(K, 4);
-  const int narrow = CO < PANEL; /* then bp holds column-major rows of stride ldk (narrow_from_panels) */
+  const int narrow = CO < PANEL && C >= PANEL; /* then bp holds column-major rows of stride ldk (narrow_from_panels) */
   if (narrow) {
     conv_narrow_direct(x, bp, ldk, bias, y, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW, CO, relu, m0, m1);
     return;
@@ -364,6 +418,19 @@ void conv_dw(const float *x, const float *dy, float *dw, float *scratch, int N, 
         wasm_v128_store(dw + (long)(k + 2) * CO + j, c20); wasm_v128_store(dw + (long)(k + 2) * CO + j + 4, c21);
         wasm_v128_store(dw + (long)(k + 3) * CO + j, c30); wasm_v128_store(dw + (long)(k + 3) * CO + j + 4, c31);
       }
+      for (; j + 4 <= CO; j += 4) {
+        float *d = dw + (long)k * CO + j;
+        v128_t c0 = wasm_v128_load(d), c1 = wasm_v128_load(d + CO), c2 = wasm_v128_load(d + 2 * CO), c3 = wasm_v128_load(d + 3 * CO);
+        for (int i = 0; i < rows; i++) {
+          const float *ai = scratch + (long)i * ldk + k;
+          const v128_t b0 = wasm_v128_load(g + (long)i * CO + j);
+          c0 = FMA(wasm_v128_load32_splat(ai), b0, c0);
+          c1 = FMA(wasm_v128_load32_splat(ai + 1), b0, c1);
+          c2 = FMA(wasm_v128_load32_splat(ai + 2), b0, c2);
+          c3 = FMA(wasm_v128_load32_splat(ai + 3), b0, c3);
+        }
+        wasm_v128_store(d, c0); wasm_v128_store(d + CO, c1); wasm_v128_store(d + 2 * CO, c2); wasm_v128_store(d + 3 * CO, c3);
+      }
       for (; j < CO; j++)
         for (int q = 0; q < 4; q++) {
           float s = dw[(long)(k + q) * CO + j];
@@ -382,6 +449,11 @@ void conv_dw(const float *x, const float *dy, float *dw, float *scratch, int N, 
         }
         wasm_v128_store(dw + (long)k * CO + j, c0);
         wasm_v128_store(dw + (long)k * CO + j + 4, c1);
+      }
+      for (; j + 4 <= CO; j += 4) {
+        v128_t c0 = wasm_v128_load(dw + (long)k * CO + j);
+        for (int i = 0; i < rows; i++) c0 = FMA(wasm_v128_load32_splat(scratch + (long)i * ldk + k), wasm_v128_load(g + (long)i * CO + j), c0);
+        wasm_v128_store(dw + (long)k * CO + j, c0);
       }
       for (; j < CO; j++) {
         float s = dw[(long)k * CO + j];

@@ -282,68 +282,138 @@ void maxpool2x2(const float *x, float *y, int N, int H, int W, int C) {
 /*
  * Batch norm over the rows of x[M, C] (training mode): per-channel batch mean and (biased)
  * variance, y = gamma (x - mean) / sqrt(var + eps) + beta. Sums are taken in blocks of 256 rows
- * in float32 and the block sums added in float64.
+ * in float32 and the block sums added in float64 (acc: 2C doubles of scratch; 4C are passed). Rows are visited
+ * block by block (a block stays in cache while each group of four channels is summed over it),
+ * four channels at a time when C is a multiple of 4; each channel's arithmetic is the same in
+ * either path, so results do not depend on C's divisibility.
  */
-EXPORT(bn_train_forward)
-void bn_train_forward(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *var, int M, int C, float eps) {
-  for (int c0 = 0; c0 < C; c0 += 4) {
-    const int cw = C - c0 < 4 ? C - c0 : 4;
-    double s[4] = {0, 0, 0, 0};
-    for (int r0 = 0; r0 < M; r0 += 256) {
-      const int r1 = r0 + 256 < M ? r0 + 256 : M;
-      float b[4] = {0, 0, 0, 0};
-      for (int r = r0; r < r1; r++)
-        for (int j = 0; j < cw; j++) b[j] += x[(long)r * C + c0 + j];
-      for (int j = 0; j < cw; j++) s[j] += b[j];
-    }
-    double q[4] = {0, 0, 0, 0};
-    for (int j = 0; j < cw; j++) mean[c0 + j] = (float)(s[j] / M);
-    for (int r0 = 0; r0 < M; r0 += 256) {
-      const int r1 = r0 + 256 < M ? r0 + 256 : M;
-      float b[4] = {0, 0, 0, 0};
-      for (int r = r0; r < r1; r++)
-        for (int j = 0; j < cw; j++) {
-          const float d = x[(long)r * C + c0 + j] - mean[c0 + j];
-          b[j] += d * d;
+#define BN_BLOCK 256
+
+static inline void add_promoted(double *acc, v128_t b) {
+  wasm_v128_store(acc, wasm_f64x2_add(wasm_v128_load(acc), wasm_f64x2_promote_low_f32x4(b)));
+  wasm_v128_store(acc + 2, wasm_f64x2_add(wasm_v128_load(acc + 2), wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(b, b, 2, 3, 0, 1))));
+}
+
+/* acc[c] += per-block float sums over rows of f(x[r][c]); f = (x - center)^2 if center, else x. */
+static void bn_col_sums(const float *x, const float *center, double *acc, int M, int C) {
+  for (int c = 0; c < C; c++) acc[c] = 0.0;
+  for (int r0 = 0; r0 < M; r0 += BN_BLOCK) {
+    const int r1 = r0 + BN_BLOCK < M ? r0 + BN_BLOCK : M;
+    int c = 0;
+    if (C % 4 == 0)
+      for (; c < C; c += 4) {
+        v128_t b = wasm_f32x4_splat(0.0f);
+        const v128_t m = center ? wasm_v128_load(center + c) : b;
+        for (int r = r0; r < r1; r++) {
+          v128_t v = wasm_v128_load(x + (long)r * C + c);
+          if (center) {
+            v = wasm_f32x4_sub(v, m);
+            v = wasm_f32x4_mul(v, v);
+          }
+          b = wasm_f32x4_add(b, v);
         }
-      for (int j = 0; j < cw; j++) q[j] += b[j];
+        add_promoted(acc + c, b);
+      }
+    for (; c < C; c++) {
+      float b = 0.0f;
+      for (int r = r0; r < r1; r++) {
+        float v = x[(long)r * C + c];
+        if (center) {
+          v = v - center[c];
+          v = v * v;
+        }
+        b += v;
+      }
+      acc[c] += b;
     }
-    for (int j = 0; j < cw; j++) var[c0 + j] = (float)(q[j] / M);
   }
+}
+
+/* y[r][c] = a[c] * x[r][c] + b[c] with a = gamma / sqrt(var + eps), b = beta - a * mean. */
+static void bn_affine(const float *x, const float *a, const float *b, float *y, int M, int C) {
+  for (int r = 0; r < M; r++) {
+    const float *xr = x + (long)r * C;
+    float *yr = y + (long)r * C;
+    int c = 0;
+    for (; c + 4 <= C; c += 4) wasm_v128_store(yr + c, wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(a + c), wasm_v128_load(xr + c)), wasm_v128_load(b + c)));
+    for (; c < C; c++) yr[c] = a[c] * xr[c] + b[c];
+  }
+}
+
+EXPORT(bn_train_forward)
+void bn_train_forward(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *var, double *acc, int M, int C,
+                      float eps) {
+  bn_col_sums(x, 0, acc, M, C);
+  for (int c = 0; c < C; c++) mean[c] = (float)(acc[c] / M);
+  bn_col_sums(x, mean, acc, M, C);
+  for (int c = 0; c < C; c++) var[c] = (float)(acc[c] / M);
+  /* the per-channel scale and shift, kept in acc's memory as floats */
+  float *a = (float *)acc, *b = a + C;
   for (int c = 0; c < C; c++) {
     const float inv = 1.0f / __builtin_sqrtf(var[c] + eps);
-    const float a = gamma[c] * inv, b = beta[c] - a * mean[c];
-    for (int r = 0; r < M; r++) y[(long)r * C + c] = a * x[(long)r * C + c] + b;
+    a[c] = gamma[c] * inv;
+    b[c] = beta[c] - a[c] * mean[c];
   }
+  bn_affine(x, a, b, y, M, C);
 }
 
 /*
  * Batch-norm backward (training mode), with xhat = (x - mean)/sqrt(var + eps):
  *   dbeta = sum dy, dgamma = sum dy*xhat, dx = gamma/sqrt(var+eps) * (dy - dbeta/M - xhat*dgamma/M).
+ * acc: 4C doubles of scratch. The sums are blocked as in the forward kernel.
  */
 EXPORT(bn_train_backward)
 void bn_train_backward(const float *x, const float *dy, const float *gamma, const float *mean, const float *var, float *dx, float *dgamma,
-                       float *dbeta, int M, int C, float eps) {
+                       float *dbeta, double *acc, int M, int C, float eps) {
+  double *sb = acc, *sg = acc + C;
+  float *inv = (float *)(acc + 2 * C), *kc = inv + C, *mb = kc + C, *mg = mb + C;
   for (int c = 0; c < C; c++) {
-    const float inv = 1.0f / __builtin_sqrtf(var[c] + eps);
-    double sb = 0, sg = 0;
-    for (int r0 = 0; r0 < M; r0 += 256) {
-      const int r1 = r0 + 256 < M ? r0 + 256 : M;
-      float bb = 0, bg = 0;
+    inv[c] = 1.0f / __builtin_sqrtf(var[c] + eps);
+    sb[c] = 0.0;
+    sg[c] = 0.0;
+  }
+  for (int r0 = 0; r0 < M; r0 += BN_BLOCK) {
+    const int r1 = r0 + BN_BLOCK < M ? r0 + BN_BLOCK : M;
+    int c = 0;
+    if (C % 4 == 0)
+      for (; c < C; c += 4) {
+        v128_t bb = wasm_f32x4_splat(0.0f), bg = bb;
+        const v128_t m = wasm_v128_load(mean + c), iv = wasm_v128_load(inv + c);
+        for (int r = r0; r < r1; r++) {
+          const v128_t g = wasm_v128_load(dy + (long)r * C + c);
+          bb = wasm_f32x4_add(bb, g);
+          bg = wasm_f32x4_add(bg, wasm_f32x4_mul(wasm_f32x4_mul(g, wasm_f32x4_sub(wasm_v128_load(x + (long)r * C + c), m)), iv));
+        }
+        add_promoted(sb + c, bb);
+        add_promoted(sg + c, bg);
+      }
+    for (; c < C; c++) {
+      float bb = 0.0f, bg = 0.0f;
       for (int r = r0; r < r1; r++) {
         const float g = dy[(long)r * C + c];
         bb += g;
-        bg += g * (x[(long)r * C + c] - mean[c]) * inv;
+        bg += g * (x[(long)r * C + c] - mean[c]) * inv[c];
       }
-      sb += bb;
-      sg += bg;
+      sb[c] += bb;
+      sg[c] += bg;
     }
-    dbeta[c] = (float)sb;
-    dgamma[c] = (float)sg;
-    const float k = gamma[c] * inv, mb = (float)(sb / M), mg = (float)(sg / M);
-    for (int r = 0; r < M; r++) {
-      const long i = (long)r * C + c;
-      dx[i] = flush1(k * (dy[i] - mb - (x[i] - mean[c]) * inv * mg));
+  }
+  for (int c = 0; c < C; c++) {
+    dbeta[c] = (float)sb[c];
+    dgamma[c] = (float)sg[c];
+    kc[c] = gamma[c] * inv[c];
+    mb[c] = (float)(sb[c] / M);
+    mg[c] = (float)(sg[c] / M);
+  }
+  for (int r = 0; r < M; r++) {
+    const float *xr = x + (long)r * C, *gr = dy + (long)r * C;
+    float *o = dx + (long)r * C;
+    int c = 0;
+    for (; c + 4 <= C; c += 4) {
+      const v128_t xh = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + c), wasm_v128_load(mean + c)), wasm_v128_load(inv + c));
+      const v128_t t = wasm_f32x4_sub(wasm_f32x4_sub(wasm_v128_load(gr + c), wasm_v128_load(mb + c)), wasm_f32x4_mul(xh, wasm_v128_load(mg + c)));
+      wasm_v128_store(o + c, flush4(wasm_f32x4_mul(wasm_v128_load(kc + c), t)));
     }
+    for (; c < C; c++) o[c] = flush1(kc[c] * (gr[c] - mb[c] - (xr[c] - mean[c]) * inv[c] * mg[c]));
   }
 }

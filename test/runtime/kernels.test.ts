@@ -148,21 +148,29 @@ describe('trend conv op (conv + bias + ReLU, lazy gradients) agrees with stock o
 });
 
 describe('training-mode batch norm kernel agrees with stock ops on cpu', () => {
-  it('values, batch statistics and gradients for x, gamma and beta', async () => {
-    const { batchNormTrain } = await import('../../src/runtime/backends/wasm-kernels.js');
-    const x = data([3, 5, 4, 6], 21).map((v, i) => v * 3 + (i % 6));
-    const g = data([6], 22).map((v) => 1 + v);
-    const b = data([6], 23);
-    const w = data([3, 5, 4, 6], 24);
-    const { cpu, wasm } = await both(() => {
-      const xt = tf.tensor4d(x, [3, 5, 4, 6]);
-      const gt = tf.tensor1d(g);
-      const bt = tf.tensor1d(b);
-      const wt = tf.tensor4d(w, [3, 5, 4, 6]);
-      const r = batchNormTrain(xt, gt, bt, 1e-5);
-      const grads = tf.grads((p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(batchNormTrain(p, q, s, 1e-5).y, wt)))([xt, gt, bt]);
-      return [r.y, r.mean, r.variance, ...grads];
+  // C = 6: the per-channel path in one block of rows; C = 8 over 288 rows: four channels at a
+  // time, and sums over two 256-row blocks.
+  for (const shape of [
+    [3, 5, 4, 6],
+    [2, 12, 12, 8],
+  ] as Array<[number, number, number, number]>) {
+    it(`values, batch statistics and gradients for x, gamma and beta (${shape})`, async () => {
+      const { batchNormTrain } = await import('../../src/runtime/backends/wasm-kernels.js');
+      const C = shape[3];
+      const x = data(shape, 21).map((v, i) => v * 3 + (i % C));
+      const g = data([C], 22).map((v) => 1 + v);
+      const b = data([C], 23);
+      const w = data(shape, 24);
+      const { cpu, wasm } = await both(() => {
+        const xt = tf.tensor4d(x, shape);
+        const gt = tf.tensor1d(g);
+        const bt = tf.tensor1d(b);
+        const wt = tf.tensor4d(w, shape);
+        const r = batchNormTrain(xt, gt, bt, 1e-5);
+        const grads = tf.grads((p: tf.Tensor, q: tf.Tensor, s: tf.Tensor) => tf.sum(tf.mul(batchNormTrain(p, q, s, 1e-5).y, wt)))([xt, gt, bt]);
+        return [r.y, r.mean, r.variance, ...grads];
+      });
+      for (let i = 0; i < 6; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBeLessThan(2e-5);
     });
-    for (let i = 0; i < 6; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBeLessThan(2e-5);
-  });
+  }
 });

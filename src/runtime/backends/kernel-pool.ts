@@ -47,6 +47,8 @@ export class KernelPool {
   private readonly slotsOffset: number;
   private readonly names: string[];
   private seq = 0;
+  /** Waits for a worker that ran past their 1 s timeout (a diagnostic: 0 unless a job is slow). */
+  timeouts = 0;
   private failed: Error | undefined;
 
   constructor(
@@ -104,9 +106,11 @@ export class KernelPool {
     const [a0, b0] = ranges[0]!;
     if (b0 > a0) f(...argsFor(0), a0, b0);
     for (let i = 1; i < this.threads; i++) {
-      while (Atomics.load(this.ctrl, 8 + i) !== seq) {
+      // Wait on the value the check saw: re-reading it for the wait could read the finished
+      // value, and the wait would then sleep its full timeout with no notify left to end it.
+      for (let seen = Atomics.load(this.ctrl, 8 + i); seen !== seq; seen = Atomics.load(this.ctrl, 8 + i)) {
         if (this.failed) throw new Error(`kernel worker failed: ${this.failed.message}`);
-        Atomics.wait(this.ctrl, 8 + i, Atomics.load(this.ctrl, 8 + i), 1000);
+        if (Atomics.wait(this.ctrl, 8 + i, seen, 1000) === 'timed-out') this.timeouts++;
       }
     }
   }

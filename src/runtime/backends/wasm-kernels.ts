@@ -30,8 +30,8 @@ export interface KernelModule {
   maxpool2x2(x: number, y: number, N: number, H: number, W: number, C: number): void;
   maxpool2x2_backward(x: number, dy: number, dx: number, N: number, H: number, W: number, C: number): void;
   pack_filter_t(w: number, bp: number, KH: number, KW: number, CI: number, CO: number): void;
-  bn_train_forward(x: number, gamma: number, beta: number, y: number, mean: number, variance: number, M: number, C: number, eps: number): void;
-  bn_train_backward(x: number, dy: number, gamma: number, mean: number, variance: number, dx: number, dgamma: number, dbeta: number, M: number, C: number, eps: number): void;
+  bn_train_forward(x: number, gamma: number, beta: number, y: number, mean: number, variance: number, acc: number, M: number, C: number, eps: number): void;
+  bn_train_backward(x: number, dy: number, gamma: number, mean: number, variance: number, dx: number, dgamma: number, dbeta: number, acc: number, M: number, C: number, eps: number): void;
 }
 
 interface TensorInfo {
@@ -231,14 +231,18 @@ function runConv(x: number, bp: number, bias: number, y: number, g: ConvGeom, re
   pool!.run('conv_fwd', (i) => [x, bp, bias, y, sc(i), g.N, g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO, relu ? 1 : 0], pool!.split(M, CHUNK));
 }
 
-/** The filter in the layout conv_fwd wants: 8-column panels, or column-major rows when N < 8. */
+/**
+ * The filter in the layout conv_fwd wants: 8-column panels for the GEMM, or, for few output
+ * channels (N < 8) over many input channels (at least 8), column-major rows for its direct
+ * convolution, which vectorises over input channels instead (as in kernels/conv.c).
+ */
 function packFilter(b: WasmBackend, filter: TensorInfo, flip: boolean): number {
   const [KH, KW, CI, CO] = filter.shape as [number, number, number, number];
   const kdim = KH * KW * (flip ? CO : CI);
   const n = flip ? CI : CO;
   const bp = malloc(kdim * round8(n) * 4);
   K!.pack_filter(off(b, filter), bp, KH, KW, CI, CO, flip ? 1 : 0);
-  if (n >= 8) return bp;
+  if (n >= 8 || (flip ? CO : CI) < 8) return bp;
   const bt = malloc(n * round4(kdim) * 4);
   K!.narrow_from_panels(bp, bt, kdim, n, round4(kdim));
   free(bp);
@@ -307,7 +311,7 @@ function backpropInputGemm(args: KernelArgs): TensorInfo {
   const inputShape = args.attrs.inputShape as [number, number, number, number];
   const g = geometry(inputShape, filter.shape, args.attrs);
   if (!g) return originalBackpropInput!(args);
-  if (g.sh !== 1 || g.sw !== 1 || g.C < 8 || g.KH - 1 - g.pt < 0 || g.KW - 1 - g.pl < 0) {
+  if (g.sh !== 1 || g.sw !== 1 || g.KH - 1 - g.pt < 0 || g.KW - 1 - g.pl < 0) {
     const out = b.makeOutput(inputShape, 'float32');
     heapF32().fill(0, off(b, out) >> 2, (off(b, out) >> 2) + inputShape.reduce((p, q) => p * q, 1));
     const n = g.KH * g.KW * g.C;
@@ -445,7 +449,9 @@ function bnTrain({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const y = b.makeOutput(x.shape, 'float32');
   const mean = b.makeOutput([C], 'float32');
   const variance = b.makeOutput([C], 'float32');
-  K!.bn_train_forward(off(b, x), off(b, gamma), off(b, beta), off(b, y), off(b, mean), off(b, variance), M, C, attrs.eps as number);
+  const acc = malloc(32 * C);
+  K!.bn_train_forward(off(b, x), off(b, gamma), off(b, beta), off(b, y), off(b, mean), off(b, variance), acc, M, C, attrs.eps as number);
+  free(acc);
   return [y, mean, variance];
 }
 
@@ -456,7 +462,9 @@ function bnGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const dx = b.makeOutput(x!.shape, 'float32');
   const dg = b.makeOutput([C], 'float32');
   const db = b.makeOutput([C], 'float32');
-  K!.bn_train_backward(off(b, x!), off(b, dy!), off(b, gamma!), off(b, mean!), off(b, variance!), off(b, dx), off(b, dg), off(b, db), M, C, attrs.eps as number);
+  const acc = malloc(32 * C);
+  K!.bn_train_backward(off(b, x!), off(b, dy!), off(b, gamma!), off(b, mean!), off(b, variance!), off(b, dx), off(b, dg), off(b, db), acc, M, C, attrs.eps as number);
+  free(acc);
   return [dx, dg, db];
 }
 
