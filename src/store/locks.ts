@@ -1,9 +1,9 @@
 /**
- * Per-node locks shared by concurrent `trendc run` processes: a lock is a file created with
- * O_EXCL holding the owner's pid. A process that finds a lock waits until it goes away; a lock
+ * Per-node locks shared by concurrent `trendc run` processes: a lock is a file holding the
+ * owner's pid, created atomically with its content (a hard link, which fails if the name exists). A process that finds a lock waits until it goes away; a lock
  * whose owner is dead (kill -9) is stale and is taken over.
  */
-import { mkdirSync, openSync, closeSync, readFileSync, unlinkSync, writeSync, renameSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { alive } from './objects.js';
 
@@ -18,29 +18,51 @@ export class LockDir {
     return join(this.dir, name);
   }
 
-  /** Takes the lock if free (or stale); returns false if a live process holds it. */
+  /**
+   * Takes the lock if free (or stale); returns false if a live process holds it. The lock file
+   * appears with its owner already written (written aside, then hard-linked into place, which
+   * fails if the name exists): a lock created empty and filled afterwards could be read, in
+   * between, as ownerless, so stale, and taken over by a second process.
+   */
   tryAcquire(name: string): boolean {
     const p = this.path(name);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        const fd = openSync(p, 'wx');
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        return true;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    const mine = `${p}.new-${process.pid}`;
+    writeFileSync(mine, String(process.pid));
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          linkSync(mine, p);
+          return true;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        }
+        const owner = this.owner(name);
+        if (owner === undefined) continue; // released in between: try again
+        if (alive(owner)) return false;
+        // Stale: move it aside atomically (only one taker wins the rename). If what was moved
+        // is not the dead owner's lock (another taker replaced it first), put it back.
+        const aside = `${p}.stale-${process.pid}`;
+        try {
+          renameSync(p, aside);
+          const moved = Number(readFileSync(aside, 'utf8'));
+          if (moved !== owner) {
+            try {
+              linkSync(aside, p);
+            } catch {
+              // the name was taken again meanwhile; that holder keeps it
+            }
+            unlinkSync(aside);
+            return false;
+          }
+          unlinkSync(aside);
+        } catch {
+          // someone else took it over first
+        }
       }
-      const owner = this.owner(name);
-      if (owner !== undefined && alive(owner)) return false;
-      // Stale: move it aside atomically (only one taker wins the rename), then retry.
-      try {
-        renameSync(p, `${p}.stale-${process.pid}`);
-        unlinkSync(`${p}.stale-${process.pid}`);
-      } catch {
-        // someone else took it over first
-      }
+      return false;
+    } finally {
+      unlinkSync(mine);
     }
-    return false;
   }
 
   owner(name: string): number | undefined {

@@ -64,20 +64,25 @@ describe('wasm kernels agree with the cpu backend', () => {
     });
   }
 
-  it('max-pool and relu gradients (with ties at zero)', async () => {
-    const x = data([3, 8, 8, 6], 3);
-    const { cpu, wasm } = await both(() => {
-      const xt = tf.tensor4d(x, [3, 8, 8, 6]);
-      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(tf.relu(a) as tf.Tensor4D, 2, 2, 'valid'), tf.range(0, 3 * 4 * 4 * 6).reshape([3, 4, 4, 6]))));
-      const g2 = tf.grad((a: tf.Tensor) => tf.sum(tf.square(tf.maxPool(a as tf.Tensor4D, 3, 2, 'same'))));
-      return [g(xt), g2(xt)];
+  // The larger shapes (over 64K floats) run split across both threads, with an odd batch.
+  for (const shape of [
+    [3, 8, 8, 6],
+    [5, 40, 40, 9],
+  ] as Array<[number, number, number, number]>) {
+    it(`max-pool and relu gradients (with ties at zero) ${shape}`, async () => {
+      const x = data(shape, 3);
+      const [n, h, w, c] = shape;
+      const { cpu, wasm } = await both(() => {
+        const xt = tf.tensor4d(x, shape);
+        const weights = tf.range(0, n * (h / 2) * (w / 2) * c).reshape([n, h / 2, w / 2, c]);
+        const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(tf.relu(a) as tf.Tensor4D, 2, 2, 'valid'), weights)));
+        const g2 = tf.grad((a: tf.Tensor) => tf.sum(tf.square(tf.maxPool(a as tf.Tensor4D, 3, 2, 'same'))));
+        return [g(xt), g2(xt)];
+      });
+      expect(maxRelErr(cpu[0]!, wasm[0]!)).toBeLessThan(1e-6);
+      expect(maxRelErr(cpu[1]!, wasm[1]!)).toBeLessThan(1e-6);
     });
-    expect(maxRelErr(cpu[0]!, wasm[0]!)).toBeLessThan(1e-6);
-    expect(maxRelErr(cpu[1]!, wasm[1]!)).toBeLessThan(1e-6);
-  });
-});
-
-describe('DoReFa activation kernel agrees with the stock-op version on cpu', () => {
+  }
   it('values (round half to even, the ends of [0, 1]) and straight-through gradients', async () => {
     const { quantizeActivations } = await import('../../src/runtime/models/quant.js');
     // Edges: exact 0 and 1, values outside, and exact halves between 2-bit levels (1/6, 1/2, 5/6 x 3 = 0.5, 1.5, 2.5).
@@ -137,14 +142,19 @@ describe('trend conv op (conv + bias + ReLU, lazy gradients) agrees with stock o
       for (let i = 0; i < 4; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBeLessThan(1e-5);
     }
   });
-  it('2x2 max pool and identity', async () => {
-    const x = data([2, 6, 6, 5], 14);
-    const { cpu, wasm } = await both(() => {
-      const t = tf.tensor4d(x, [2, 6, 6, 5]);
-      return [tf.maxPool(t, 2, 2, 'valid'), tf.maxPool(t, 2, 2, 'same'), tf.clone(t)];
+  for (const shape of [
+    [2, 6, 6, 5],
+    [3, 51, 49, 9],
+  ] as Array<[number, number, number, number]>) {
+    it(`2x2 max pool and identity ${shape}`, async () => {
+      const x = data(shape, 14);
+      const { cpu, wasm } = await both(() => {
+        const t = tf.tensor4d(x, shape);
+        return [tf.maxPool(t, 2, 2, 'valid'), tf.maxPool(t, 2, 2, 'same'), tf.clone(t)];
+      });
+      for (let i = 0; i < 3; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBe(0);
     });
-    for (let i = 0; i < 3; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBe(0);
-  });
+  }
 });
 
 describe('training-mode batch norm kernel agrees with stock ops on cpu', () => {

@@ -93,6 +93,21 @@ function pair(v: number | number[]): [number, number] {
 
 type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs: Record<string, unknown> };
 
+/**
+ * Runs a memory-bound kernel over units [0, n) (elements, or images) on both threads when the pass
+ * is big enough to pay for waking the worker (`floats`, default n, at least 64K); `args(a, e)`
+ * gives its arguments for the units [a, e). Each unit's result depends on that unit alone, so the
+ * split never changes a value.
+ */
+function bothThreads(fn: string, n: number, floats: number, args: (a: number, e: number) => number[]): void {
+  if ((floats || n) < 65536 || pool!.threads < 2) {
+    pool!.run(fn, args(0, n), [[0, n]]);
+    return;
+  }
+  const ranges = pool!.split(n, floats ? 1 : 16);
+  pool!.run(fn, (i) => args(ranges[i]![0], ranges[i]![1]), ranges);
+}
+
 let originalBackpropInput: ((args: KernelArgs) => TensorInfo) | undefined;
 
 function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
@@ -110,7 +125,9 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const dx = b.makeOutput(input.shape, 'float32');
   const two = info.filterHeight === 2 && info.filterWidth === 2 && info.strideHeight === 2 && info.strideWidth === 2 && info.padInfo.top === 0 && info.padInfo.left === 0;
   if (two && H % 2 === 0 && W % 2 === 0) {
-    K!.maxpool2x2_backward(off(b, input), off(b, dy), off(b, dx), N, H, W, C);
+    const xi = H * W * C * 4;
+    const yi = (H / 2) * (W / 2) * C * 4;
+    bothThreads('maxpool2x2_backward', N, N * H * W * C, (a, e) => [off(b, input) + a * xi, off(b, dy) + a * yi, off(b, dx) + a * xi, e - a, H, W, C]);
     return dx;
   }
   K!.maxpool_backward(off(b, input), off(b, dy), off(b, dx), N, H, W, C, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left);
@@ -121,7 +138,7 @@ function reluGrad({ inputs, backend }: KernelArgs): TensorInfo {
   const b = backend as WasmBackend;
   const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
   const dx = b.makeOutput(x.shape, 'float32');
-  K!.relu_backward(off(b, x), off(b, dy), off(b, dx), x.shape.reduce((a, c) => a * c, 1));
+  bothThreads('relu_backward', x.shape.reduce((a, c) => a * c, 1), 0, (a, e) => [off(b, x) + 4 * a, off(b, dy) + 4 * a, off(b, dx) + 4 * a, e - a]);
   return dx;
 }
 
@@ -396,7 +413,9 @@ function maxPool(args: KernelArgs): TensorInfo {
     return originalMaxPool!(args);
   }
   const out = b.makeOutput([N, Math.floor(H / 2), Math.floor(W / 2), C], 'float32');
-  K!.maxpool2x2(off(b, x), off(b, out), N, H, W, C);
+  const xi = H * W * C * 4;
+  const yi = Math.floor(H / 2) * Math.floor(W / 2) * C * 4;
+  bothThreads('maxpool2x2', N, N * H * W * C, (a, e) => [off(b, x) + a * xi, off(b, out) + a * yi, e - a, H, W, C]);
   return out;
 }
 
