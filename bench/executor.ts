@@ -3,12 +3,11 @@
  * on it, each timed as a whole process (target: < 0.5 s and < 1 s). The cache is filled first
  * with the fake operation set used by the tests (no training involved).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generatedPipeline } from './compiler.js';
-import { ROOT, timeTrendc, type Figure } from './figures.js';
+import { ROOT, runTrendc, timeTrendc, type Figure } from './figures.js';
 
 export async function benchExecutor(quick: boolean): Promise<Figure[]> {
   const dir = mkdtempSync(join(tmpdir(), 'trend-bench-'));
@@ -22,7 +21,7 @@ export async function benchExecutor(quick: boolean): Promise<Figure[]> {
     run = Math.min(run, timeTrendc(['run', 'p.trend', '--quiet', '--no-report'], dir));
     explain = Math.min(explain, timeTrendc(['explain', 'p.trend'], dir));
   }
-  const nodes = JSON.parse(spawnSync(process.execPath, [join(ROOT, 'bin', 'trendc.js'), 'plan', 'p.trend', '--json'], { cwd: dir, encoding: 'utf8' }).stdout).nodes.length as number;
+  const nodes = JSON.parse(runTrendc(['plan', 'p.trend', '--json'], dir).stdout).nodes.length as number;
   return [
     { name: 'executor.cached_run.nodes', value: nodes, unit: 'nodes' },
     { name: 'executor.cached_run.wall_ms', value: Math.round(run), unit: 'ms' },

@@ -4,13 +4,16 @@ import { join, resolve } from 'node:path';
 /** The package root (benchmarks run from dist/bench/). */
 export const ROOT = resolve(import.meta.dirname, '..', '..');
 
-/** Runs `trendc ARGS` in cwd as a whole process; returns its wall time in ms (throws if it fails). */
-export function timeTrendc(args: string[], cwd: string, env: Record<string, string> = {}): number {
+/** Runs `trendc ARGS` in cwd as a whole process: its stdout and wall time in ms (throws if it fails). */
+export function runTrendc(args: string[], cwd: string, env: Record<string, string> = {}): { stdout: string; ms: number } {
   const t = performance.now();
   const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'trendc.js'), ...args], { cwd, env: { ...process.env, ...env }, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`trendc ${args.join(' ')} failed: ${r.stderr}`);
-  return performance.now() - t;
+  return { stdout: r.stdout, ms: performance.now() - t };
 }
+
+/** The wall time of `trendc ARGS` in ms. */
+export const timeTrendc = (args: string[], cwd: string, env: Record<string, string> = {}): number => runTrendc(args, cwd, env).ms;
 
 /** A benchmark figure: printed as a table row, or as one JSON object a line with --json. */
 export interface Figure {

@@ -313,13 +313,10 @@ void narrow_from_panels(const float *bp, float *bt, int K, int N, int ldk) {
 }
 
 /*
- * Forward convolution of output rows [m0, m1) (rows are flattened (n, oh, ow)):
- * y = conv(x, w) + bias, optional ReLU. bp from pack_filter(flip=0). scratch: CHUNK*ldk floats.
- */
-/*
  * Direct convolution for few output channels over many input channels (CO < 8 <= C, e.g. the
  * input gradient of a first layer with one channel): no im2col; for each output pixel, each tap's
- * C input channels are dotted with the filter column, four channels at a time. bt: column-major filter rows bt[n][k] (stride ldk).
+ * C input channels are dotted with the filter column, four channels at a time.
+ * bt: column-major filter rows bt[n][k] (stride ldk).
  */
 static void conv_narrow_direct(const float *x, const float *bt, int ldk, const float *bias, float *y, int H, int W, int C, int KH,
                                int KW, int sh, int sw, int pt, int pl, int OH, int OW, int CO, int relu, int m0, int m1) {
@@ -356,13 +353,27 @@ static void conv_narrow_direct(const float *x, const float *bt, int ldk, const f
   }
 }
 
+/*
+ * Whether conv_fwd takes the direct kernel (few outputs over many inputs), and so wants its filter
+ * as column-major rows (narrow_from_panels) instead of panels: exported so that the caller packing
+ * the filter asks this rule instead of restating it.
+ */
+static inline int narrow_conv(int C, int CO) { return CO < PANEL && C >= PANEL; }
+
+EXPORT(conv_is_narrow)
+int conv_is_narrow(int C, int CO) { return narrow_conv(C, CO); }
+
+/*
+ * Forward convolution of output rows [m0, m1) (rows are flattened (n, oh, ow)):
+ * y = conv(x, w) + bias, optional ReLU. scratch: CHUNK*ldk floats. bp: pack_filter(flip=0)'s
+ * panels, or, when conv_is_narrow(C, CO), those panels as column-major rows (narrow_from_panels).
+ */
 EXPORT(conv_fwd)
 void conv_fwd(const float *x, const float *bp, const float *bias, float *y, float *scratch, int N, int H, int W, int C, int KH, int KW,
               int sh, int sw, int pt, int pl, int OH, int OW, int CO, int relu, int m0, int m1) {
   const int K = KH * KW * C;
   const int ldk = round_up(K, 4);
-  const int narrow = CO < PANEL && C >= PANEL; /* then bp holds column-major rows of stride ldk (narrow_from_panels) */
-  if (narrow) {
+  if (narrow_conv(C, CO)) {
     conv_narrow_direct(x, bp, ldk, bias, y, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW, CO, relu, m0, m1);
     return;
   }

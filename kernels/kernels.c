@@ -282,7 +282,7 @@ void maxpool2x2(const float *x, float *y, int N, int H, int W, int C) {
 /*
  * Batch norm over the rows of x[M, C] (training mode): per-channel batch mean and (biased)
  * variance, y = gamma (x - mean) / sqrt(var + eps) + beta. Sums are taken in blocks of 256 rows
- * in float32 and the block sums added in float64 (acc: 2C doubles of scratch; 4C are passed). Rows are visited
+ * in float32 and the block sums added in float64 (acc: C doubles of scratch). Rows are visited
  * block by block (a block stays in cache while each group of four channels is summed over it),
  * four channels at a time when C is a multiple of 4; each channel's arithmetic is the same in
  * either path, so results do not depend on C's divisibility.

@@ -1,7 +1,8 @@
 /**
  * Per-node locks shared by concurrent `trendc run` processes: a lock is a file holding the
- * owner's pid, created atomically with its content (a hard link, which fails if the name exists). A process that finds a lock waits until it goes away; a lock
- * whose owner is dead (kill -9) is stale and is taken over.
+ * owner's pid, created atomically with its content (a hard link, which fails if the name exists).
+ * A process that finds a lock waits until it goes away; a lock whose owner is dead (kill -9) is
+ * stale and is taken over.
  */
 import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +26,9 @@ export class LockDir {
    * between, as ownerless, so stale, and taken over by a second process.
    */
   tryAcquire(name: string): boolean {
+    // A waiter polls this: while a live process holds the lock, one read answers it.
+    const holder = this.owner(name);
+    if (holder !== undefined && alive(holder)) return false;
     const p = this.path(name);
     const mine = `${p}.new-${process.pid}`;
     writeFileSync(mine, String(process.pid));

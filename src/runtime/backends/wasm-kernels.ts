@@ -26,6 +26,7 @@ export interface KernelModule {
   matmul(a: number, b: number, c: number, M: number, K: number, N: number, ta: number, tb: number): void;
   pack_filter(w: number, bp: number, KH: number, KW: number, CI: number, CO: number, flip: number): void;
   narrow_from_panels(bp: number, bt: number, K: number, N: number, ldk: number): void;
+  conv_is_narrow(C: number, CO: number): number;
   add_into(y: number, a: number, n: number): void;
   maxpool2x2(x: number, y: number, N: number, H: number, W: number, C: number): void;
   maxpool2x2_backward(x: number, dy: number, dx: number, N: number, H: number, W: number, C: number): void;
@@ -53,7 +54,7 @@ let malloc: (n: number) => number = () => 0;
 let free: (p: number) => void = () => {};
 let scratch: { base: number; perThread: number } | undefined;
 
-/** im2col scratch: CHUNK (60) rows per thread, grown on demand. */
+/** Per-thread scratch (im2col chunks of CHUNK rows, batch-norm sums), grown on demand. */
 function scratchFor(floats: number): (i: number) => number {
   const bytes = floats * 4;
   if (!scratch || scratch.perThread < bytes) {
@@ -94,17 +95,17 @@ function pair(v: number | number[]): [number, number] {
 type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs: Record<string, unknown> };
 
 /**
- * Runs a memory-bound kernel over units [0, n) (elements, or images) on both threads when the pass
- * is big enough to pay for waking the worker (`floats`, default n, at least 64K); `args(a, e)`
+ * Runs a memory-bound kernel over n units of `unit` floats each (elements: 1; images: H*W*C) on
+ * both threads when the pass is big enough to pay for waking the worker (64K floats); `args(a, e)`
  * gives its arguments for the units [a, e). Each unit's result depends on that unit alone, so the
- * split never changes a value.
+ * split never changes a value. Element ranges are split at multiples of 16 (whole SIMD vectors).
  */
-function bothThreads(fn: string, n: number, floats: number, args: (a: number, e: number) => number[]): void {
-  if ((floats || n) < 65536 || pool!.threads < 2) {
+function bothThreads(fn: string, n: number, unit: number, args: (a: number, e: number) => number[]): void {
+  if (n * unit < 65536 || pool!.threads < 2) {
     pool!.run(fn, args(0, n), [[0, n]]);
     return;
   }
-  const ranges = pool!.split(n, floats ? 1 : 16);
+  const ranges = pool!.split(n, unit === 1 ? 16 : 1);
   pool!.run(fn, (i) => args(ranges[i]![0], ranges[i]![1]), ranges);
 }
 
@@ -127,7 +128,7 @@ function maxPoolGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   if (two && H % 2 === 0 && W % 2 === 0) {
     const xi = H * W * C * 4;
     const yi = (H / 2) * (W / 2) * C * 4;
-    bothThreads('maxpool2x2_backward', N, N * H * W * C, (a, e) => [off(b, input) + a * xi, off(b, dy) + a * yi, off(b, dx) + a * xi, e - a, H, W, C]);
+    bothThreads('maxpool2x2_backward', N, H * W * C, (a, e) => [off(b, input) + a * xi, off(b, dy) + a * yi, off(b, dx) + a * xi, e - a, H, W, C]);
     return dx;
   }
   K!.maxpool_backward(off(b, input), off(b, dy), off(b, dx), N, H, W, C, info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left);
@@ -138,7 +139,7 @@ function reluGrad({ inputs, backend }: KernelArgs): TensorInfo {
   const b = backend as WasmBackend;
   const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
   const dx = b.makeOutput(x.shape, 'float32');
-  bothThreads('relu_backward', x.shape.reduce((a, c) => a * c, 1), 0, (a, e) => [off(b, x) + 4 * a, off(b, dy) + 4 * a, off(b, dx) + 4 * a, e - a]);
+  bothThreads('relu_backward', x.shape.reduce((a, c) => a * c, 1), 1, (a, e) => [off(b, x) + 4 * a, off(b, dy) + 4 * a, off(b, dx) + 4 * a, e - a]);
   return dx;
 }
 
@@ -249,17 +250,17 @@ function runConv(x: number, bp: number, bias: number, y: number, g: ConvGeom, re
 }
 
 /**
- * The filter in the layout conv_fwd wants: 8-column panels for the GEMM, or, for few output
- * channels (N < 8) over many input channels (at least 8), column-major rows for its direct
- * convolution, which vectorises over input channels instead (as in kernels/conv.c).
+ * The filter in the layout conv_fwd takes: 8-column panels for the GEMM, or, when the kernel
+ * module's conv_is_narrow says conv_fwd takes its direct kernel (few outputs over many inputs),
+ * column-major rows.
  */
 function packFilter(b: WasmBackend, filter: TensorInfo, flip: boolean): number {
   const [KH, KW, CI, CO] = filter.shape as [number, number, number, number];
-  const kdim = KH * KW * (flip ? CO : CI);
-  const n = flip ? CI : CO;
+  const [cin, n] = flip ? [CO, CI] : [CI, CO]; // the channels the packed conv reads and writes
+  const kdim = KH * KW * cin;
   const bp = malloc(kdim * round8(n) * 4);
   K!.pack_filter(off(b, filter), bp, KH, KW, CI, CO, flip ? 1 : 0);
-  if (n >= 8 || (flip ? CO : CI) < 8) return bp;
+  if (!K!.conv_is_narrow(cin, n)) return bp;
   const bt = malloc(n * round4(kdim) * 4);
   K!.narrow_from_panels(bp, bt, kdim, n, round4(kdim));
   free(bp);
@@ -415,7 +416,7 @@ function maxPool(args: KernelArgs): TensorInfo {
   const out = b.makeOutput([N, Math.floor(H / 2), Math.floor(W / 2), C], 'float32');
   const xi = H * W * C * 4;
   const yi = Math.floor(H / 2) * Math.floor(W / 2) * C * 4;
-  bothThreads('maxpool2x2', N, N * H * W * C, (a, e) => [off(b, x) + a * xi, off(b, out) + a * yi, e - a, H, W, C]);
+  bothThreads('maxpool2x2', N, H * W * C, (a, e) => [off(b, x) + a * xi, off(b, out) + a * yi, e - a, H, W, C]);
   return out;
 }
 
@@ -468,9 +469,8 @@ function bnTrain({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const y = b.makeOutput(x.shape, 'float32');
   const mean = b.makeOutput([C], 'float32');
   const variance = b.makeOutput([C], 'float32');
-  const acc = malloc(32 * C);
-  K!.bn_train_forward(off(b, x), off(b, gamma), off(b, beta), off(b, y), off(b, mean), off(b, variance), acc, M, C, attrs.eps as number);
-  free(acc);
+  // acc: C doubles of the shared scratch (the kernel runs on this thread alone)
+  K!.bn_train_forward(off(b, x), off(b, gamma), off(b, beta), off(b, y), off(b, mean), off(b, variance), scratchFor(2 * C)(0), M, C, attrs.eps as number);
   return [y, mean, variance];
 }
 
@@ -481,9 +481,8 @@ function bnGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const dx = b.makeOutput(x!.shape, 'float32');
   const dg = b.makeOutput([C], 'float32');
   const db = b.makeOutput([C], 'float32');
-  const acc = malloc(32 * C);
-  K!.bn_train_backward(off(b, x!), off(b, dy!), off(b, gamma!), off(b, mean!), off(b, variance!), off(b, dx), off(b, dg), off(b, db), acc, M, C, attrs.eps as number);
-  free(acc);
+  // acc: 4C doubles of the shared scratch
+  K!.bn_train_backward(off(b, x!), off(b, dy!), off(b, gamma!), off(b, mean!), off(b, variance!), off(b, dx), off(b, dg), off(b, db), scratchFor(8 * C)(0), M, C, attrs.eps as number);
   return [dx, dg, db];
 }
 
