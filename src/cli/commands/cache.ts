@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { UserError } from '../../compiler/diagnostics.js';
 import type { Store } from '../../store/store.js';
 import { EXIT, json, table } from '../output.js';
+import { resolveRef } from '../resolve.js';
 import { openStore } from '../store.js';
 
 export function parseSize(s: string): number {
@@ -22,11 +23,9 @@ export function human(n: number): string {
   return `${i ? n.toFixed(1) : n} ${u[i]}`;
 }
 
-export function resolveKey(store: Store, ref: string): string {
-  const keys = store.findKeys(ref);
-  if (keys.length === 1) return keys[0]!;
-  for (const m of store.nodes()) if (m.id === ref) return m.key;
-  throw new UserError(keys.length > 1 ? `key prefix '${ref}' is ambiguous (${keys.length} matches)` : `no cached node with key or id '${ref}' (see trendc cache ls)`);
+/** A key, key prefix or node id (the node of the newest run, or of run `runRef`): see ../resolve.ts. */
+export function resolveKey(store: Store, ref: string, runRef?: string): string {
+  return resolveRef(store, ref, runRef).key;
 }
 
 async function withStore<T>(dir: string | undefined, f: (s: Store) => Promise<T> | T): Promise<T> {
@@ -57,11 +56,12 @@ export function registerCacheCommands(program: Command, setCode: (c: number) => 
   cache
     .command('show')
     .description('metadata and result summary of one cached node')
-    .argument('<key>', 'key, key prefix or node id')
+    .argument('<key>', 'key, key prefix or node id (a node id means that node in the newest run)')
+    .option('--run <run>', 'take the node id from this run (id or prefix)')
     .option('--cache <dir>', 'cache directory')
-    .action((ref: string, o: { cache?: string }) =>
+    .action((ref: string, o: { cache?: string; run?: string }) =>
       withStore(o.cache, (s) => {
-        const m = s.meta(resolveKey(s, ref))!;
+        const m = s.meta(resolveKey(s, ref, o.run))!;
         process.stdout.write(JSON.stringify(m, null, 2) + '\n');
         setCode(EXIT.ok);
       }),
@@ -124,12 +124,13 @@ export function registerCacheCommands(program: Command, setCode: (c: number) => 
   program
     .command('export')
     .description('export a cached artifact: weights as safetensors + JSON, batches and datasets as .npy, tables as CSV + JSON')
-    .argument('<key>', 'key, key prefix or node id')
+    .argument('<key>', 'key, key prefix or node id (a node id means that node in the newest run)')
     .requiredOption('--out <path>', 'output directory')
+    .option('--run <run>', 'take the node id from this run (id or prefix)')
     .option('--cache <dir>', 'cache directory')
-    .action((ref: string, o: { out: string; cache?: string }) =>
+    .action((ref: string, o: { out: string; cache?: string; run?: string }) =>
       withStore(o.cache, async (s) => {
-        const key = resolveKey(s, ref);
+        const key = resolveKey(s, ref, o.run);
         const { exportArtifact } = await import('../../runtime/export.js');
         const files = await exportArtifact(s, key, o.out);
         for (const f of files) process.stdout.write(`${f}\n`);

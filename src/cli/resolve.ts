@@ -1,0 +1,99 @@
+/**
+ * What `trendc cache show REF` and `trendc export REF` mean by REF: a key (or a hex prefix of
+ * one), or a node id such as `matrix/transfer1`. A node id names a node of a run, never "some
+ * artifact that once had this id": the newest run of the pipeline that holds the id (or the run
+ * given by --run). The same id in several pipelines, or a hex prefix of several keys, is
+ * ambiguous: the candidates are listed and nothing is guessed.
+ */
+import { relative } from 'node:path';
+import { UserError } from '../compiler/diagnostics.js';
+import type { RunRecord, Store } from '../store/store.js';
+
+const HEX = /^[0-9a-f]+$/;
+
+export interface Resolved {
+  key: string;
+  /** The run the node was taken from (absent for a key or key prefix). */
+  run?: RunRecord;
+}
+
+const when = (r: RunRecord) => (r.endedAt ?? r.startedAt).slice(0, 19).replace('T', ' ');
+const where = (p: string) => relative(process.cwd(), p) || p;
+
+/** Runs oldest first (run ids start with their UTC start time, so they sort by it). */
+function finishedRuns(store: Store): RunRecord[] {
+  return store
+    .runs()
+    .filter((r) => r.status !== 'running')
+    .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.id < b.id ? -1 : 1));
+}
+
+export function findRun(store: Store, ref: string): RunRecord {
+  const hits = store.runs().filter((r) => r.id.startsWith(ref));
+  if (hits.length === 1) return hits[0]!;
+  if (!hits.length) throw new UserError(`no run '${ref}' (see trendc runs)`);
+  throw new UserError(`run '${ref}' is ambiguous: ${hits.map((r) => r.id).join(', ')}`);
+}
+
+function fromRun(store: Store, run: RunRecord, id: string, hint: string): Resolved {
+  const n = run.nodes.find((x) => x.id === id);
+  if (!n) {
+    const ids = run.nodes.map((x) => x.id);
+    const near = ids.filter((x) => x.split('/')[0] === id.split('/')[0]).slice(0, 8);
+    throw new UserError(`run ${run.id} (${where(run.pipeline)}) has no node '${id}'${near.length ? ` (it has: ${near.join(', ')})` : ''}${hint}`);
+  }
+  if (!store.has(n.key)) {
+    throw new UserError(`node '${id}' of run ${run.id} (${when(run)}) has no cached artifact (status ${n.status}${n.error ? `: ${n.error}` : ''})${hint}`);
+  }
+  return { key: n.key, run };
+}
+
+/**
+ * Resolves a key, key prefix or node id to one cached key. `runRef` pins a node id to a run;
+ * with a key or key prefix it must agree (the key must be a node of that run).
+ */
+export function resolveRef(store: Store, ref: string, runRef?: string): Resolved {
+  const pinned = runRef !== undefined ? findRun(store, runRef) : undefined;
+  if (HEX.test(ref)) {
+    let keys = store.findKeys(ref);
+    if (pinned) keys = keys.filter((k) => pinned.nodes.some((n) => n.key === k));
+    if (keys.length === 1) return { key: keys[0]!, ...(pinned ? { run: pinned } : {}) };
+    if (keys.length > 1) {
+      const lines = keys.slice(0, 20).map((k) => {
+        const m = store.meta(k);
+        return `  ${k.slice(0, 16)}  ${m?.op ?? '?'}  ${m?.id ?? '-'}  ${m?.pipeline ? where(m.pipeline) : '-'}  ${m?.endedAt.slice(0, 19).replace('T', ' ') ?? ''}`;
+      });
+      throw new UserError(`key prefix '${ref}' is ambiguous (${keys.length} matches); give more digits:\n${lines.join('\n')}${keys.length > 20 ? `\n  ... and ${keys.length - 20} more` : ''}`);
+    }
+    if (pinned) throw new UserError(`run ${pinned.id} has no node with a key starting '${ref}'`);
+    // Not a key prefix: it may still be a node id made of hex letters; fall through.
+  }
+  if (pinned) return fromRun(store, pinned, ref, '');
+
+  const runs = finishedRuns(store);
+  const holding = runs.filter((r) => r.nodes.some((n) => n.id === ref));
+  if (!holding.length) {
+    // No run records it (runs removed by hand, say): fall back to the artifacts' own ids.
+    const metas = [...store.nodes()].filter((m) => m.id === ref);
+    if (metas.length === 1) return { key: metas[0]!.key };
+    if (metas.length > 1) {
+      const lines = metas.map((m) => `  ${m.key.slice(0, 16)}  ${m.pipeline ? where(m.pipeline) : '-'}  ${m.endedAt.slice(0, 19).replace('T', ' ')}`);
+      throw new UserError(`'${ref}' names ${metas.length} cached artifacts and no run says which is current; give a key:\n${lines.join('\n')}`);
+    }
+    throw new UserError(`no cached node with key or id '${ref}' (see trendc cache ls)`);
+  }
+  const pipelines = [...new Set(holding.map((r) => r.pipeline))];
+  if (pipelines.length > 1) {
+    const lines = pipelines.map((p) => {
+      const newest = holding.filter((r) => r.pipeline === p).at(-1)!;
+      return `  ${where(p)}: run ${newest.id} (${when(newest)})`;
+    });
+    throw new UserError(`'${ref}' is a node of several pipelines; pick a run with --run (or give a key):\n${lines.join('\n')}`);
+  }
+  // The newest run of that pipeline, whether or not it still holds the node: an older artifact
+  // is never handed out in place of the current one.
+  const newest = runs.filter((r) => r.pipeline === pipelines[0]).at(-1)!;
+  const last = holding.at(-1)!;
+  const hint = newest.id === last.id ? '' : `; it was last in run ${last.id} (${when(last)}): use --run ${last.id}`;
+  return fromRun(store, newest, ref, newest.id === last.id ? `; pick another run with --run` : hint);
+}
