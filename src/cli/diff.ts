@@ -1,5 +1,13 @@
-/** Comparing runs: node sets, parameter-level changes, and numeric deltas of result summaries. */
-import type { RunRecord, Store } from '../store/store.js';
+/**
+ * Comparing runs: node sets, parameter-level changes, and result changes matched by what they
+ * mean. A result is named by the run's own labels (the model, the attack, the source and target
+ * of a transfer-matrix cell, the members of an ensemble), never by its position in an array:
+ * matrix rows and columns follow content keys, so they permute whenever any model changes.
+ */
+import { relative, resolve } from 'node:path';
+import { UserError } from '../compiler/diagnostics.js';
+import type { NodeInfo } from '../compiler/dag.js';
+import type { RunNode, RunRecord, Store } from '../store/store.js';
 
 export interface Change {
   path: string;
@@ -7,7 +15,7 @@ export interface Change {
   after: unknown;
 }
 
-/** Leaf-level differences between two JSON values. */
+/** Leaf-level differences between two JSON values (for parameters: arrays there are positional by meaning). */
 export function diffValues(a: unknown, b: unknown, path = ''): Change[] {
   if (a === b) return [];
   const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
@@ -24,14 +32,275 @@ export function diffValues(a: unknown, b: unknown, path = ''): Change[] {
   return [{ path, before: a, after: b }];
 }
 
+/** What a result is about: the first three kinds lead the human output. */
+export type ResultKind = 'accuracy' | 'tm' | 'ensemble' | 'robust' | 'union' | 'attack' | 'training' | 'other';
+
+/** One number of one run, named by meaning. */
+export interface Fact {
+  /** Stable identity across runs, e.g. "matrix/transfer1 tm pgd fp->q2". */
+  path: string;
+  kind: ResultKind;
+  /** The node it comes from. */
+  id: string;
+  /** Human label, e.g. "TM pgd: fp -> q2". */
+  label: string;
+  names: Record<string, string>;
+  value: number | null;
+  /** The number of images the figure rests on, where the summary knows it. */
+  n?: number;
+  /** For TM cells: transferred / eligible. */
+  counts?: { transferred: number; eligible: number };
+}
+
+export interface ResultChange {
+  id: string;
+  path: string;
+  kind: ResultKind;
+  label: string;
+  names: Record<string, string>;
+  before: number | null;
+  after: number | null;
+  /** after - before; null when one side is null (a TM with no eligible images). */
+  delta: number | null;
+  n?: { before?: number; after?: number };
+  counts?: { before?: { transferred: number; eligible: number }; after?: { transferred: number; eligible: number } };
+  flag: boolean;
+}
+
+export interface ChoiceChange {
+  id: string;
+  label: string;
+  before: string[];
+  after: string[];
+}
+
 export interface RunDiff {
   a: string;
   b: string;
+  pipelineA: string;
+  pipelineB: string;
   minDelta: number;
   added: string[];
   removed: string[];
   changed: Array<{ id: string; params: Change[] }>;
-  results: Array<{ id: string; path: string; before: number; after: number; delta: number; flag: boolean }>;
+  /** Numeric results present in both runs whose value changed, largest |delta| first. */
+  results: ResultChange[];
+  /** Non-numeric results that changed: a TREND selection's members. */
+  choices: ChoiceChange[];
+}
+
+type Summary = Record<string, unknown>;
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isObj = (v: unknown): v is Summary => typeof v === 'object' && v !== null && !Array.isArray(v);
+const info = (n: RunNode) => (n.info ?? {}) as NodeInfo;
+
+/** The facts of one run, by identity. */
+export class RunFacts {
+  readonly facts = new Map<string, Fact>();
+  readonly choices = new Map<string, { id: string; label: string; names: string[] }>();
+  private readonly byId: Map<string, RunNode>;
+
+  constructor(
+    readonly run: RunRecord,
+    private readonly summaryOf: (n: RunNode) => unknown,
+    /** Nodes to skip (their results are known to equal the other run's). */
+    skip: (n: RunNode) => boolean = () => false,
+  ) {
+    this.byId = new Map(run.nodes.map((n) => [n.id, n]));
+    for (const n of run.nodes) {
+      if (skip(n) || (n.status !== 'ran' && n.status !== 'cached')) continue;
+      const s = summaryOf(n);
+      if (!isObj(s)) continue;
+      const before = this.facts.size + this.choices.size;
+      this.extract(n, s);
+      if (this.facts.size + this.choices.size === before && n.op !== 'transfer') this.generic(n, s, `${n.id}`, 'summary');
+    }
+  }
+
+  private add(f: Omit<Fact, 'value'> & { value: unknown }): void {
+    if (f.value !== null && !isNum(f.value)) return;
+    this.facts.set(f.path, f as Fact);
+  }
+
+  /** A classifier's name as this run declared it (train/x -> x, predict/x -> x). */
+  private modelName(id: string | undefined): string {
+    if (id === undefined) return '?';
+    const n = this.byId.get(id);
+    const i = n ? info(n) : {};
+    return i.model ?? i.classifier ?? id.replace(/^[a-z]+\//, '');
+  }
+
+  private datasetCount(field: 'test' | 'val'): number | undefined {
+    const d = this.run.nodes.find((n) => n.op === 'dataset');
+    const s = d ? this.summaryOf(d) : undefined;
+    return isObj(s) && isNum(s[field]) ? (s[field] as number) : undefined;
+  }
+
+  private extract(n: RunNode, s: Summary): void {
+    const i = info(n);
+    const id = n.id;
+    switch (n.op) {
+      case 'dataset':
+        for (const k of ['train', 'val', 'test']) this.add({ path: `${id} ${k}`, kind: 'other', id, label: `${id}: ${k} images`, names: {}, value: s[k] });
+        return;
+      case 'train': {
+        const model = i.model ?? this.modelName(id);
+        const test = this.datasetCount('test');
+        const val = this.datasetCount('val');
+        this.add({ path: `${id} testAccuracy`, kind: 'training', id, label: `${model}: test accuracy after training`, names: { model }, value: s.testAccuracy, ...(test !== undefined ? { n: test } : {}) });
+        this.add({ path: `${id} valAccuracy`, kind: 'training', id, label: `${model}: best validation accuracy`, names: { model }, value: s.valAccuracy, ...(val !== undefined ? { n: val } : {}) });
+        this.add({ path: `${id} bestEpoch`, kind: 'training', id, label: `${model}: best epoch`, names: { model }, value: s.bestEpoch });
+        this.add({ path: `${id} params`, kind: 'training', id, label: `${model}: trainable parameters`, names: { model }, value: s.params });
+        if (Array.isArray(s.history)) {
+          for (const h of s.history) {
+            if (!isObj(h) || !isNum(h.epoch)) continue;
+            for (const k of ['loss', 'valAcc', 'lr']) this.add({ path: `${id} epoch ${h.epoch} ${k}`, kind: 'training', id, label: `${model}: epoch ${h.epoch} ${k}`, names: { model, epoch: String(h.epoch) }, value: h[k] });
+          }
+        }
+        return;
+      }
+      case 'predict': {
+        const c = i.classifier ?? this.modelName(id);
+        const names = [c, ...(i.aliases ?? [])].join(' = ');
+        this.add({ path: `${id} accuracy`, kind: 'accuracy', id, label: names, names: { classifier: c }, value: s.accuracy, ...(isNum(s.n) ? { n: s.n } : {}) });
+        if (Array.isArray(s.members)) {
+          const inputs = ([] as string[]).concat(n.inputs.models ?? []);
+          const chosen = Array.isArray(s.chosen) ? (s.chosen as number[]) : inputs.map((_, j) => j);
+          s.members.forEach((v, j) => {
+            const m = this.modelName(inputs[chosen[j]!]);
+            this.add({ path: `${id} member ${m} accuracy`, kind: 'ensemble', id, label: `${c}: member ${m} clean accuracy`, names: { classifier: c, member: m }, value: v, ...(isNum(s.n) ? { n: s.n } : {}) });
+          });
+        }
+        return;
+      }
+      case 'adversarial': {
+        const names = { attack: i.attack ?? '?', source: i.source ?? '?' };
+        const nn = isNum(s.n) ? { n: s.n } : {};
+        const base = `${names.attack} on ${names.source}`;
+        this.add({ path: `${id} successRate`, kind: 'attack', id, label: `${base}: success rate`, names, value: s.successRate, ...nn });
+        this.add({ path: `${id} generated`, kind: 'attack', id, label: `${base}: adversarial examples generated`, names, value: s.generated, ...nn });
+        this.add({ path: `${id} sourceCleanAccuracy`, kind: 'attack', id, label: `${base}: source clean accuracy`, names, value: s.sourceCleanAccuracy, ...nn });
+        if (isObj(s.meanNorm)) for (const k of ['linf', 'l2', 'l1']) this.add({ path: `${id} meanNorm ${k}`, kind: 'attack', id, label: `${base}: mean ${k} perturbation`, names, value: s.meanNorm[k], ...nn });
+        return;
+      }
+      case 'transfer':
+        // Every transfer cell is in its matrix, reported there by name.
+        return;
+      case 'matrix':
+        return this.matrix(n, s);
+      case 'select': {
+        const cands = i.labels?.candidates ?? [];
+        const ens = i.classifier ?? id;
+        if (Array.isArray(s.chosen) && cands.length) {
+          this.choices.set(`${id} chosen`, { id, label: `${ens}: members chosen`, names: (s.chosen as number[]).map((j) => cands[j] ?? `#${j}`).sort() });
+        }
+        this.add({ path: `${id} objective`, kind: 'ensemble', id, label: `${ens}: selection objective (pairwise TM)`, names: { classifier: ens }, value: s.objective });
+        if (Array.isArray(s.pairs) && cands.length) {
+          (s.pairs as unknown[][]).forEach((row, a) =>
+            row.forEach((v, b) => {
+              if (a < b) this.add({ path: `${id} pair ${[cands[a], cands[b]].sort().join('~')}`, kind: 'other', id, label: `${ens}: symmetric TM ${cands[a]} ~ ${cands[b]}`, names: { a: cands[a]!, b: cands[b]! }, value: v });
+            }),
+          );
+        }
+        return;
+      }
+      case 'robust': {
+        const names = { target: i.target ?? '?', attack: i.attack ?? '?' };
+        const nn = isNum(s.n) ? { n: s.n } : {};
+        const ens = s.kind === 'ensemble';
+        this.add({ path: `${id} accuracy`, kind: ens ? 'ensemble' : 'robust', id, label: `${names.target} under ${names.attack}`, names, value: s.accuracy, ...nn });
+        if (isObj(s.meanNorm)) for (const k of ['linf', 'l2', 'l1']) this.add({ path: `${id} meanNorm ${k}`, kind: 'other', id, label: `${names.target} under ${names.attack}: mean ${k} perturbation`, names, value: s.meanNorm[k], ...nn });
+        if (Array.isArray(s.members)) {
+          const inputs = ([] as string[]).concat(n.inputs.models ?? []);
+          for (const m of s.members) {
+            if (!isObj(m)) continue;
+            const member = this.modelName(inputs[m.input as number]);
+            const mn = { ...names, member };
+            this.add({ path: `${id} member ${member} onEnsembleAdversarial`, kind: 'ensemble', id, label: `${names.target} under ${names.attack}: member ${member} on the ensemble's examples`, names: mn, value: m.onEnsembleAdversarial, ...nn });
+            this.add({ path: `${id} member ${member} whiteBox`, kind: 'ensemble', id, label: `${names.target} under ${names.attack}: member ${member} attacked alone`, names: mn, value: m.whiteBox, ...nn });
+          }
+        }
+        return;
+      }
+      case 'union': {
+        const target = i.target ?? '?';
+        const nn = isNum(s.n) ? { n: s.n } : {};
+        this.add({ path: `${id} union`, kind: 'union', id, label: `${target}: union accuracy`, names: { target }, value: s.union, ...nn });
+        this.add({ path: `${id} clean`, kind: 'union', id, label: `${target}: clean accuracy (union images)`, names: { target }, value: s.clean, ...nn });
+        const labels = i.labels?.attacks ?? [];
+        if (Array.isArray(s.perAttack)) {
+          s.perAttack.forEach((v, j) => {
+            const attack = labels[j] ?? `#${j}`;
+            this.add({ path: `${id} perAttack ${attack}`, kind: 'union', id, label: `${target}: accuracy under ${attack}`, names: { target, attack }, value: v, ...nn });
+          });
+        }
+        return;
+      }
+    }
+  }
+
+  private matrix(n: RunNode, s: Summary): void {
+    const l = info(n).labels ?? {};
+    const sources = l.sources ?? [];
+    const targets = l.targets ?? [];
+    const attacks = Array.isArray(s.attacks) ? (s.attacks as Summary[]) : [];
+    const id = n.id;
+    attacks.forEach((a, ai) => {
+      const attack = l.attacks?.[ai] ?? `#${ai}`;
+      const grid = (k: string) => (Array.isArray(a[k]) ? (a[k] as unknown[][]) : []);
+      const tm = grid('tm');
+      const eligible = grid('eligible');
+      const transferred = grid('transferred');
+      tm.forEach((row, t) =>
+        row.forEach((v, si) => {
+          const source = sources[si] ?? `#${si}`;
+          const target = targets[t] ?? `#${t}`;
+          const e = eligible[t]?.[si];
+          const tr = transferred[t]?.[si];
+          this.add({
+            path: `${id} tm ${attack} ${source}->${target}`,
+            kind: 'tm',
+            id,
+            label: `${attack}: ${source} -> ${target}`,
+            names: { attack, source, target },
+            value: v,
+            ...(isNum(e) ? { n: e } : {}),
+            ...(isNum(e) && isNum(tr) ? { counts: { transferred: tr, eligible: e } } : {}),
+          });
+        }),
+      );
+      const rowAvg = Array.isArray(a.rowAvg) ? a.rowAvg : [];
+      rowAvg.forEach((v, t) => this.add({ path: `${id} rowAvg ${attack} ${targets[t] ?? t}`, kind: 'other', id, label: `${attack}: mean TM to ${targets[t] ?? t}`, names: { attack, target: targets[t] ?? String(t) }, value: v }));
+      const colAvg = Array.isArray(a.colAvg) ? a.colAvg : [];
+      colAvg.forEach((v, si) => this.add({ path: `${id} colAvg ${attack} ${sources[si] ?? si}`, kind: 'other', id, label: `${attack}: mean TM from ${sources[si] ?? si}`, names: { attack, source: sources[si] ?? String(si) }, value: v }));
+      if (Array.isArray(a.families)) {
+        for (const f of a.families) {
+          if (!isObj(f)) continue;
+          const tf = l.targetFamilies?.[f.targetFamily as number] ?? `#${String(f.targetFamily)}`;
+          const sf = l.sourceFamilies?.[f.sourceFamily as number] ?? `#${String(f.sourceFamily)}`;
+          for (const k of ['tmMean', 'tmSd']) this.add({ path: `${id} family ${attack} ${sf}->${tf} ${k}`, kind: 'other', id, label: `${attack}: family ${sf} -> ${tf} ${k}`, names: { attack, source: sf, target: tf }, value: f[k], ...(isNum(f.pairs) ? { n: f.pairs } : {}) });
+        }
+      }
+    });
+    if (Array.isArray(s.fits)) {
+      (s.fits as unknown[][]).forEach((row, t) =>
+        row.forEach((f, si) => {
+          if (!isObj(f)) return;
+          this.add({ path: `${id} fit ${sources[si] ?? si}->${targets[t] ?? t} rmse`, kind: 'other', id, label: `TM-vs-eps fit ${sources[si] ?? si} -> ${targets[t] ?? t}: rmse`, names: { source: sources[si] ?? String(si), target: targets[t] ?? String(t) }, value: f.rmse });
+        }),
+      );
+    }
+  }
+
+  /** A summary of unknown shape: numeric leaves by object path (array indices only in such summaries). */
+  private generic(n: RunNode, v: unknown, path: string, label: string): void {
+    if (isNum(v)) {
+      this.add({ path, kind: 'other', id: n.id, label: `${n.id}: ${label}`, names: {}, value: v });
+      return;
+    }
+    if (Array.isArray(v)) v.forEach((x, j) => this.generic(n, x, `${path}[${j}]`, `${label}[${j}]`));
+    else if (isObj(v)) for (const k of Object.keys(v).sort()) this.generic(n, v[k], `${path}.${k}`, `${label}.${k}`);
+  }
 }
 
 export function diffRuns(ra: RunRecord, rb: RunRecord, store: Store, minDelta: number): RunDiff {
@@ -40,21 +309,153 @@ export function diffRuns(ra: RunRecord, rb: RunRecord, store: Store, minDelta: n
   const added = [...B.keys()].filter((id) => !A.has(id));
   const removed = [...A.keys()].filter((id) => !B.has(id));
   const changed: RunDiff['changed'] = [];
-  const results: RunDiff['results'] = [];
   for (const [id, nb] of B) {
     const na = A.get(id);
-    if (!na || na.key === nb.key) continue;
-    changed.push({ id, params: diffValues(na.params, nb.params, 'params') });
-    const sa = store.meta(na.key)?.summary;
-    const sb = store.meta(nb.key)?.summary;
-    if (sa === undefined || sb === undefined) continue;
-    for (const c of diffValues(sa, sb, 'summary')) {
-      if (typeof c.before === 'number' && typeof c.after === 'number') {
-        const delta = c.after - c.before;
-        results.push({ id, path: c.path, before: c.before, after: c.after, delta, flag: Math.abs(delta) >= minDelta });
-      }
+    if (na && na.key !== nb.key) changed.push({ id, params: diffValues(na.params, nb.params, 'params') });
+  }
+  // A node with the same id, key and status in both runs has the same results: skip reading it.
+  const same = (other: Map<string, RunNode>) => (n: RunNode) => {
+    const o = other.get(n.id);
+    return o !== undefined && o.key === n.key && o.status === n.status && n.op !== 'dataset';
+  };
+  const summaryOf = (n: RunNode) => store.meta(n.key)?.summary;
+  const fa = new RunFacts(ra, summaryOf, same(B));
+  const fb = new RunFacts(rb, summaryOf, same(A));
+  const results: ResultChange[] = [];
+  for (const [path, b] of fb.facts) {
+    const a = fa.facts.get(path);
+    if (!a || a.value === b.value) continue;
+    const delta = a.value !== null && b.value !== null ? b.value - a.value : null;
+    const n = a.n !== undefined || b.n !== undefined ? { ...(a.n !== undefined ? { before: a.n } : {}), ...(b.n !== undefined ? { after: b.n } : {}) } : undefined;
+    const counts = a.counts || b.counts ? { ...(a.counts ? { before: a.counts } : {}), ...(b.counts ? { after: b.counts } : {}) } : undefined;
+    results.push({
+      id: b.id,
+      path,
+      kind: b.kind,
+      label: b.label,
+      names: b.names,
+      before: a.value,
+      after: b.value,
+      delta,
+      ...(n ? { n } : {}),
+      ...(counts ? { counts } : {}),
+      flag: delta === null || Math.abs(delta) >= minDelta,
+    });
+  }
+  results.sort((x, y) => Math.abs(y.delta ?? Infinity) - Math.abs(x.delta ?? Infinity) || (x.path < y.path ? -1 : 1));
+  const choices: ChoiceChange[] = [];
+  for (const [path, b] of fb.choices) {
+    const a = fa.choices.get(path);
+    if (a && a.names.join() !== b.names.join()) choices.push({ id: b.id, label: b.label, before: a.names, after: b.names });
+  }
+  return { a: ra.id, b: rb.id, pipelineA: ra.pipeline, pipelineB: rb.pipeline, minDelta, added, removed, changed, results, choices };
+}
+
+// ---------------------------------------------------------------- choosing the runs
+
+const byStart = (a: RunRecord, b: RunRecord) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.id < b.id ? -1 : 1);
+const where = (p: string) => relative(process.cwd(), p) || p;
+
+/**
+ * The two runs to compare: both given; one given (against the newest run of its pipeline); or
+ * none (the last two runs of the pipeline given by `file`, or of the only pipeline with runs).
+ */
+export function pickRuns(store: Store, a: string | undefined, b: string | undefined, file: string | undefined): [RunRecord, RunRecord] {
+  const all = store
+    .runs()
+    .filter((r) => r.status !== 'running')
+    .sort(byStart);
+  const find = (ref: string) => {
+    const hits = all.filter((r) => r.id.startsWith(ref));
+    if (hits.length === 1) return hits[0]!;
+    throw new UserError(hits.length ? `run '${ref}' is ambiguous: ${hits.map((r) => r.id).join(', ')}` : `no run '${ref}' (see trendc runs)`);
+  };
+  if (a && b) return [find(a), find(b)];
+  if (a) {
+    const ra = find(a);
+    const newest = all.filter((r) => r.pipeline === ra.pipeline).at(-1)!;
+    if (newest.id === ra.id) throw new UserError(`run ${ra.id} is the newest run of ${where(ra.pipeline)}; give a second run to compare it with`);
+    return [ra, newest];
+  }
+  let pipeline: string;
+  if (file) pipeline = resolve(file);
+  else {
+    const pipelines = [...new Set(all.map((r) => r.pipeline))];
+    if (!pipelines.length) throw new UserError('no runs yet: diff needs two runs (see trendc runs)');
+    if (pipelines.length > 1) {
+      const list = pipelines.map((p) => `${where(p)} (${all.filter((r) => r.pipeline === p).length} runs)`).join(', ');
+      throw new UserError(`runs of several pipelines are cached; say which: trendc diff FILE (pipelines: ${list})`);
+    }
+    pipeline = pipelines[0]!;
+  }
+  const pool = all.filter((r) => r.pipeline === pipeline);
+  if (pool.length < 2) throw new UserError(`${where(pipeline)} has ${pool.length ? 'only one run' : 'no runs'}; diff needs two (see trendc runs)`);
+  return [pool.at(-2)!, pool.at(-1)!];
+}
+
+// ---------------------------------------------------------------- human output
+
+const fmtV = (v: unknown) => (v === undefined ? '(absent)' : JSON.stringify(v));
+const FRACTIONS: ReadonlySet<ResultKind> = new Set(['accuracy', 'tm', 'ensemble', 'robust', 'union']);
+
+/** Values and delta of one change: fractions to three decimals, counts as integers. */
+function figures(r: ResultChange): [string, string, string] {
+  const ints = !FRACTIONS.has(r.kind) && [r.before, r.after].every((v) => v === null || Number.isInteger(v));
+  const f = (v: number | null) => (v === null ? '–' : ints ? String(v) : Math.abs(v) >= 1000 ? v.toPrecision(6) : v.toFixed(3));
+  const d = r.delta === null ? 'n/a' : `${r.delta >= 0 ? '+' : ''}${f(r.delta)}`;
+  return [f(r.before), f(r.after), d];
+}
+
+function sizes(r: ResultChange): string {
+  if (r.counts?.before || r.counts?.after) {
+    const c = (x?: { transferred: number; eligible: number }) => (x ? `${x.transferred}/${x.eligible}` : '–');
+    return `${c(r.counts.before)} -> ${c(r.counts.after)} images`;
+  }
+  if (!r.n) return '';
+  const { before, after } = r.n;
+  return before === after || before === undefined || after === undefined ? `n=${after ?? before}` : `n ${before} -> ${after}`;
+}
+
+function section(title: string, rows: ResultChange[], minDelta: number): string[] {
+  if (!rows.length) return [];
+  const shown = rows.filter((r) => r.flag);
+  const out = [`${title}:`];
+  const w = Math.max(...shown.map((r) => r.label.length), 0);
+  for (const r of shown) {
+    const [a, b, d] = figures(r);
+    out.push(`  ${r.label.padEnd(w)}  ${a} -> ${b}  (${d})  ${sizes(r)}`.trimEnd());
+  }
+  const hidden = rows.length - shown.length;
+  if (hidden) out.push(`  ... and ${hidden} change${hidden === 1 ? '' : 's'} smaller than ${minDelta} (--min-delta 0 lists them)`);
+  return out;
+}
+
+export function renderDiff(d: RunDiff): string {
+  const out: string[] = [`diff ${d.a} -> ${d.b}${d.pipelineA === d.pipelineB ? ` (${where(d.pipelineB)})` : ` (${where(d.pipelineA)} -> ${where(d.pipelineB)})`}`];
+  const of = (...kinds: ResultKind[]) => d.results.filter((r) => kinds.includes(r.kind));
+  const body = [
+    ...section('clean accuracy', of('accuracy'), d.minDelta),
+    ...section('transfer-matrix cells (TM; transferred/eligible images)', of('tm'), d.minDelta),
+    ...d.choices.flatMap((c) => [`${c.label}: ${c.before.join(', ')} -> ${c.after.join(', ')}`]),
+    ...section('ensembles', of('ensemble'), d.minDelta),
+    ...section('robust accuracy', of('robust'), d.minDelta),
+    ...section('union accuracy', of('union'), d.minDelta),
+    ...section('attacks', of('attack'), d.minDelta),
+    ...section('training', of('training'), d.minDelta),
+    ...section('other results', of('other'), d.minDelta),
+  ];
+  if (d.results.length || d.choices.length) out.push(...body);
+  else if (d.changed.length || d.added.length || d.removed.length) out.push('results: no value changed');
+  if (d.added.length) out.push(`added nodes (${d.added.length}):`, ...d.added.map((x) => `  + ${x}`));
+  if (d.removed.length) out.push(`removed nodes (${d.removed.length}):`, ...d.removed.map((x) => `  - ${x}`));
+  if (d.changed.length) {
+    out.push(`changed nodes (${d.changed.length}):`);
+    for (const c of d.changed) {
+      out.push(`  ~ ${c.id}`);
+      for (const p of c.params.slice(0, 10)) out.push(`      ${p.path}: ${fmtV(p.before)} -> ${fmtV(p.after)}`);
+      if (c.params.length > 10) out.push(`      ... and ${c.params.length - 10} more`);
     }
   }
-  results.sort((x, y) => Math.abs(y.delta) - Math.abs(x.delta));
-  return { a: ra.id, b: rb.id, minDelta, added, removed, changed, results };
+  if (!d.added.length && !d.removed.length && !d.changed.length && !d.results.length && !d.choices.length) out.push('no differences');
+  return out.join('\n') + '\n';
 }

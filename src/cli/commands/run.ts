@@ -10,7 +10,7 @@ import { execute } from '../../runtime/executor/executor.js';
 import type { OpProvider } from '../../runtime/executor/types.js';
 import type { RunRecord, Store } from '../../store/store.js';
 import { PACKAGE_VERSION } from '../../version.js';
-import { diffRuns, diffValues, type Change } from '../diff.js';
+import { diffRuns, diffValues, pickRuns, renderDiff, type Change } from '../diff.js';
 import { EXIT, json, table } from '../output.js';
 import { loadPlan } from '../pipeline.js';
 import { pickMode, ProgressRenderer } from '../progress.js';
@@ -212,32 +212,21 @@ export function registerRunCommands(program: Command, setCode: (c: number) => vo
 
   program
     .command('diff')
-    .description('compare two runs: nodes added, removed, changed, and numeric result deltas (default: the last two runs)')
-    .argument('[runA]', 'earlier run id (or prefix)')
+    .description('compare two runs: result changes by name (accuracies, TM cells, ensembles) with sample sizes, then nodes added, removed and changed (default: the last two runs of the pipeline)')
+    .argument('[runA]', 'earlier run id (or prefix), or a .trend file')
     .argument('[runB]', 'later run id (or prefix)')
     .option('--file <file>', 'take the last two runs of this pipeline')
-    .option('--min-delta <x>', 'flag numeric changes at least this large', '0.01')
+    .option('--min-delta <x>', 'list numeric changes at least this large (smaller ones are counted)', '0.01')
     .option('--cache <dir>', 'cache directory')
-    .option('--json', 'print as JSON')
+    .option('--json', 'print everything as JSON')
     .action(async (a: string | undefined, b: string | undefined, o: { file?: string; minDelta: string; cache?: string; json?: boolean }) => {
+      const minDelta = Number(o.minDelta);
+      if (!Number.isFinite(minDelta) || minDelta < 0) throw new UserError(`--min-delta must be a non-negative number, got ${o.minDelta}`);
       const store = await openStore(o.cache);
       try {
-        const all = store.runs().filter((r) => r.status !== 'running');
-        const find = (ref: string) => {
-          const hits = all.filter((r) => r.id.startsWith(ref));
-          if (hits.length !== 1) throw new UserError(hits.length ? `run '${ref}' is ambiguous` : `no run '${ref}' (see trendc runs)`);
-          return hits[0]!;
-        };
-        let ra: RunRecord;
-        let rb: RunRecord;
-        if (a && b) [ra, rb] = [find(a), find(b)];
-        else {
-          const pool = o.file ? all.filter((r) => r.pipeline === resolve(o.file!)) : a ? all.filter((r) => r.pipeline === find(a).pipeline) : all.filter((r) => r.pipeline === all.at(-1)?.pipeline);
-          if (pool.length < 2) throw new UserError('diff needs two runs (see trendc runs)');
-          [ra, rb] = a ? [find(a), pool.at(-1)!] : [pool.at(-2)!, pool.at(-1)!];
-        }
-        const minDelta = Number(o.minDelta);
-        if (!Number.isFinite(minDelta) || minDelta < 0) throw new UserError(`--min-delta must be a non-negative number, got ${o.minDelta}`);
+        // `trendc diff FILE`: the last two runs of that pipeline.
+        const file = o.file ?? (a && !b && /\.trend$/.test(a) ? a : undefined);
+        const [ra, rb] = pickRuns(store, file === a ? undefined : a, b, file);
         const d = diffRuns(ra, rb, store, minDelta);
         if (o.json) process.stdout.write(json(d) + '\n');
         else process.stdout.write(renderDiff(d));
@@ -279,23 +268,4 @@ function countStatuses(nodes: RunRecord['nodes']): Record<string, number> {
 
 function fmt(v: unknown): string {
   return v === undefined ? '(absent)' : JSON.stringify(v);
-}
-
-function renderDiff(d: ReturnType<typeof diffRuns>): string {
-  const out: string[] = [`diff ${d.a} -> ${d.b}`];
-  if (d.added.length) out.push(`added (${d.added.length}):`, ...d.added.map((x) => `  + ${x}`));
-  if (d.removed.length) out.push(`removed (${d.removed.length}):`, ...d.removed.map((x) => `  - ${x}`));
-  if (d.changed.length) {
-    out.push(`changed (${d.changed.length}):`);
-    for (const c of d.changed) {
-      out.push(`  ~ ${c.id}`);
-      for (const p of c.params.slice(0, 10)) out.push(`      ${p.path}: ${fmt(p.before)} -> ${fmt(p.after)}`);
-    }
-  }
-  if (d.results.length) {
-    out.push(`result changes (|delta| >= ${d.minDelta} flagged with !):`);
-    for (const r of d.results) out.push(`  ${r.flag ? '!' : ' '} ${r.id} ${r.path}: ${r.before} -> ${r.after} (${r.delta >= 0 ? '+' : ''}${r.delta.toPrecision(3)})`);
-  }
-  if (!d.added.length && !d.removed.length && !d.changed.length && !d.results.length) out.push('no differences');
-  return out.join('\n') + '\n';
 }
