@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../compiler/diagnostics.js';
+import { StoreError } from '../store/fsx.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { registerCacheCommands } from './commands/cache.js';
 import { checkCommand } from './commands/check.js';
@@ -73,6 +74,11 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof UserError) {
       process.stderr.write(`trendc: ${e.message}\n`);
       return EXIT.user;
+    }
+    if (e instanceof StoreError) {
+      // The store's own failures (disk full, read-only, no store there): the path and the reason.
+      process.stderr.write(`trendc: ${e.message}\n`);
+      return e.exitCode;
     }
     const err = e as Error;
     process.stderr.write(`trendc: internal error: ${err?.message ?? String(e)}\n`);

@@ -1,11 +1,23 @@
 /** Opening the cache for a command: --cache, then $TREND_CACHE, then ./cache. */
 import { resolve } from 'node:path';
-import { Store } from '../store/store.js';
+import { Store, StoreError, type OpenOptions } from '../store/store.js';
 
 export function cacheDir(flag?: string): string {
   return resolve(flag ?? (process.env.TREND_CACHE || 'cache'));
 }
 
-export async function openStore(flag?: string): Promise<Store> {
-  return Store.open(cacheDir(flag));
+/**
+ * Opens the store. create: false for commands that only look at an existing store (they say
+ * "no store at DIR", exit 2, and create nothing); a command that writes creates the store at its
+ * first write. Warnings (a damaged index) go to stderr.
+ */
+export async function openStore(flag?: string, opts: Omit<OpenOptions, 'onWarning'> = {}): Promise<Store> {
+  const dir = cacheDir(flag);
+  const from = flag !== undefined ? '--cache' : process.env.TREND_CACHE ? 'TREND_CACHE' : undefined;
+  try {
+    return await Store.open(dir, { ...opts, onWarning: (m) => process.stderr.write(`trendc: warning: ${m}\n`) });
+  } catch (e) {
+    if (e instanceof StoreError && from && e.exitCode === 2) throw new StoreError(`${e.message} (from ${from})`, 2, e.code);
+    throw e;
+  }
 }

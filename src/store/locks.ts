@@ -4,15 +4,16 @@
  * A process that finds a lock waits until it goes away; a lock whose owner is dead (kill -9) is
  * stale and is taken over.
  */
-import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { alive } from './objects.js';
+import { ioError, mkdirs, unlinkQuiet } from './fsx.js';
+import { alive, readdirQuiet } from './objects.js';
 
 export class LockDir {
   readonly dir: string;
   constructor(root: string) {
     this.dir = join(root, 'locks');
-    mkdirSync(this.dir, { recursive: true });
+    mkdirs(this.dir);
   }
 
   private path(name: string): string {
@@ -31,14 +32,20 @@ export class LockDir {
     if (holder !== undefined && alive(holder)) return false;
     const p = this.path(name);
     const mine = `${p}.new-${process.pid}`;
-    writeFileSync(mine, String(process.pid));
+    try {
+      writeFileSync(mine, String(process.pid));
+    } catch (e) {
+      // A full disk can leave the file created but empty: never leave it behind.
+      unlinkQuiet(mine);
+      throw ioError(e, 'writing', mine);
+    }
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
         try {
           linkSync(mine, p);
           return true;
         } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(e, 'creating', p);
         }
         const owner = this.owner(name);
         if (owner === undefined) continue; // released in between: try again
@@ -65,8 +72,34 @@ export class LockDir {
       }
       return false;
     } finally {
-      unlinkSync(mine);
+      unlinkQuiet(mine);
     }
+  }
+
+  /**
+   * Removes what dead processes left here: their half-made lock files (`.new-<pid>`,
+   * `.stale-<pid>`) and locks whose owner is dead (taken over first, so a lock another process
+   * takes meanwhile is never removed). Returns how many files went.
+   */
+  cleanStale(): number {
+    let n = 0;
+    for (const f of readdirQuiet(this.dir)) {
+      const m = /\.(?:new|stale)-(\d+)$/.exec(f);
+      if (m) {
+        if (!alive(Number(m[1]))) {
+          unlinkQuiet(join(this.dir, f));
+          n++;
+        }
+        continue;
+      }
+      if (f.startsWith('proc-')) continue;
+      const owner = this.owner(f);
+      if (owner !== undefined && !alive(owner) && this.tryAcquire(f)) {
+        this.release(f);
+        n++;
+      }
+    }
+    return n;
   }
 
   owner(name: string): number | undefined {

@@ -1,12 +1,12 @@
 /**
- * Content-addressed payload files beside the database: objects/ab/<address>. Written to a
- * temporary file, fsynced and renamed into place, so a file under objects/ is always complete;
- * reads verify the address (the payload's 128-bit checksum).
+ * Content-addressed payload files: objects/ab/<address>, where the address is the payload's
+ * 128-bit checksum. Written to a temporary file, fsynced and renamed into place, so a file under
+ * objects/ is always complete; reads verify the address. A failed write leaves nothing behind.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { checksumBytes } from '../compiler/hash.js';
+import { errno, ioError, mkdirs, writeAtomic } from './fsx.js';
 
 export class ObjectDir {
   readonly dir: string;
@@ -15,8 +15,6 @@ export class ObjectDir {
   constructor(root: string) {
     this.dir = join(root, 'objects');
     this.tmp = join(root, 'tmp');
-    mkdirSync(this.dir, { recursive: true });
-    mkdirSync(this.tmp, { recursive: true });
   }
 
   path(address: string): string {
@@ -34,31 +32,19 @@ export class ObjectDir {
   write(address: string, bytes: Uint8Array): void {
     const final = this.path(address);
     if (existsSync(final) && this.read(address, true)) return;
-    const sub = join(this.dir, address.slice(0, 2));
-    mkdirSync(sub, { recursive: true });
-    const tmp = join(this.tmp, `${process.pid}-${randomBytes(6).toString('hex')}`);
-    const fd = openSync(tmp, 'w');
-    try {
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, Math.min(1 << 24, bytes.length - off));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, final);
-    const dfd = openSync(sub, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+    mkdirs(join(this.dir, address.slice(0, 2)));
+    writeAtomic(final, bytes, this.tmp);
   }
 
   /** Reads and verifies; returns undefined when missing or corrupt. */
   read(address: string, verify = true): Uint8Array | undefined {
-    const p = this.path(address);
-    if (!existsSync(p)) return undefined;
-    const bytes = readFileSync(p);
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(this.path(address));
+    } catch (e) {
+      if (errno(e) === 'ENOENT' || errno(e) === 'EISDIR') return undefined;
+      throw ioError(e, 'reading', this.path(address));
+    }
     if (verify && checksumBytes(bytes) !== address) return undefined;
     return bytes;
   }
@@ -69,19 +55,25 @@ export class ObjectDir {
 
   /** Every stored address with its size. */
   *list(): Generator<{ address: string; bytes: number }> {
-    for (const sub of readdirSync(this.dir)) {
-      for (const f of readdirSync(join(this.dir, sub))) yield { address: f, bytes: statSync(join(this.dir, sub, f)).size };
+    for (const sub of readdirQuiet(this.dir)) {
+      for (const f of readdirQuiet(join(this.dir, sub))) {
+        try {
+          yield { address: f, bytes: statSync(join(this.dir, sub, f)).size };
+        } catch {
+          // removed meanwhile
+        }
+      }
     }
   }
 
   /** Removes temporary files left by processes that are no longer running. */
   cleanTemp(): number {
     let n = 0;
-    for (const f of readdirSync(this.tmp)) {
+    for (const f of readdirQuiet(this.tmp)) {
       const pid = Number(f.split('-')[0]);
       if (!Number.isFinite(pid) || !alive(pid)) {
         try {
-          unlinkSync(join(this.tmp, f));
+          rmSync(join(this.tmp, f), { recursive: true, force: true });
           n++;
         } catch {
           // raced with its owner
@@ -89,6 +81,15 @@ export class ObjectDir {
       }
     }
     return n;
+  }
+}
+
+export function readdirQuiet(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (e) {
+    if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return [];
+    throw ioError(e, 'reading', dir);
   }
 }
 

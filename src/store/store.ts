@@ -1,29 +1,58 @@
 /**
- * The artifact store: an LMDB environment (data format V1, readable by the standard mdb_* tools)
- * plus content-addressed payload files. Like Nix's store it knows nothing of what it stores:
- * a node key maps to metadata (kept apart from payload) and a payload addressed by its checksum.
+ * The artifact store. Like Nix's store it knows nothing of what it stores: a node key maps to
+ * metadata (kept apart from the payload) and to a payload named by its checksum.
  *
- *   cache/data.mdb, lock.mdb   LMDB: `nodes` (key -> metadata), `blobs` (address -> small payload),
- *                              `runs` (run id -> run record), `memo` (small derived facts)
- *   cache/objects/ab/<addr>    payloads larger than INLINE_LIMIT
- *   cache/tmp/                 partial writes (removed when their writer is gone)
- *   cache/locks/               per-node locks and the registry of processes using the store
+ *   cache/FORMAT                 "trend-store 2": marks the directory as a store
+ *   cache/objects/ab/<addr>      every payload, named by its 128-bit checksum, verified on read
+ *   cache/nodes/ab/<key>.json    node records (metadata: op, parameters, inputs, versions,
+ *                                times, size, payload checksum)
+ *   cache/runs/<id>.json         run records
+ *   cache/data.mdb, lock.mdb     the per-host LMDB index (index-db.ts): `nodes`, `runs`, `memo`
+ *   cache/tmp/                   partial writes, named <pid>-..., removed when their writer is gone
+ *   cache/locks/                 per-node locks, proc-<pid> registrations, the gc and
+ *                                maintenance locks
+ *
+ * Design. The payload files and the record files are the store's source of truth; every one is
+ * written to tmp/, fsynced and renamed into place, so it is complete or absent, and a record is
+ * written only after its payload is durable. LMDB is a per-host index over the records, a cache:
+ * each entry carries the identity (size, mtime, inode) of the file it came from and a checksum of
+ * its own bytes, so a stale entry is noticed and the file read instead, and the whole index can be
+ * deleted and rebuilt from the records (`cache verify --repair`, and `cache gc` when it compacts).
+ * Nothing is lost with it but memoised file hashes. This keeps LMDB, which must not be written
+ * from several hosts over NFS, per-host: the records and objects can be shared.
+ *
+ * Faults. Before lmdb maps data.mdb, a structural check (mdb-check.ts) reads its meta pages and
+ * every reachable page in plain JS, so a truncated or damaged file is reported instead of
+ * killing the process with SIGBUS or failing every write; a damaged index is then not used (the
+ * store works from the record files, with a warning) until `cache verify --repair` rebuilds it.
+ * Any lmdb error later also turns the index off for the process. A failed write (disk full,
+ * read-only file system) removes its temporary file and reports the path and the reason as a
+ * StoreError; a store on a read-only file system opens read-only and can be listed, shown,
+ * verified and exported from.
+ *
+ * Concurrency. Processes register as users (locks/proc-<pid>). `cache gc` holds locks/gc while it
+ * collects: it keeps every node of a live run (any status: computed, being computed or yet to be
+ * computed), a run waits for a running gc after writing its start record (so gc either sees the
+ * run or the run sees the finished gc), and a payload being written is protected by a temporary
+ * root (tmp/<pid>-root-<addr>) until its record exists. Rebuilding the index needs locks/
+ * maintenance and no other user; an opening process waits while maintenance runs.
+ *
+ * A store is created by its first write: opening a directory that is not (yet) a store, with
+ * `create`, creates nothing, so a command that fails on bad arguments leaves no store behind.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { execFile } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open as openLmdb } from 'lmdb';
 import { checksumBytes, initHash } from '../compiler/hash.js';
+import { createEmpty, errno, ioError, isReadOnlyError, mkdirs, StoreError, unlinkQuiet, writeAtomic } from './fsx.js';
+import { buildIndex, checkIndex, fileStamp, Index, type Entry, type IndexDb } from './index-db.js';
 import { LockDir } from './locks.js';
-import { alive, ObjectDir } from './objects.js';
+import { checkMdb } from './mdb-check.js';
+import { alive, ObjectDir, readdirQuiet } from './objects.js';
 
-export const INLINE_LIMIT = 64 * 1024;
+export { StoreError } from './fsx.js';
 
-/** Plain LMDB commits (no overlapping sync) and uncompressed values, so mdb_* tools read the file. */
-const ENV_OPTIONS = { maxDbs: 8, compression: false, overlappingSync: false } as const;
+export const STORE_FORMAT = 'trend-store 2';
 
 export interface NodeMeta {
   key: string;
@@ -41,6 +70,7 @@ export interface NodeMeta {
   bytes: number;
   /** 128-bit content address of the payload. */
   checksum: string;
+  /** Always 'file' (objects/); 'inline' only in stores written before format 2. */
   where: 'inline' | 'file';
   /** Small JSON results for diff and reports (also inside the payload). */
   summary?: unknown;
@@ -79,119 +109,394 @@ export interface RunRecord {
   reportDir?: string;
 }
 
+export interface OpenOptions {
+  /** Open (and later create, at the first write) a store where there is none; default true. */
+  create?: boolean;
+  /** Never write: the index is opened read-only, writes throw. */
+  readOnly?: boolean;
+  /** Called with messages for the user (a damaged index, a failed index write). */
+  onWarning?: (message: string) => void;
+}
+
+export interface IndexState {
+  status: 'ok' | 'damaged' | 'missing' | 'unavailable';
+  detail?: string;
+}
+
+export interface VerifyResult {
+  checked: number;
+  broken: Array<{ key: string; op: string; why: string }>;
+  runsChecked: number;
+  brokenRuns: Array<{ id: string; why: string }>;
+  orphanObjects: number;
+  tempFiles: number;
+  staleLocks: number;
+  index: IndexState & { stale: number; rebuilt: boolean; notRebuilt?: string };
+}
+
+const KEY_RE = /^[0-9A-Za-z_-]{2,128}$/;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** JSON that keeps NaN and the infinities (records hold results). */
+function encodeRecord(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? { $num: String(x) } : typeof x === 'bigint' ? x.toString() : x));
+}
+function decodeRecord<T>(text: string): T {
+  return JSON.parse(text, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) && Object.keys(x).length === 1 && typeof x.$num === 'string' ? Number(x.$num) : x)) as T;
+}
+
 export class Store {
   readonly root: string;
   readonly objects: ObjectDir;
-  readonly locks: LockDir;
-  private readonly env: RootDatabase;
+  readonly readOnly: boolean;
+  private lockDir: LockDir | undefined;
+  private index: Index | undefined;
+  private indexState: IndexState = { status: 'missing' };
+  /** Set when this store cannot be written (read-only file system, permissions). */
+  private writeBlock: string | undefined;
+  private exists: boolean;
+  private registered = false;
   private closed = false;
-  private readonly nodesDb: Database<NodeMeta, string>;
-  private readonly blobsDb: Database<Buffer, string>;
-  private readonly runsDb: Database<RunRecord, string>;
-  private readonly memoDb: Database<string, string>;
+  private warnedIndex = false;
+  private rootSeq = 0;
+  private dirsChecked = false;
   private readonly procFile: string;
+  private readonly warn: (m: string) => void;
 
-  private constructor(root: string) {
-    this.root = resolve(root);
-    mkdirSync(this.root, { recursive: true });
-    this.objects = new ObjectDir(this.root);
-    this.locks = new LockDir(this.root);
-    this.env = open({ path: this.root, ...ENV_OPTIONS });
-    this.nodesDb = this.env.openDB<NodeMeta, string>({ name: 'nodes', encoding: 'msgpack' });
-    this.blobsDb = this.env.openDB<Buffer, string>({ name: 'blobs', encoding: 'binary' });
-    this.runsDb = this.env.openDB<RunRecord, string>({ name: 'runs', encoding: 'msgpack' });
-    this.memoDb = this.env.openDB<string, string>({ name: 'memo', encoding: 'string' });
-    this.procFile = join(this.locks.dir, `proc-${process.pid}`);
-    writeFileSync(this.procFile, String(process.pid));
+  private constructor(root: string, exists: boolean, opts: OpenOptions) {
+    this.root = root;
+    this.exists = exists;
+    this.readOnly = !!opts.readOnly;
+    this.objects = new ObjectDir(root);
+    this.procFile = join(root, 'locks', `proc-${process.pid}`);
+    this.warn = opts.onWarning ?? (() => {});
   }
 
-  static async open(root: string): Promise<Store> {
+  /**
+   * Opens the store at `root`. With create (the default) a missing store is created by the first
+   * write; without it, a missing store is an error (exit 2). A path that is a file, or under one,
+   * is an error (exit 2).
+   */
+  static async open(root: string, opts: OpenOptions = {}): Promise<Store> {
     await initHash();
-    return new Store(root);
+    const dir = resolve(root);
+    let isDirectory = false;
+    try {
+      isDirectory = statSync(dir).isDirectory();
+      if (!isDirectory) throw new StoreError(`the cache path ${dir} is not a directory`, 2, 'ENOTDIR');
+    } catch (e) {
+      if (e instanceof StoreError) throw e;
+      if (errno(e) === 'ENOTDIR') throw new StoreError(`the cache path ${dir} is not a directory (a parent is a file)`, 2, 'ENOTDIR');
+      if (errno(e) !== 'ENOENT') throw ioError(e, 'reading', dir);
+    }
+    const isStore = isDirectory && ['FORMAT', 'data.mdb', 'nodes', 'objects'].some((f) => existsSync(join(dir, f)));
+    if (!isStore && opts.create === false) throw new StoreError(`no store at ${dir}`, 2, 'ENOENT');
+    const store = new Store(dir, isStore, opts);
+    if (isStore) await store.attach();
+    return store;
+  }
+
+  /** The per-node locks (for writers: creates the store if it does not exist yet). */
+  get locks(): LockDir {
+    this.ensureWritable();
+    return this.lockDirectory();
+  }
+
+  private lockDirectory(): LockDir {
+    return (this.lockDir ??= new LockDir(this.root));
+  }
+
+  /** Why the index is not in use, if it is not (damaged, missing, unavailable). */
+  get indexStatus(): IndexState {
+    if (this.index?.failed) return { status: 'unavailable', detail: this.index.failed };
+    return this.indexState;
+  }
+
+  /** Whether this process can write to the store (not opened read-only, file system writable). */
+  get writable(): boolean {
+    return !this.readOnly && !this.writeBlock;
+  }
+
+  private path(...p: string[]): string {
+    return join(this.root, ...p);
+  }
+
+  private nodePath(key: string): string {
+    return this.path('nodes', key.slice(0, 2), `${key}.json`);
+  }
+
+  private runPath(id: string): string {
+    return this.path('runs', `${id}.json`);
+  }
+
+  // ------------------------------------------------------------------ opening and creating
+  private async attach(): Promise<void> {
+    this.register();
+    await this.waitForLock('maintenance');
+    if (!existsSync(this.path('FORMAT')) && existsSync(this.path('data.mdb'))) {
+      await this.migrateLegacy();
+      return;
+    }
+    if (this.registered && !this.readOnly && !this.writeBlock) {
+      this.objects.cleanTemp();
+      this.lockDirectory().cleanStale();
+    }
+    this.openIndex();
+  }
+
+  /** Registers this process as a user of the store; finds out whether the store is writable. */
+  private register(): void {
+    if (this.registered) return;
+    try {
+      if (!existsSync(this.path('locks'))) {
+        if (this.readOnly) return;
+        mkdirs(this.path('locks'));
+      }
+      createEmpty(this.procFile);
+      this.registered = true;
+    } catch (e) {
+      const code = (e as StoreError).code ?? errno(e);
+      if (code && isReadOnlyError({ code })) this.writeBlock = `the store at ${this.root} is read-only (${code === 'EROFS' ? 'read-only file system' : 'permission denied'})`;
+      // A full disk: not registered; writes will report it.
+    }
+  }
+
+  private openIndex(): void {
+    const file = this.path('data.mdb');
+    const canWrite = !this.readOnly && !this.writeBlock && this.registered;
+    if (existsSync(file)) {
+      const c = checkIndex(this.root);
+      if (!c.ok) {
+        this.indexState = { status: 'damaged', detail: c.reason };
+        this.warn(`the store index ${file} is damaged (${c.reason}); working from the node and run records alone. Run 'trendc cache verify --repair' to rebuild it`);
+        return;
+      }
+    } else if (!canWrite) {
+      this.indexState = { status: 'missing' };
+      return;
+    }
+    try {
+      this.index = Index.open(this.root, !canWrite);
+      this.indexState = { status: 'ok' };
+    } catch (e) {
+      this.indexState = { status: 'unavailable', detail: (e as Error)?.message ?? String(e) };
+    }
+  }
+
+  /** Makes sure the store exists and can be written; creates it at the first write. */
+  private ensureWritable(): void {
+    if (this.closed) throw new StoreError(`the store at ${this.root} is closed`);
+    if (this.readOnly) throw new StoreError(`the store at ${this.root} was opened read-only`);
+    if (this.writeBlock) throw new StoreError(this.writeBlock);
+    if (this.exists) {
+      if (!this.registered) this.register();
+      if (this.writeBlock) throw new StoreError(this.writeBlock);
+      if (!this.dirsChecked) {
+        for (const d of ['tmp', 'locks', 'objects', 'nodes', 'runs']) mkdirs(this.path(d));
+        this.dirsChecked = true;
+      }
+      return;
+    }
+    try {
+      mkdirs(this.root);
+      mkdirs(this.path('tmp'));
+      mkdirs(this.path('locks'));
+      if (!existsSync(this.path('FORMAT'))) writeAtomic(this.path('FORMAT'), `${STORE_FORMAT}\n`, this.path('tmp'));
+      for (const d of ['objects', 'nodes', 'runs']) mkdirs(this.path(d));
+    } catch (e) {
+      const err = ioError(e, 'creating', this.root);
+      throw new StoreError(`cannot create the store at ${this.root}: ${err.message}`, err.exitCode, err.code);
+    }
+    this.exists = true;
+    this.dirsChecked = true;
+    this.register();
+    if (this.writeBlock) throw new StoreError(this.writeBlock);
+    this.openIndex();
+  }
+
+  private async waitForLock(name: string, limitMs = 600_000): Promise<void> {
+    const dir = this.path('locks');
+    if (!existsSync(dir)) return;
+    const holder = () => {
+      try {
+        const pid = Number(readFileSync(join(dir, name), 'utf8'));
+        return pid > 0 && pid !== process.pid && alive(pid) ? pid : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    const t0 = Date.now();
+    while (holder() !== undefined) {
+      if (Date.now() - t0 > limitMs) throw new StoreError(`the store at ${this.root} is held by process ${holder()} (locks/${name}) for over ${limitMs / 1000} s`);
+      await sleep(50);
+    }
+  }
+
+  /** A run calls this after writing its start record: it waits while a `cache gc` collects. */
+  async waitForGc(): Promise<void> {
+    await this.waitForLock('gc');
   }
 
   async close(): Promise<void> {
-    try {
-      unlinkSync(this.procFile);
-    } catch {
-      // already gone
-    }
-    if (!this.closed) await this.env.close();
+    if (this.closed) return;
     this.closed = true;
+    await this.index?.close();
+    if (this.registered) unlinkQuiet(this.procFile);
+    this.registered = false;
+  }
+
+  private indexFailed(): void {
+    if (this.index?.failed && !this.warnedIndex) {
+      this.warnedIndex = true;
+      this.warn(`the store index could not be used (${this.index.failed}); going on from the record files`);
+    }
+  }
+
+  // ------------------------------------------------------------------ records
+  /** Reads a record file through the index: the index entry if it matches the file, else the file. */
+  private record<T>(db: IndexDb, key: string, file: string): T | undefined {
+    const st = fileStamp(file);
+    if (!st) return undefined;
+    const e = this.index?.get<T>(db, key);
+    this.indexFailed();
+    if (e && e.st === st) return e.v;
+    let v: T;
+    try {
+      v = decodeRecord<T>(readFileSync(file, 'utf8'));
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return undefined;
+      if (errno(err)) throw ioError(err, 'reading', file);
+      return undefined; // unreadable JSON: a damaged record (verify reports it)
+    }
+    if (this.registered && this.index && !this.index.readOnly) {
+      this.index.put(db, key, { st, v });
+      this.indexFailed();
+    }
+    return v;
+  }
+
+  /** Writes a record file, then its index entry. */
+  private writeRecord(db: IndexDb, key: string, file: string, v: unknown): void {
+    mkdirs(join(file, '..'));
+    writeAtomic(file, encodeRecord(v), this.path('tmp'));
+    const st = fileStamp(file);
+    if (st && this.index) {
+      this.index.put(db, key, { st, v });
+      this.indexFailed();
+    }
+  }
+
+  private removeRecord(db: IndexDb, key: string, file: string): void {
+    try {
+      unlinkSync(file);
+    } catch (e) {
+      if (errno(e) !== 'ENOENT') throw ioError(e, 'removing', file);
+    }
+    this.index?.remove(db, key);
+    this.indexFailed();
   }
 
   // ------------------------------------------------------------------ nodes
   has(key: string): boolean {
-    return this.nodesDb.doesExist(key);
+    return this.meta(key) !== undefined;
   }
 
   meta(key: string): NodeMeta | undefined {
-    return this.nodesDb.get(key);
+    if (!this.exists || !KEY_RE.test(key)) return undefined;
+    const m = this.record<NodeMeta>('nodes', key, this.nodePath(key));
+    return m && m.key === key ? m : undefined;
   }
 
   /** The payload, verified against its checksum; undefined when missing or corrupt. */
   read(key: string, verify = true): Uint8Array | undefined {
     const m = this.meta(key);
     if (!m) return undefined;
-    return this.readPayload(m, verify);
-  }
-
-  private readPayload(m: NodeMeta, verify: boolean): Uint8Array | undefined {
-    if (m.where === 'file') return this.objects.read(m.checksum, verify);
-    const b = this.blobsDb.get(m.checksum);
-    if (!b) return undefined;
-    if (verify && checksumBytes(b) !== m.checksum) return undefined;
-    return b;
+    return this.objects.read(m.checksum, verify);
   }
 
   /**
-   * Stores a payload and its metadata. The payload is durable (file fsynced and renamed, or in
-   * the same LMDB transaction) before the metadata that points at it is committed, so a crash at
-   * any moment leaves either no entry or a complete one.
+   * Stores a payload and its metadata. The payload is durable (file fsynced and renamed) before
+   * the record that points at it is written, so a crash at any moment leaves either no entry or a
+   * complete one. While the payload has no record yet, a temporary root keeps gc off it.
    */
   put(meta: Omit<NodeMeta, 'bytes' | 'checksum' | 'where'>, bytes: Uint8Array): NodeMeta {
+    if (!KEY_RE.test(meta.key)) throw new StoreError(`invalid node key '${meta.key}'`);
+    this.ensureWritable();
     const checksum = checksumBytes(bytes);
-    const where: NodeMeta['where'] = bytes.length > INLINE_LIMIT ? 'file' : 'inline';
-    if (where === 'file') this.objects.write(checksum, bytes);
-    const full: NodeMeta = { ...meta, bytes: bytes.length, checksum, where };
-    this.env.transactionSync(() => {
-      if (where === 'inline') this.blobsDb.putSync(checksum, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      this.nodesDb.putSync(meta.key, full);
-    });
-    return full;
+    const root = this.path('tmp', `${process.pid}-root-${checksum}.${this.rootSeq++}`);
+    createEmpty(root);
+    try {
+      this.objects.write(checksum, bytes);
+      const full: NodeMeta = { ...meta, bytes: bytes.length, checksum, where: 'file' };
+      this.writeRecord('nodes', meta.key, this.nodePath(meta.key), full);
+      return full;
+    } finally {
+      unlinkQuiet(root);
+    }
   }
 
   deleteNode(key: string): void {
-    this.env.transactionSync(() => this.nodesDb.removeSync(key));
+    if (!this.exists || !KEY_RE.test(key)) return;
+    this.ensureWritable();
+    this.removeRecord('nodes', key, this.nodePath(key));
+  }
+
+  /** The keys of all node records (from the record files, not the index). */
+  nodeKeys(): string[] {
+    const out: string[] = [];
+    for (const sub of readdirQuiet(this.path('nodes'))) {
+      for (const f of readdirQuiet(this.path('nodes', sub))) if (f.endsWith('.json')) out.push(f.slice(0, -5));
+    }
+    return out.sort();
   }
 
   *nodes(): Generator<NodeMeta> {
-    for (const { value } of this.nodesDb.getRange()) yield value;
+    for (const k of this.nodeKeys()) {
+      const m = this.meta(k);
+      if (m) yield m;
+    }
   }
 
   /** Keys that start with a prefix (for `cache show 3fa2`). */
   findKeys(prefix: string): string[] {
+    if (!/^[0-9A-Za-z_-]*$/.test(prefix)) return [];
+    const subs = prefix.length >= 2 ? [prefix.slice(0, 2)] : readdirQuiet(this.path('nodes'));
     const out: string[] = [];
-    for (const k of this.nodesDb.getKeys({ start: prefix })) {
-      if (!k.startsWith(prefix)) break;
-      out.push(k);
+    for (const sub of subs) {
+      for (const f of readdirQuiet(this.path('nodes', sub))) {
+        const k = f.slice(0, -5);
+        if (f.endsWith('.json') && k.startsWith(prefix) && this.meta(k)) out.push(k);
+      }
     }
-    return out;
+    return out.sort();
   }
 
   // ------------------------------------------------------------------ runs
   putRun(run: RunRecord): void {
-    this.env.transactionSync(() => this.runsDb.putSync(run.id, run));
+    if (!KEY_RE.test(run.id)) throw new StoreError(`invalid run id '${run.id}'`);
+    this.ensureWritable();
+    this.writeRecord('runs', run.id, this.runPath(run.id), run);
   }
 
   getRun(id: string): RunRecord | undefined {
-    return this.runsDb.get(id);
+    if (!this.exists || !KEY_RE.test(id)) return undefined;
+    const r = this.record<RunRecord>('runs', id, this.runPath(id));
+    return r && r.id === id ? r : undefined;
+  }
+
+  runIds(): string[] {
+    return readdirQuiet(this.path('runs'))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => f.slice(0, -5))
+      .sort();
   }
 
   /** All runs, oldest first; a run whose process died while running reads as interrupted. */
   runs(pipeline?: string): RunRecord[] {
     const out: RunRecord[] = [];
-    for (const { value } of this.runsDb.getRange()) {
+    for (const id of this.runIds()) {
+      const value = this.getRun(id);
+      if (!value) continue;
       if (pipeline && value.pipeline !== pipeline) continue;
       if (value.status === 'running' && !alive(value.pid)) value.status = 'interrupted';
       out.push(value);
@@ -200,156 +505,370 @@ export class Store {
   }
 
   deleteRun(id: string): void {
-    this.env.transactionSync(() => this.runsDb.removeSync(id));
+    if (!this.exists || !KEY_RE.test(id)) return;
+    this.ensureWritable();
+    this.removeRecord('runs', id, this.runPath(id));
   }
 
   // ------------------------------------------------------------------ memo
+  /** Memoised small facts (file hashes); kept in the index only, so lost when it is rebuilt. */
   memoGet(k: string): string | undefined {
-    return this.memoDb.get(k);
+    const v = this.index?.get<string>('memo', k)?.v;
+    this.indexFailed();
+    return v;
   }
+
+  /** A no-op where the index is not writable or the store does not exist yet. */
   memoPut(k: string, v: string): void {
-    this.env.transactionSync(() => this.memoDb.putSync(k, v));
+    if (!this.index || this.index.readOnly || Buffer.byteLength(k) > 400) return;
+    this.index.put('memo', k, { st: '', v });
+    this.indexFailed();
   }
 
   // ------------------------------------------------------------------ maintenance
-  stats(): { nodes: number; byOp: Record<string, { count: number; bytes: number }>; inlineBytes: number; fileBytes: number; runs: number; dbBytes: number } {
+  stats(): { nodes: number; byOp: Record<string, { count: number; bytes: number }>; payloadBytes: number; runs: number; dbBytes: number; storeBytes: number; index: IndexState } {
     let nodes = 0;
-    let inlineBytes = 0;
-    let fileBytes = 0;
+    let payloadBytes = 0;
     const byOp: Record<string, { count: number; bytes: number }> = {};
     for (const m of this.nodes()) {
       nodes++;
-      if (m.where === 'inline') inlineBytes += m.bytes;
-      else fileBytes += m.bytes;
+      payloadBytes += m.bytes;
       const o = (byOp[m.op] ??= { count: 0, bytes: 0 });
       o.count++;
       o.bytes += m.bytes;
     }
-    const dbBytes = statSync(join(this.root, 'data.mdb')).size;
-    return { nodes, byOp, inlineBytes, fileBytes, runs: this.runsDb.getKeysCount(), dbBytes };
+    let dbBytes = 0;
+    try {
+      dbBytes = statSync(this.path('data.mdb')).size;
+    } catch {
+      // no index
+    }
+    return { nodes, byOp, payloadBytes, runs: this.runIds().length, dbBytes, storeBytes: this.exists ? dirBytes(this.root) : 0, index: this.indexStatus };
   }
 
-  /** Checks every payload against its checksum; with repair, drops broken entries so they recompute. */
-  verify(repair = false): { checked: number; broken: Array<{ key: string; op: string; why: string }>; orphanObjects: number; tempFiles: number } {
-    const broken: Array<{ key: string; op: string; why: string }> = [];
-    let checked = 0;
-    for (const m of this.nodes()) {
-      checked++;
-      const present = m.where === 'file' ? this.objects.has(m.checksum) : this.blobsDb.doesExist(m.checksum);
-      if (!present) broken.push({ key: m.key, op: m.op, why: 'payload missing' });
-      else if (!this.readPayload(m, true)) broken.push({ key: m.key, op: m.op, why: 'checksum mismatch (corrupt or truncated payload)' });
+  /**
+   * Checks the index (structure and values), every node record and its payload, and every run
+   * record. With repair: drops broken node records (they recompute) and unreadable run records,
+   * removes what dead processes left (temporary files, locks), and rebuilds the index from the
+   * records when it is damaged, missing or out of date.
+   */
+  async verify(repair = false): Promise<VerifyResult> {
+    if (repair) this.ensureWritable();
+    const broken: VerifyResult['broken'] = [];
+    const brokenRuns: VerifyResult['brokenRuns'] = [];
+    let index: IndexState;
+    if (this.indexState.status === 'damaged' && !existsSync(this.path('FORMAT'))) index = this.indexState;
+    else if (existsSync(this.path('data.mdb'))) {
+      const c = checkIndex(this.root);
+      index = c.ok ? (this.index?.failed ? { status: 'unavailable', detail: this.index.failed } : { status: 'ok' }) : { status: 'damaged', detail: c.reason };
+    } else index = { status: 'missing' };
+
+    const keys = this.nodeKeys();
+    const referenced = new Set<string>();
+    for (const key of keys) {
+      const file = this.nodePath(key);
+      let m: NodeMeta | undefined;
+      try {
+        m = decodeRecord<NodeMeta>(readFileSync(file, 'utf8'));
+      } catch (e) {
+        if (errno(e) === 'ENOENT') continue;
+        if (errno(e)) throw ioError(e, 'reading', file);
+      }
+      if (!m || typeof m !== 'object' || typeof m.checksum !== 'string') {
+        broken.push({ key, op: '?', why: `record ${file} is unreadable` });
+        continue;
+      }
+      if (m.key !== key) {
+        broken.push({ key, op: m.op, why: `record ${file} names another key` });
+        continue;
+      }
+      referenced.add(m.checksum);
+      if (!this.objects.has(m.checksum)) broken.push({ key, op: m.op, why: 'payload missing' });
+      else if (!this.objects.read(m.checksum, true)) broken.push({ key, op: m.op, why: 'checksum mismatch (corrupt or truncated payload)' });
     }
-    if (repair) {
-      for (const b of broken) {
-        const m = this.meta(b.key)!;
-        this.deleteNode(b.key);
-        if (m.where === 'file') this.objects.remove(m.checksum);
-        else this.env.transactionSync(() => this.blobsDb.removeSync(m.checksum));
+    const runIds = this.runIds();
+    for (const id of runIds) {
+      try {
+        const r = decodeRecord<RunRecord>(readFileSync(this.runPath(id), 'utf8'));
+        if (!r || r.id !== id || !Array.isArray(r.nodes)) brokenRuns.push({ id, why: 'record does not describe this run' });
+      } catch (e) {
+        if (errno(e) === 'ENOENT') continue;
+        if (errno(e)) throw ioError(e, 'reading', this.runPath(id));
+        brokenRuns.push({ id, why: 'record is unreadable' });
       }
     }
-    const referenced = new Set([...this.nodes()].map((m) => m.checksum));
+    // Index entries that do not match their record file (stale) or records with no entry.
+    let stale = 0;
+    if (index.status === 'ok' && this.index?.usable) {
+      const fresh = (db: IndexDb, ids: string[], file: (k: string) => string) => {
+        const have = new Set(this.index!.keys(db));
+        for (const k of ids) if (!have.has(k) || this.index!.get(db, k)?.st !== fileStamp(file(k))) stale++;
+        for (const k of have) if (!ids.includes(k)) stale++;
+      };
+      fresh('nodes', keys, (k) => this.nodePath(k));
+      fresh('runs', runIds, (k) => this.runPath(k));
+    }
     let orphanObjects = 0;
     for (const o of this.objects.list()) if (!referenced.has(o.address)) orphanObjects++;
-    const tempFiles = repair ? this.objects.cleanTemp() : 0;
-    return { checked, broken, orphanObjects, tempFiles };
+    let tempFiles = 0;
+    let staleLocks = 0;
+    const result: VerifyResult = { checked: keys.length, broken, runsChecked: runIds.length, brokenRuns, orphanObjects, tempFiles, staleLocks, index: { ...index, stale, rebuilt: false } };
+    if (!repair) return result;
+
+    for (const b of broken) {
+      const m = (() => {
+        try {
+          return decodeRecord<NodeMeta>(readFileSync(this.nodePath(b.key), 'utf8'));
+        } catch {
+          return undefined;
+        }
+      })();
+      this.removeRecord('nodes', b.key, this.nodePath(b.key));
+      if (m?.checksum && typeof m.checksum === 'string' && /^[0-9a-f]+$/.test(m.checksum) && !this.objects.read(m.checksum, true)) this.objects.remove(m.checksum);
+    }
+    for (const b of brokenRuns) this.removeRecord('runs', b.id, this.runPath(b.id));
+    tempFiles = this.objects.cleanTemp();
+    staleLocks = this.locks.cleanStale() + this.cleanProcFiles();
+    result.tempFiles = tempFiles;
+    result.staleLocks = staleLocks;
+    if (index.status !== 'ok' || stale > 0 || !existsSync(this.path('FORMAT'))) {
+      const why = await this.rebuildIndex();
+      if (why) result.index.notRebuilt = why;
+      else result.index.rebuilt = true;
+    }
+    return result;
   }
 
   /** Other live processes that have this store open. */
   otherUsers(): number[] {
-    return readdirSync(this.locks.dir)
-      .filter((f) => f.startsWith('proc-'))
+    return readdirQuiet(this.path('locks'))
+      .filter((f) => /^proc-\d+$/.test(f))
       .map((f) => Number(f.slice(5)))
       .filter((pid) => pid !== process.pid && alive(pid));
   }
 
-  /**
-   * Removes what no kept run reaches. keepRuns: per pipeline, the newest N runs are kept (all when
-   * unset). maxSize: older runs are dropped until the payloads the kept runs reach fit. Payload
-   * files are deleted and, when no other process uses the store, the database is compacted, so
-   * the disk space is really returned (the store is closed after a compaction).
-   */
-  async gc(opts: { keepRuns?: number; maxSize?: number } = {}): Promise<{ runsRemoved: number; nodesRemoved: number; objectsRemoved: number; bytesBefore: number; bytesAfter: number; compacted: boolean }> {
-    const bytesBefore = dirBytes(this.root);
-    const runs = this.runs().filter((r) => r.status !== 'running');
-    const active = this.runs().filter((r) => r.status === 'running');
-    let kept: RunRecord[] = runs;
-    if (opts.keepRuns !== undefined) {
-      const byPipeline = new Map<string, RunRecord[]>();
-      for (const r of runs) byPipeline.set(r.pipeline, [...(byPipeline.get(r.pipeline) ?? []), r]);
-      kept = [...byPipeline.values()].flatMap((rs) => rs.slice(Math.max(0, rs.length - opts.keepRuns!)));
-    }
-    kept.sort((a, b) => (a.id < b.id ? -1 : 1));
-    const reach = (rs: RunRecord[]) => new Set(rs.concat(active).flatMap((r) => r.nodes.filter((n) => n.status === 'cached' || n.status === 'ran').map((n) => n.key)));
-    if (opts.maxSize !== undefined) {
-      const size = (keys: Set<string>) => [...keys].reduce((s, k) => s + (this.meta(k)?.bytes ?? 0), 0);
-      while (kept.length > 0 && size(reach(kept)) > opts.maxSize) kept.shift();
-    }
-    const keptIds = new Set(kept.map((r) => r.id));
-    let runsRemoved = 0;
-    for (const r of runs) {
-      if (!keptIds.has(r.id)) {
-        this.deleteRun(r.id);
-        runsRemoved++;
+  private cleanProcFiles(): number {
+    let n = 0;
+    for (const f of readdirQuiet(this.path('locks'))) {
+      const m = /^proc-(\d+)$/.exec(f);
+      if (m && !alive(Number(m[1]))) {
+        unlinkQuiet(this.path('locks', f));
+        n++;
       }
     }
-    const reachable = reach(kept);
-    let nodesRemoved = 0;
-    for (const m of [...this.nodes()]) {
-      if (!reachable.has(m.key)) {
-        this.deleteNode(m.key);
-        nodesRemoved++;
-      }
-    }
-    const referenced = new Set([...this.nodes()].map((m) => m.checksum));
-    let objectsRemoved = 0;
-    for (const o of [...this.objects.list()]) {
-      if (!referenced.has(o.address)) {
-        this.objects.remove(o.address);
-        objectsRemoved++;
-      }
-    }
-    const deadBlobs = [...this.blobsDb.getKeys()].filter((k) => !referenced.has(k));
-    if (deadBlobs.length) this.env.transactionSync(() => deadBlobs.forEach((k) => this.blobsDb.removeSync(k)));
-    this.objects.cleanTemp();
-    const compacted = this.otherUsers().length === 0 ? await this.compact() : false;
-    return { runsRemoved, nodesRemoved, objectsRemoved, bytesBefore, bytesAfter: dirBytes(this.root), compacted };
+    return n;
   }
 
   /**
-   * Rewrites data.mdb without free pages (LMDB never shrinks its file otherwise). The compacting
-   * copy is made by a separate Node process: in this process lmdb-js shares one native environment
-   * per path, and a copy made through it (or through a handle reopened after close) can read a
-   * snapshot from before this process's latest commits, which would undo the collection. The
-   * child opens the file afresh and sees every commit. The store is closed afterwards.
+   * Rebuilds the index from the record files: a new environment is written under tmp/, then
+   * renamed over data.mdb, and lock.mdb is removed (the next opener makes a fresh one). Needs
+   * the maintenance lock and no other user; returns why not otherwise. The index is not reopened
+   * in this process (lmdb-js keeps one native environment per path, which could serve a snapshot
+   * of the old file): the process goes on from the record files.
    */
-  private async compact(): Promise<boolean> {
-    const tmp = join(this.root, 'tmp', `compact-${process.pid}`);
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(tmp, { recursive: true });
-    await this.env.flushed;
-    await this.env.close();
-    this.closed = true;
-    const lmdb = pathToFileURL(createRequire(import.meta.url).resolve('lmdb')).href;
-    const script = `const { open } = await import(${JSON.stringify(lmdb)});
-const env = open({ path: ${JSON.stringify(this.root)}, ...${JSON.stringify(ENV_OPTIONS)} });
-await env.backup(${JSON.stringify(tmp)}, true);
-await env.close();`;
-    // Asynchronous on purpose: lmdb-js finishes this process's commits on its event loop, and a
-    // child started with a blocking spawn waits for them forever.
-    await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 600_000 });
-    const copy = join(tmp, 'data.mdb');
-    if (existsSync(copy) && statSync(copy).size < statSync(join(this.root, 'data.mdb')).size) renameSync(copy, join(this.root, 'data.mdb'));
-    rmSync(tmp, { recursive: true, force: true });
-    return true;
+  private async rebuildIndex(haveLock = false): Promise<string | undefined> {
+    const locks = this.lockDirectory();
+    if (!haveLock && !locks.tryAcquire('maintenance')) return `another process (${locks.owner('maintenance')}) is maintaining the store`;
+    try {
+      const others = this.otherUsers();
+      if (others.length) return `other processes use the store (pid ${others.join(', ')}); rerun when they have finished`;
+      const memo = this.index?.usable ? this.index.memoEntries() : [];
+      await this.index?.close();
+      this.index = undefined;
+      const entries: Array<{ db: IndexDb; key: string; e: Entry<unknown> }> = [];
+      for (const key of this.nodeKeys()) {
+        const file = this.nodePath(key);
+        const st = fileStamp(file);
+        try {
+          const v = decodeRecord<NodeMeta>(readFileSync(file, 'utf8'));
+          if (st && v?.key === key) entries.push({ db: 'nodes', key, e: { st, v } });
+        } catch {
+          // unreadable: verify reports it
+        }
+      }
+      for (const id of this.runIds()) {
+        const file = this.runPath(id);
+        const st = fileStamp(file);
+        try {
+          const v = decodeRecord<RunRecord>(readFileSync(file, 'utf8'));
+          if (st && v?.id === id) entries.push({ db: 'runs', key: id, e: { st, v } });
+        } catch {
+          // unreadable
+        }
+      }
+      for (const [key, e] of memo) entries.push({ db: 'memo', key, e });
+      const tmp = this.path('tmp', `${process.pid}-index`);
+      try {
+        await buildIndex(tmp, entries);
+        if (!existsSync(this.path('FORMAT'))) writeAtomic(this.path('FORMAT'), `${STORE_FORMAT}\n`, this.path('tmp'));
+        renameSync(join(tmp, 'data.mdb'), this.path('data.mdb'));
+        unlinkQuiet(this.path('lock.mdb'));
+      } catch (e) {
+        throw ioError(e, 'writing', this.path('data.mdb'));
+      } finally {
+        rmSync(tmp, { recursive: true, force: true });
+      }
+      this.indexState = { status: 'ok', detail: 'rebuilt' };
+      return undefined;
+    } finally {
+      if (!haveLock) locks.release('maintenance');
+    }
+  }
+
+  /**
+   * Removes what no kept run reaches. keepRuns: per pipeline, the newest N runs are kept (all when
+   * unset). maxSize: older runs are dropped until the payloads the kept runs reach fit. Every
+   * node of a live run is kept, whatever its status. When no other process uses the store, the
+   * index is then rebuilt, which compacts it (LMDB never shrinks its file otherwise).
+   */
+  async gc(opts: { keepRuns?: number; maxSize?: number } = {}): Promise<{ runsRemoved: number; nodesRemoved: number; objectsRemoved: number; bytesBefore: number; bytesAfter: number; compacted: boolean }> {
+    this.ensureWritable();
+    if (!this.locks.tryAcquire('gc')) throw new StoreError(`another 'trendc cache gc' is running on ${this.root} (pid ${this.locks.owner('gc')})`);
+    let runsRemoved = 0;
+    let nodesRemoved = 0;
+    let objectsRemoved = 0;
+    const bytesBefore = dirBytes(this.root);
+    try {
+      // Order matters (see the header): node records, then payloads, then temporary roots are
+      // listed before the run records are read and before the records are read again.
+      const listedKeys = this.nodeKeys();
+      const listedObjects = [...this.objects.list()];
+      const tempRoots = new Set(
+        readdirQuiet(this.path('tmp'))
+          .map((f) => /^(\d+)-root-([0-9a-f]+)\.\d+$/.exec(f))
+          .filter((m): m is RegExpExecArray => !!m && alive(Number(m[1])))
+          .map((m) => m[2]!),
+      );
+      const all = this.runs();
+      const live = all.filter((r) => r.status === 'running');
+      const runs = all.filter((r) => r.status !== 'running');
+      let kept: RunRecord[] = runs;
+      if (opts.keepRuns !== undefined) {
+        const byPipeline = new Map<string, RunRecord[]>();
+        for (const r of runs) byPipeline.set(r.pipeline, [...(byPipeline.get(r.pipeline) ?? []), r]);
+        kept = [...byPipeline.values()].flatMap((rs) => rs.slice(Math.max(0, rs.length - opts.keepRuns!)));
+      }
+      kept.sort((a, b) => (a.id < b.id ? -1 : 1));
+      const liveKeys = live.flatMap((r) => r.nodes.map((n) => n.key));
+      const reach = (rs: RunRecord[]) => new Set(rs.flatMap((r) => r.nodes.filter((n) => n.status === 'cached' || n.status === 'ran').map((n) => n.key)).concat(liveKeys));
+      if (opts.maxSize !== undefined) {
+        const size = (keys: Set<string>) => [...keys].reduce((s, k) => s + (this.meta(k)?.bytes ?? 0), 0);
+        while (kept.length > 0 && size(reach(kept)) > opts.maxSize) kept.shift();
+      }
+      const keptIds = new Set(kept.map((r) => r.id));
+      for (const r of runs) {
+        if (!keptIds.has(r.id)) {
+          this.deleteRun(r.id);
+          runsRemoved++;
+        }
+      }
+      const reachable = reach(kept);
+      for (const k of listedKeys) {
+        if (!reachable.has(k)) {
+          this.deleteNode(k);
+          nodesRemoved++;
+        }
+      }
+      const referenced = new Set<string>();
+      for (const k of this.nodeKeys()) {
+        try {
+          const m = decodeRecord<NodeMeta>(readFileSync(this.nodePath(k), 'utf8'));
+          if (typeof m?.checksum === 'string') referenced.add(m.checksum);
+        } catch {
+          // removed meanwhile, or unreadable (verify reports it)
+        }
+      }
+      for (const o of listedObjects) {
+        if (!referenced.has(o.address) && !tempRoots.has(o.address)) {
+          this.objects.remove(o.address);
+          objectsRemoved++;
+        }
+      }
+    } finally {
+      this.locks.release('gc');
+    }
+    this.objects.cleanTemp();
+    this.locks.cleanStale();
+    this.cleanProcFiles();
+    const compacted = this.otherUsers().length === 0 && (await this.rebuildIndex()) === undefined;
+    return { runsRemoved, nodesRemoved, objectsRemoved, bytesBefore, bytesAfter: dirBytes(this.root), compacted };
+  }
+
+  // ------------------------------------------------------------------ format 1 stores
+  /**
+   * A store written before format 2 kept node and run records (and payloads under 64 KiB) only in
+   * LMDB. They are written out as files once, then the index is rebuilt. Needs a writable store
+   * and no other user; a damaged old index cannot be read, and is then treated as a damaged index
+   * (its node records are lost and recompute; `cache verify --repair` starts it afresh).
+   */
+  private async migrateLegacy(): Promise<void> {
+    const file = this.path('data.mdb');
+    const c = checkMdb(file);
+    if (!c.ok) {
+      this.indexState = { status: 'damaged', detail: `a format-1 index: ${c.reason}` };
+      this.warn(`the store index ${file} is damaged (${c.reason}); its records cannot be read. Run 'trendc cache verify --repair' to start the index afresh (payload files are kept; nodes recompute)`);
+      return;
+    }
+    // An upgrade rewrites no content, so a read-only open may do it where the file system allows.
+    if (this.writeBlock || !this.registered) throw new StoreError(`the store at ${this.root} is in an older format and cannot be upgraded here (${this.writeBlock ?? 'cannot register as a user'}); open it once with write access`);
+    const locks = this.lockDirectory();
+    if (!locks.tryAcquire('maintenance')) {
+      await this.waitForLock('maintenance');
+      return this.attach();
+    }
+    try {
+      const others = this.otherUsers();
+      if (others.length) throw new StoreError(`the store at ${this.root} is in an older format and is in use by pid ${others.join(', ')}; rerun when they have finished, to upgrade it`);
+      const env = openLmdb({ path: this.root, maxDbs: 8, compression: false, overlappingSync: false, noSubdir: false });
+      try {
+        const nodes = env.openDB<NodeMeta, string>({ name: 'nodes', encoding: 'msgpack' });
+        const blobs = env.openDB<Buffer, string>({ name: 'blobs', encoding: 'binary' });
+        const runs = env.openDB<RunRecord, string>({ name: 'runs', encoding: 'msgpack' });
+        mkdirs(this.path('tmp'));
+        for (const d of ['objects', 'nodes', 'runs']) mkdirs(this.path(d));
+        for (const { value } of nodes.getRange()) {
+          if (!value || !KEY_RE.test(value.key)) continue;
+          if (value.where === 'inline') {
+            const b = blobs.get(value.checksum);
+            if (!b || checksumBytes(b) !== value.checksum) continue;
+            this.objects.write(value.checksum, b);
+          }
+          this.writeRecordFile(this.nodePath(value.key), { ...value, where: 'file' });
+        }
+        for (const { value } of runs.getRange()) if (value && KEY_RE.test(value.id)) this.writeRecordFile(this.runPath(value.id), value);
+      } finally {
+        await env.close();
+      }
+      const why = await this.rebuildIndex(true);
+      if (why) throw new StoreError(`upgrading the store at ${this.root}: ${why}`);
+    } finally {
+      locks.release('maintenance');
+    }
+    this.indexState = { status: 'missing', detail: 'rebuilt after an upgrade; reopened by the next process' };
+  }
+
+  private writeRecordFile(file: string, v: unknown): void {
+    mkdirs(join(file, '..'));
+    writeAtomic(file, encodeRecord(v), this.path('tmp'));
   }
 }
 
 export function dirBytes(dir: string): number {
   let total = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) total += dirBytes(p);
-    else if (e.isFile()) total += statSync(p).size;
+    try {
+      if (e.isDirectory()) total += dirBytes(p);
+      else if (e.isFile()) total += statSync(p).size;
+    } catch {
+      // removed meanwhile
+    }
   }
   return total;
 }

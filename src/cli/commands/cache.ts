@@ -28,8 +28,9 @@ export function resolveKey(store: Store, ref: string, runRef?: string): string {
   return resolveRef(store, ref, runRef).key;
 }
 
-async function withStore<T>(dir: string | undefined, f: (s: Store) => Promise<T> | T): Promise<T> {
-  const store = await openStore(dir);
+/** Store commands act on an existing store only: a missing one is "no store at DIR" (exit 2). */
+async function withStore<T>(dir: string | undefined, f: (s: Store) => Promise<T> | T, readOnly = true): Promise<T> {
+  const store = await openStore(dir, { create: false, readOnly });
   try {
     return await f(store);
   } finally {
@@ -76,7 +77,7 @@ export function registerCacheCommands(program: Command, setCode: (c: number) => 
         const st = s.stats();
         if (o.json) process.stdout.write(json({ ...st, root: s.root }) + '\n');
         else {
-          process.stdout.write(`${s.root}\n${st.nodes} nodes, ${st.runs} runs; payloads ${human(st.inlineBytes)} inline + ${human(st.fileBytes)} in files; data.mdb ${human(st.dbBytes)}\n`);
+          process.stdout.write(`${s.root}\n${st.nodes} nodes, ${st.runs} runs; payloads ${human(st.payloadBytes)}; index data.mdb ${human(st.dbBytes)}${st.index.status === 'ok' ? '' : ` (${st.index.status})`}; ${human(st.storeBytes)} in all\n`);
           process.stdout.write(table(Object.entries(st.byOp).map(([op, v]) => [op, String(v.count), human(v.bytes)]), ['op', 'nodes', 'bytes']) + '\n');
         }
         setCode(EXIT.ok);
@@ -84,21 +85,34 @@ export function registerCacheCommands(program: Command, setCode: (c: number) => 
     );
   cache
     .command('verify')
-    .description('check every payload against its checksum (exit 1 if any is broken)')
-    .option('--repair', 'drop broken entries so the next run recomputes them')
+    .description('check the index, every record and every payload against its checksum (exit 1 if anything is broken)')
+    .option('--repair', 'drop broken entries so the next run recomputes them, and rebuild a damaged index from the records')
     .option('--cache <dir>', 'cache directory')
     .option('--json', 'print as JSON')
     .action((o: { repair?: boolean; cache?: string; json?: boolean }) =>
-      withStore(o.cache, (s) => {
-        const r = s.verify(!!o.repair);
-        if (o.json) process.stdout.write(json(r) + '\n');
-        else {
-          process.stdout.write(`checked ${r.checked} nodes: ${r.broken.length} broken${r.orphanObjects ? `, ${r.orphanObjects} unreferenced payload files (trendc cache gc removes them)` : ''}\n`);
-          for (const b of r.broken) process.stdout.write(`  ${b.key.slice(0, 12)} ${b.op}: ${b.why}${o.repair ? ' (dropped)' : ''}\n`);
-          if (r.broken.length && !o.repair) process.stdout.write('run `trendc cache verify --repair` to drop them; the next run recomputes them\n');
-        }
-        setCode(r.broken.length && !o.repair ? EXIT.failed : EXIT.ok);
-      }),
+      withStore(
+        o.cache,
+        async (s) => {
+          const r = await s.verify(!!o.repair);
+          const indexBad = r.index.status === 'damaged' && !r.index.rebuilt;
+          if (o.json) process.stdout.write(json(r) + '\n');
+          else {
+            const ix = r.index;
+            const indexLine =
+              ix.status === 'damaged' ? `index ${s.root}/data.mdb: DAMAGED (${ix.detail})` : ix.status === 'ok' ? `index: ok${ix.stale ? ` (${ix.stale} entries out of date)` : ''}` : `index: ${ix.status}${ix.detail ? ` (${ix.detail})` : ''}`;
+            process.stdout.write(`${indexLine}${ix.rebuilt ? '; rebuilt from the records' : ''}${ix.notRebuilt ? `; not rebuilt: ${ix.notRebuilt}` : ''}\n`);
+            process.stdout.write(`checked ${r.checked} nodes: ${r.broken.length} broken${r.orphanObjects ? `, ${r.orphanObjects} unreferenced payload files (trendc cache gc removes them)` : ''}\n`);
+            for (const b of r.broken) process.stdout.write(`  ${b.key.slice(0, 12)} ${b.op}: ${b.why}${o.repair ? ' (dropped)' : ''}\n`);
+            process.stdout.write(`checked ${r.runsChecked} runs: ${r.brokenRuns.length} broken\n`);
+            for (const b of r.brokenRuns) process.stdout.write(`  run ${b.id}: ${b.why}${o.repair ? ' (dropped)' : ''}\n`);
+            if (o.repair && (r.tempFiles || r.staleLocks)) process.stdout.write(`removed ${r.tempFiles} temporary files and ${r.staleLocks} stale locks left by dead processes\n`);
+            if ((r.broken.length || r.brokenRuns.length || indexBad) && !o.repair) process.stdout.write('run `trendc cache verify --repair` to drop broken entries and rebuild the index; the next run recomputes what was dropped\n');
+          }
+          if (indexBad && o.repair) process.stderr.write(`trendc: the index could not be rebuilt: ${r.index.notRebuilt ?? 'unknown reason'}\n`);
+          setCode((r.broken.length || r.brokenRuns.length) && !o.repair ? EXIT.failed : indexBad ? EXIT.failed : EXIT.ok);
+        },
+        !o.repair,
+      ),
     );
   cache
     .command('gc')
@@ -107,19 +121,24 @@ export function registerCacheCommands(program: Command, setCode: (c: number) => 
     .option('--max-size <size>', 'drop older runs until the kept payloads fit (e.g. 2G)')
     .option('--cache <dir>', 'cache directory')
     .option('--json', 'print as JSON')
-    .action((o: { keepRuns?: string; maxSize?: string; cache?: string; json?: boolean }) =>
-      withStore(o.cache, async (s) => {
-        const keepRuns = o.keepRuns !== undefined ? Number(o.keepRuns) : undefined;
-        if (keepRuns !== undefined && (!Number.isInteger(keepRuns) || keepRuns < 0)) throw new UserError(`--keep-runs must be a non-negative integer, got ${o.keepRuns}`);
-        const r = await s.gc({ ...(keepRuns !== undefined ? { keepRuns } : {}), ...(o.maxSize ? { maxSize: parseSize(o.maxSize) } : {}) });
-        if (o.json) process.stdout.write(json(r) + '\n');
-        else
-          process.stdout.write(
-            `removed ${r.runsRemoved} runs, ${r.nodesRemoved} nodes, ${r.objectsRemoved} payload files; ${human(r.bytesBefore)} -> ${human(r.bytesAfter)}${r.compacted ? ' (database compacted)' : ''}\n`,
-          );
-        setCode(EXIT.ok);
-      }),
-    );
+    .action((o: { keepRuns?: string; maxSize?: string; cache?: string; json?: boolean }) => {
+      const keepRuns = o.keepRuns !== undefined ? Number(o.keepRuns) : undefined;
+      if (keepRuns !== undefined && (!Number.isInteger(keepRuns) || keepRuns < 0)) throw new UserError(`--keep-runs must be a non-negative integer, got ${o.keepRuns}`);
+      const maxSize = o.maxSize ? parseSize(o.maxSize) : undefined;
+      return withStore(
+        o.cache,
+        async (s) => {
+          const r = await s.gc({ ...(keepRuns !== undefined ? { keepRuns } : {}), ...(maxSize !== undefined ? { maxSize } : {}) });
+          if (o.json) process.stdout.write(json(r) + '\n');
+          else
+            process.stdout.write(
+              `removed ${r.runsRemoved} runs, ${r.nodesRemoved} nodes, ${r.objectsRemoved} payload files; ${human(r.bytesBefore)} -> ${human(r.bytesAfter)}${r.compacted ? ' (index compacted)' : ''}\n`,
+            );
+          setCode(EXIT.ok);
+        },
+        false,
+      );
+    });
 
   program
     .command('export')

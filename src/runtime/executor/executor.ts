@@ -155,6 +155,9 @@ export async function execute(dag: Dag, store: Store, ops: OpProvider, opts: Exe
 
   const startRecord = record();
   store.putRun(startRecord);
+  // A `cache gc` that began before this record existed does not protect this run's nodes: wait
+  // for it to finish before deciding what is cached.
+  await store.waitForGc();
 
   let initPromise: Promise<string> | undefined;
   const ensureBackend = async () => {

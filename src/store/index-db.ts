@@ -1,0 +1,177 @@
+/**
+ * The store's per-host index: an LMDB environment (cache/data.mdb, data format V1) that caches
+ * the node and run records kept as files, plus `memo` (small derived facts). It is never the
+ * only copy of anything that matters: it can be deleted and rebuilt from the records at any
+ * time, and it is not written from several hosts.
+ *
+ * Every value is stored as checksum(key, body) + body, where body is JSON of { st, v }: v is the
+ * record and st the identity (size, mtime, inode) of the record file it was read from, so a
+ * stale entry (the file was rewritten or removed by another process or host) is noticed and the
+ * file is read instead. The checksum lets the structural check (mdb-check.ts) notice a changed
+ * byte inside a value. Any error from lmdb after opening disables the index for the rest of
+ * the process: the store goes on from the record files.
+ */
+import { rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { checksumBytes } from '../compiler/hash.js';
+import { checkMdb, type MdbCheck } from './mdb-check.js';
+
+/** Plain LMDB commits (no overlapping sync), uncompressed values, a directory (never noSubdir). */
+const ENV_OPTIONS = { maxDbs: 8, compression: false, overlappingSync: false, noSubdir: false } as const;
+export const INDEX_DBS = ['nodes', 'runs', 'memo'] as const;
+export type IndexDb = (typeof INDEX_DBS)[number];
+
+export interface Entry<T> {
+  st: string;
+  v: T;
+}
+
+function seal(key: Buffer, body: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(checksumBytes(Buffer.concat([key, body])), 'hex'), body]);
+}
+
+/** The body of a sealed value, or undefined if its checksum does not match. */
+export function unseal(key: Buffer, value: Buffer): Buffer | undefined {
+  if (value.length < 16) return undefined;
+  const body = value.subarray(16);
+  return checksumBytes(Buffer.concat([key, body])) === value.subarray(0, 16).toString('hex') ? body : undefined;
+}
+
+/** The structural check of the index file, values included. */
+export function checkIndex(root: string): MdbCheck {
+  return checkMdb(join(root, 'data.mdb'), (db, key, value) => {
+    if (!(INDEX_DBS as readonly string[]).includes(db)) return `unexpected database '${db}'`;
+    return unseal(key, value) ? undefined : `the value of key '${key.toString('latin1').slice(0, 40)}' does not match its checksum`;
+  });
+}
+
+/** The identity of a record file, to tell a fresh index entry from a stale one. */
+export function fileStamp(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.size}:${st.mtimeMs}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+export class Index {
+  private readonly env: RootDatabase;
+  private readonly dbs: Record<IndexDb, Database<Buffer, Buffer>>;
+  /** Why the index stopped being used (an lmdb error), if it did. */
+  failed: string | undefined;
+  private closed = false;
+
+  private constructor(
+    readonly path: string,
+    readonly readOnly: boolean,
+  ) {
+    this.env = open({ path, ...ENV_OPTIONS, readOnly });
+    const dbs = {} as Record<IndexDb, Database<Buffer, Buffer>>;
+    for (const name of INDEX_DBS) dbs[name] = this.env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary', ...(readOnly ? { create: false } : {}) });
+    this.dbs = dbs;
+  }
+
+  /** Opens the environment at `path`; the caller has checked it. Throws on lmdb errors. */
+  static open(path: string, readOnly: boolean): Index {
+    return new Index(path, readOnly);
+  }
+
+  get usable(): boolean {
+    return !this.failed && !this.closed;
+  }
+
+  private guard<T>(f: () => T, fallback: T): T {
+    if (!this.usable) return fallback;
+    try {
+      return f();
+    } catch (e) {
+      this.failed = (e as Error)?.message ?? String(e);
+      return fallback;
+    }
+  }
+
+  get<T>(db: IndexDb, key: string): Entry<T> | undefined {
+    return this.guard(() => {
+      const k = Buffer.from(key, 'utf8');
+      const raw = this.dbs[db].get(k);
+      if (!raw) return undefined;
+      const body = unseal(k, Buffer.from(raw));
+      if (!body) throw new Error(`the index value of ${db}/${key} does not match its checksum`);
+      return JSON.parse(body.toString('utf8')) as Entry<T>;
+    }, undefined);
+  }
+
+  put(db: IndexDb, key: string, e: Entry<unknown>): void {
+    if (this.readOnly) return;
+    this.guard(() => {
+      const k = Buffer.from(key, 'utf8');
+      const v = seal(k, Buffer.from(JSON.stringify(e), 'utf8'));
+      this.env.transactionSync(() => this.dbs[db].putSync(k, v));
+    }, undefined);
+  }
+
+  /** Several puts and removals in one transaction. */
+  batch(ops: Array<{ db: IndexDb; key: string; e?: Entry<unknown> }>): void {
+    if (this.readOnly || !ops.length) return;
+    this.guard(() => {
+      this.env.transactionSync(() => {
+        for (const op of ops) {
+          const k = Buffer.from(op.key, 'utf8');
+          if (op.e) this.dbs[op.db].putSync(k, seal(k, Buffer.from(JSON.stringify(op.e), 'utf8')));
+          else this.dbs[op.db].removeSync(k);
+        }
+      });
+    }, undefined);
+  }
+
+  remove(db: IndexDb, key: string): void {
+    this.batch([{ db, key }]);
+  }
+
+  keys(db: IndexDb): string[] {
+    return this.guard(() => [...this.dbs[db].getKeys()].map((k) => Buffer.from(k as Buffer).toString('utf8')), []);
+  }
+
+  memoEntries(): Array<[string, Entry<string>]> {
+    return this.keys('memo').flatMap((k) => {
+      const e = this.get<string>('memo', k);
+      return e ? [[k, e] as [string, Entry<string>]] : [];
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.env.close();
+    } catch {
+      // closing a failed environment
+    }
+  }
+}
+
+/**
+ * Writes a fresh index for the given records into `dir` (which must not exist yet) and closes
+ * it. Used by a rebuild: the new files are then renamed over the old ones.
+ */
+export async function buildIndex(dir: string, entries: Array<{ db: IndexDb; key: string; e: Entry<unknown> }>): Promise<void> {
+  rmSync(dir, { recursive: true, force: true });
+  const env = open({ path: dir, ...ENV_OPTIONS });
+  try {
+    const dbs = Object.fromEntries(INDEX_DBS.map((n) => [n, env.openDB<Buffer, Buffer>({ name: n, encoding: 'binary', keyEncoding: 'binary' })])) as Record<IndexDb, Database<Buffer, Buffer>>;
+    for (let i = 0; i < entries.length; i += 500) {
+      const chunk = entries.slice(i, i + 500);
+      env.transactionSync(() => {
+        for (const { db, key, e } of chunk) {
+          const k = Buffer.from(key, 'utf8');
+          dbs[db].putSync(k, seal(k, Buffer.from(JSON.stringify(e), 'utf8')));
+        }
+      });
+    }
+    await env.flushed;
+  } finally {
+    await env.close();
+  }
+}

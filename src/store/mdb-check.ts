@@ -1,0 +1,290 @@
+/**
+ * A structural check of an LMDB data file (data format V1, 64-bit), done with plain reads before
+ * lmdb maps the file. LMDB trusts its file: a page number past the end of a truncated file makes
+ * it read beyond the mapping (SIGBUS, the process dies with no message), and a damaged page
+ * header or node makes it fail with MDB_CORRUPTED, MDB_PAGE_FULL or garbage values. So before
+ * the index is opened, this reads:
+ *
+ * - both meta pages (page flags, magic 0xBEEFC0DE, version 1, page size), and picks the newer
+ *   one as LMDB does; its last page must lie inside the file;
+ * - every page reachable from it: the free-page tree, the main tree and each named database's
+ *   tree. Each page must carry its own number, the right kind (branch above leaves, leaves at
+ *   the recorded depth), consistent lower/upper bounds, node offsets and sizes inside the page,
+ *   keys in strictly increasing order within the range its parent gives it, child and overflow
+ *   page numbers inside the file and used once, and the page/entry counts recorded for each
+ *   tree. Free-list entries must name pages inside the file that no tree uses;
+ * - optionally each value, through a caller's check (the store's index stores a checksum with
+ *   every value, so a byte changed inside a record is noticed too).
+ *
+ * Another process may commit while the file is read (LMDB reuses pages of a snapshot two commits
+ * later); a failed check is repeated while the newest transaction id keeps changing.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+const P_BRANCH = 0x01;
+const P_LEAF = 0x02;
+const P_OVERFLOW = 0x04;
+const P_META = 0x08;
+const P_DIRTY = 0x10;
+const F_BIGDATA = 0x01;
+const F_SUBDATA = 0x02;
+const MDB_INTEGERKEY = 0x08;
+const PAGEHDRSZ = 16;
+const NODESIZE = 8;
+const MAGIC = 0xbeefc0de;
+const P_INVALID = 0xffffffffffffffffn;
+const DB_SIZE = 48;
+
+export type ValueCheck = (db: string, key: Buffer, value: Buffer) => string | undefined;
+
+export type MdbCheck =
+  | { ok: true; txnid: bigint; pageSize: number; lastPage: number; entries: Record<string, number> }
+  | { ok: false; reason: string; txnid?: bigint };
+
+interface Db {
+  flags: number;
+  depth: number;
+  branch: bigint;
+  leaf: bigint;
+  overflow: bigint;
+  entries: bigint;
+  root: bigint;
+}
+
+class Damage extends Error {}
+
+const fail = (msg: string): never => {
+  throw new Damage(msg);
+};
+
+function readDb(b: Buffer, off: number): Db {
+  return {
+    flags: b.readUInt16LE(off + 4),
+    depth: b.readUInt16LE(off + 6),
+    branch: b.readBigUInt64LE(off + 8),
+    leaf: b.readBigUInt64LE(off + 16),
+    overflow: b.readBigUInt64LE(off + 24),
+    entries: b.readBigUInt64LE(off + 32),
+    root: b.readBigUInt64LE(off + 40),
+  };
+}
+
+interface Meta {
+  pageSize: number;
+  free: Db;
+  main: Db;
+  lastPage: bigint;
+  txnid: bigint;
+  mapSize: bigint;
+}
+
+function readMeta(b: Buffer, which: number): Meta {
+  if (b.length < PAGEHDRSZ + 136) fail(`meta page ${which} is cut short`);
+  if (!(b.readUInt16LE(10) & P_META)) fail(`page ${which} is not a meta page`);
+  if (b.readUInt32LE(16) !== MAGIC) fail(`meta page ${which} has a bad magic number`);
+  if (b.readUInt32LE(20) !== 1) fail(`meta page ${which} has data format version ${b.readUInt32LE(20)} (expected 1)`);
+  const free = readDb(b, 40);
+  return { pageSize: b.readUInt32LE(40), free, main: readDb(b, 88), lastPage: b.readBigUInt64LE(136), txnid: b.readBigUInt64LE(144), mapSize: b.readBigUInt64LE(32) };
+}
+
+class Reader {
+  constructor(
+    readonly fd: number,
+    readonly size: number,
+  ) {}
+  read(off: number, len: number): Buffer {
+    const b = Buffer.alloc(len);
+    let got = 0;
+    while (got < len) {
+      const n = readSync(this.fd, b, got, len - got, off + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return got === len ? b : b.subarray(0, got);
+  }
+}
+
+function metas(r: Reader): { meta: Meta; pageSize: number } {
+  if (r.size < PAGEHDRSZ + 152) fail(`the file is ${r.size} bytes, too short for an LMDB environment`);
+  const m0 = readMeta(r.read(0, PAGEHDRSZ + 152), 0);
+  const ps = m0.pageSize;
+  if (ps < 512 || ps > 65536 || (ps & (ps - 1)) !== 0) fail(`meta page 0 gives page size ${ps}`);
+  if (r.size < ps + PAGEHDRSZ + 152) fail(`the file is ${r.size} bytes, too short for its second meta page`);
+  const m1 = readMeta(r.read(ps, PAGEHDRSZ + 152), 1);
+  // LMDB uses the meta page with the larger transaction id (page 0 on a tie).
+  const meta = m0.txnid < m1.txnid ? m1 : m0;
+  if (meta.pageSize !== ps) fail(`the newest meta page gives page size ${meta.pageSize}, page 0 gives ${ps}`);
+  return { meta, pageSize: ps };
+}
+
+function checkOnce(path: string, valueCheck?: ValueCheck): MdbCheck {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    return { ok: false, reason: `cannot read it: ${(e as Error).message}` };
+  }
+  let txnid: bigint | undefined;
+  try {
+    const r = new Reader(fd, fstatSync(fd).size);
+    const { meta, pageSize: ps } = metas(r);
+    txnid = meta.txnid;
+    const last = meta.lastPage;
+    const filePages = BigInt(Math.floor(r.size / ps));
+    if (last < 1n || last + 1n > filePages) fail(`its last page is ${last} but the file holds ${filePages} pages of ${ps} bytes (truncated?)`);
+    if (meta.mapSize < (last + 1n) * BigInt(ps) || meta.mapSize > 1n << 52n) fail(`its map size ${meta.mapSize} is impossible`);
+    const lastPage = Number(last);
+    const seen = new Set<number>();
+    const free: number[] = [];
+    const entries: Record<string, number> = {};
+
+    const page = (pgno: number, what: string): Buffer => {
+      if (pgno < 2 || pgno > lastPage) fail(`${what}: page ${pgno} is outside the file (pages 2..${lastPage})`);
+      if (seen.has(pgno)) fail(`${what}: page ${pgno} is used twice`);
+      seen.add(pgno);
+      const b = r.read(pgno * ps, ps);
+      if (b.length < ps) fail(`${what}: page ${pgno} is cut short`);
+      const own = b.readBigUInt64LE(0);
+      if (own !== BigInt(pgno)) fail(`${what}: page ${pgno} says it is page ${own}`);
+      return b;
+    };
+
+    const walk = (name: string, db: Db, onValue: (key: Buffer, value: Buffer, flags: number) => void) => {
+      const intKey = (db.flags & MDB_INTEGERKEY) !== 0;
+      const cmp = intKey ? (a: Buffer, b: Buffer) => (a.readBigUInt64LE(0) < b.readBigUInt64LE(0) ? -1 : a.readBigUInt64LE(0) > b.readBigUInt64LE(0) ? 1 : 0) : Buffer.compare;
+      if (db.root === P_INVALID) {
+        if (db.depth !== 0 || db.entries !== 0n || db.leaf !== 0n || db.branch !== 0n || db.overflow !== 0n) fail(`${name}: an empty tree with counts`);
+        entries[name] = 0;
+        return;
+      }
+      if (db.depth < 1 || db.depth > 32) fail(`${name}: tree depth ${db.depth}`);
+      const count = { branch: 0n, leaf: 0n, overflow: 0n, entries: 0n };
+      const visit = (pgno: number, level: number, lo: Buffer | undefined, hi: Buffer | undefined) => {
+        const p = page(pgno, name);
+        const flags = p.readUInt16LE(10) & ~P_DIRTY;
+        const isLeaf = flags === P_LEAF;
+        if (!isLeaf && flags !== P_BRANCH) fail(`${name}: page ${pgno} has flags 0x${flags.toString(16)} (expected a branch or leaf page)`);
+        if (isLeaf !== (level === db.depth)) fail(`${name}: page ${pgno} is a ${isLeaf ? 'leaf' : 'branch'} at depth ${level} of ${db.depth}`);
+        const lower = p.readUInt16LE(12);
+        const upper = p.readUInt16LE(14);
+        if (lower < PAGEHDRSZ || lower & 1 || lower > upper || upper > ps) fail(`${name}: page ${pgno} has bounds ${lower}..${upper}`);
+        const n = (lower - PAGEHDRSZ) >> 1;
+        if (n === 0) fail(`${name}: page ${pgno} is empty`);
+        if (isLeaf) count.leaf++;
+        else count.branch++;
+        const keys: Buffer[] = [];
+        const children: number[] = [];
+        for (let i = 0; i < n; i++) {
+          const off = p.readUInt16LE(PAGEHDRSZ + 2 * i);
+          if (off < upper || off & 1 || off + NODESIZE > ps) fail(`${name}: page ${pgno} node ${i} at offset ${off} is outside the page's node area`);
+          const lo16 = p.readUInt16LE(off);
+          const hi16 = p.readUInt16LE(off + 2);
+          const nflags = p.readUInt16LE(off + 4);
+          const ksize = p.readUInt16LE(off + 6);
+          const kstart = off + NODESIZE;
+          if (kstart + ksize > ps) fail(`${name}: page ${pgno} node ${i} has a key running past the page`);
+          const key = p.subarray(kstart, kstart + ksize);
+          if (intKey && ksize !== 8 && !(i === 0 && !isLeaf)) fail(`${name}: page ${pgno} node ${i} has a ${ksize}-byte integer key`);
+          if (!isLeaf) {
+            children.push(lo16 + hi16 * 0x10000 + nflags * 0x100000000);
+            keys.push(key);
+            continue;
+          }
+          if (nflags & ~(F_BIGDATA | F_SUBDATA) || (nflags & F_SUBDATA && name !== 'main')) fail(`${name}: page ${pgno} node ${i} has flags 0x${nflags.toString(16)}`);
+          const dsize = lo16 + hi16 * 0x10000;
+          let value: Buffer;
+          if (nflags & F_BIGDATA) {
+            if (kstart + ksize + 8 > ps) fail(`${name}: page ${pgno} node ${i} runs past the page`);
+            const opg = Number(p.readBigUInt64LE(kstart + ksize));
+            const pages = Math.floor((PAGEHDRSZ - 1 + dsize) / ps) + 1;
+            if (opg + pages - 1 > lastPage) fail(`${name}: overflow pages ${opg}..${opg + pages - 1} run past the file (last page ${lastPage})`);
+            const o = page(opg, name);
+            if ((o.readUInt16LE(10) & ~P_DIRTY) !== P_OVERFLOW) fail(`${name}: page ${opg} should be an overflow page`);
+            if (o.readUInt32LE(12) !== pages) fail(`${name}: overflow page ${opg} says ${o.readUInt32LE(12)} pages, its value needs ${pages}`);
+            for (let q = opg + 1; q < opg + pages; q++) {
+              if (seen.has(q)) fail(`${name}: page ${q} is used twice`);
+              seen.add(q);
+            }
+            count.overflow += BigInt(pages);
+            value = r.read(opg * ps + PAGEHDRSZ, dsize);
+          } else {
+            if (kstart + ksize + dsize > ps) fail(`${name}: page ${pgno} node ${i} has a value running past the page`);
+            value = p.subarray(kstart + ksize, kstart + ksize + dsize);
+          }
+          keys.push(key);
+          count.entries++;
+          onValue(key, value, nflags);
+        }
+        // Key order: strictly increasing, inside [lo, hi) given by the parent. A branch page's
+        // first key is implicit (the parent's bound), so it is not compared.
+        const first = isLeaf ? 0 : 1;
+        for (let i = first; i < keys.length; i++) {
+          const k = keys[i]!;
+          if (i > first && cmp(keys[i - 1]!, k) >= 0) fail(`${name}: page ${pgno} has keys out of order at node ${i}`);
+          if (lo && cmp(k, lo) < 0) fail(`${name}: page ${pgno} node ${i} has a key below its parent's range`);
+          if (hi && cmp(k, hi) >= 0) fail(`${name}: page ${pgno} node ${i} has a key above its parent's range`);
+        }
+        for (let i = 0; i < children.length; i++) visit(children[i]!, level + 1, i === 0 ? lo : keys[i], i + 1 < children.length ? keys[i + 1] : hi);
+      };
+      visit(Number(db.root), 1, undefined, undefined);
+      for (const f of ['branch', 'leaf', 'overflow', 'entries'] as const) {
+        if (count[f] !== db[f]) fail(`${name}: ${count[f]} ${f === 'entries' ? 'entries' : `${f} pages`} found, ${db[f]} recorded`);
+      }
+      entries[name] = Number(count.entries);
+    };
+
+    walk('free', meta.free, (_k, v) => {
+      if (v.length < 8) fail('free list: an entry is cut short');
+      const n = Number(v.readBigUInt64LE(0));
+      if (v.length !== 8 * (n + 1)) fail(`free list: an entry holds ${v.length} bytes for ${n} pages`);
+      for (let i = 1; i <= n; i++) free.push(Number(v.readBigUInt64LE(8 * i)));
+    });
+    if ((meta.main.flags & ~0) !== 0) fail(`main: flags 0x${meta.main.flags.toString(16)}`);
+    const subs: Array<[string, Db]> = [];
+    walk('main', meta.main, (k, v, flags) => {
+      if (!(flags & F_SUBDATA)) return;
+      if (v.length !== DB_SIZE) fail(`main: database record '${k.toString('latin1')}' is ${v.length} bytes`);
+      subs.push([k.toString('utf8'), readDb(v, 0)]);
+    });
+    for (const [name, db] of subs) {
+      if (db.flags !== 0) fail(`${name}: flags 0x${db.flags.toString(16)} (this store uses none)`);
+      walk(name, db, (k, v) => {
+        const why = valueCheck?.(name, k, v);
+        if (why) fail(`${name}: ${why}`);
+      });
+    }
+    for (const f of free) {
+      if (f < 2 || f > lastPage) fail(`free list: page ${f} is outside the file`);
+      if (seen.has(f)) fail(`free list: page ${f} is both free and in use`);
+    }
+    return { ok: true, txnid: meta.txnid, pageSize: ps, lastPage, entries };
+  } catch (e) {
+    if (e instanceof Damage) return { ok: false, reason: e.message, ...(txnid !== undefined ? { txnid } : {}) };
+    return { ok: false, reason: `cannot read it: ${(e as Error).message}`, ...(txnid !== undefined ? { txnid } : {}) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function newestTxn(path: string): bigint | undefined {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      return metas(new Reader(fd, fstatSync(fd).size)).meta.txnid;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+/** Checks an LMDB data file; see the header comment. */
+export function checkMdb(path: string, valueCheck?: ValueCheck): MdbCheck {
+  for (let attempt = 0; ; attempt++) {
+    const r = checkOnce(path, valueCheck);
+    if (r.ok || attempt >= 4 || r.txnid === undefined) return r;
+    const now = newestTxn(path);
+    if (now === undefined || now === r.txnid) return r;
+  }
+}
