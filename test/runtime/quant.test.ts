@@ -135,6 +135,19 @@ describe('gradients: stand-ins and straight-through estimators', () => {
   it('DoReFa activation gradient is 1 inside [0,1] and 0 outside', () => {
     expect(arr(tf.grad((t: tf.Tensor) => tf.sum(quantizeActivations(t, 3)))(tf.tensor1d([-0.5, 0.2, 0.7, 1.5])))).toEqual([0, 1, 1, 0]);
   });
+
+  it('a quantiser whose input no kernel saves still has it in the backward pass', async () => {
+    // As after a ResNet block's residual add: variableGrads' forward tidy disposes every
+    // intermediate that no kernel saved, so the quantiser must save its input itself.
+    for (const backend of ['cpu', 'wasm']) {
+      await selectBackend(backend);
+      const v = tf.variable(tf.tensor1d([-0.5, 0.2, 0.7, 1.5]));
+      const { grads, value } = tf.variableGrads(() => tf.sum(quantizeActivations(tf.add(v, 0.1), 2)) as tf.Scalar);
+      expect(arr(Object.values(grads)[0]!), backend).toEqual([0, 1, 1, 0]);
+      tf.dispose([v, value, ...Object.values(grads)]);
+    }
+    await selectBackend('cpu');
+  });
 });
 
 describe('halftone on colour images, and every quantiser on the wasm backend', () => {

@@ -13,9 +13,17 @@
 import { actQuant, actQuantGrad, kernelModule } from '../backends/wasm-kernels.js';
 import { tf } from '../tf.js';
 
-/** A unary op with a forward value and a chosen backward pass (dy, x) -> dx. */
+/**
+ * A unary op with a forward value and a chosen backward pass (dy, x) -> dx. The input is saved
+ * with the engine for the backward pass: a closure over it is not enough, since the forward
+ * pass's tidy disposes any intermediate no kernel saved (a DoReFa activation after a residual
+ * add lost its input that way and failed in the backward pass).
+ */
 export function withGradient(forward: (x: tf.Tensor) => tf.Tensor, backward: (dy: tf.Tensor, x: tf.Tensor) => tf.Tensor): (x: tf.Tensor) => tf.Tensor {
-  const f = tf.customGrad(((a: tf.Tensor) => ({ value: forward(a), gradFunc: (dy: tf.Tensor) => backward(dy, a) })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const f = tf.customGrad(((a: tf.Tensor, save: (t: tf.Tensor[]) => void) => {
+    save([a]);
+    return { value: forward(a), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => backward(dy, saved[0]!) };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return (x) => f(x) as tf.Tensor;
 }
 
