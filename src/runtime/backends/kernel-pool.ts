@@ -3,19 +3,33 @@
  * the TF.js backend's shared memory; a job is a kernel name, its arguments, and one row range
  * per thread, handed over through a control block in that memory with Atomics (no messages on
  * the hot path). The calling thread takes the first range itself.
+ *
+ * Per-thread state is owned by exactly one thread. Each module instance (this thread's and every
+ * worker's) has its own copy of the module's stack-pointer global; the pool points each one at a
+ * stack of its own, allocated here, before any kernel runs (without that, every instance would
+ * start at the linker's address: the same bytes, inside the TF.js module's static data, for all
+ * threads). kernels/check-module.mjs proves at build time that the kernels touch no other memory
+ * of their own and bound their stack use well below KERNEL_STACK_BYTES. Scratch buffers are
+ * handed out per range by the callers (wasm-kernels.ts: range i gets slot i).
  */
 import { Worker } from 'node:worker_threads';
 
 const SLOT = 64; // doubles per worker slot: [nargs, m0, m1, args...]
 const MAX_ARGS = SLOT - 3;
+/** Each thread's kernel stack (the build proves a call chain needs at most 4 KiB of it). */
+export const KERNEL_STACK_BYTES = 64 * 1024;
+const STACK_REPORT = 32; // ctrl[32 + i]: the stack pointer worker i's instance holds
 
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const v8 = require('node:v8');
 if (workerData.relaxed) v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
-const { memory, bytes, ctrlOffset, slotOffset, index, names } = workerData;
+const { memory, bytes, ctrlOffset, slotOffset, index, names, stackTop } = workerData;
 const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
 const ctrl = new Int32Array(memory.buffer, ctrlOffset, 64);
+inst.exports.__stack_pointer.value = stackTop;
+Atomics.store(ctrl, ${STACK_REPORT} + index, inst.exports.__stack_pointer.value);
+Atomics.notify(ctrl, ${STACK_REPORT} + index);
 const slot = new Float64Array(memory.buffer, slotOffset, ${SLOT});
 let seen = 0;
 for (;;) {
@@ -40,33 +54,66 @@ export interface Heap {
   malloc(bytes: number): number;
 }
 
+/** One thread's kernel stack: [base, top), the stack growing down from top. */
+export interface StackRegion {
+  thread: number;
+  base: number;
+  top: number;
+  /** The stack pointer that thread's module instance actually holds after set-up. */
+  held: number;
+}
+
+/** The kernel module's exports: its functions and the stack-pointer global each instance owns. */
+export type KernelExports = Record<string, ((...a: number[]) => void) | WebAssembly.Global>;
+
+function stackGlobal(exports: KernelExports): WebAssembly.Global {
+  const g = exports.__stack_pointer;
+  if (!(g instanceof WebAssembly.Global)) {
+    throw new Error('the kernel module does not export its stack pointer: threads cannot be given their own stacks (rebuild it with scripts/build-kernels.sh)');
+  }
+  return g;
+}
+
 export class KernelPool {
   private readonly workers: Worker[] = [];
   private readonly ctrl: Int32Array;
   private readonly ctrlOffset: number;
   private readonly slotsOffset: number;
   private readonly names: string[];
+  private readonly fns: Record<string, (...a: number[]) => void>;
+  private readonly stackTops: number[] = [];
+  private readonly mainStack: WebAssembly.Global;
   private seq = 0;
   /** Waits for a worker that ran past their 1 s timeout (a diagnostic: 0 unless a job is slow). */
   timeouts = 0;
+  /** Sees every job's per-range arguments before it runs (tests audit per-thread ownership). */
+  audit: ((fn: string, args: number[][], ranges: Array<[number, number]>) => void) | undefined;
   private failed: Error | undefined;
 
   constructor(
     heap: Heap,
     bytes: Uint8Array,
-    private readonly exports: Record<string, (...a: number[]) => void>,
+    exports: KernelExports,
     readonly threads: number,
     relaxed: boolean,
   ) {
+    this.mainStack = stackGlobal(exports);
     this.names = Object.keys(exports).filter((k) => typeof exports[k] === 'function');
+    this.fns = Object.fromEntries(this.names.map((k) => [k, exports[k] as (...a: number[]) => void]));
     this.ctrlOffset = heap.malloc(256);
     this.slotsOffset = (heap.malloc(threads * SLOT * 8 + 8) + 7) & ~7;
     this.ctrl = new Int32Array(heap.memory.buffer, this.ctrlOffset, 64);
     this.ctrl.fill(0);
+    for (let i = 0; i < threads; i++) {
+      const base = heap.malloc(KERNEL_STACK_BYTES + 16);
+      if (!base) throw new Error('out of wasm memory for the kernel stacks');
+      this.stackTops.push(((base + 15) & ~15) + KERNEL_STACK_BYTES); // 16-byte aligned, as clang assumes
+    }
+    this.mainStack.value = this.stackTops[0]!;
     for (let i = 1; i < threads; i++) {
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { memory: heap.memory, bytes, ctrlOffset: this.ctrlOffset, slotOffset: this.slotsOffset + i * SLOT * 8, index: i, names: this.names, relaxed },
+        workerData: { memory: heap.memory, bytes, ctrlOffset: this.ctrlOffset, slotOffset: this.slotsOffset + i * SLOT * 8, index: i, names: this.names, relaxed, stackTop: this.stackTops[i] },
       });
       w.on('error', (e) => (this.failed = e));
       w.unref();
@@ -80,7 +127,8 @@ export class KernelPool {
    */
   run(fn: string, args: number[] | ((i: number) => number[]), ranges: Array<[number, number]>): void {
     const argsFor = typeof args === 'function' ? args : () => args;
-    const f = this.exports[fn]!;
+    const f = this.fns[fn]!;
+    if (this.audit) this.audit(fn, ranges.map((_, i) => argsFor(i)), ranges);
     if (ranges.length === 1 || this.workers.length === 0) {
       ranges.forEach(([a, b], i) => {
         if (b > a) f(...argsFor(i), a, b);
@@ -113,6 +161,18 @@ export class KernelPool {
         if (Atomics.wait(this.ctrl, 8 + i, seen, 1000) === 'timed-out') this.timeouts++;
       }
     }
+  }
+
+  /**
+   * Each thread's stack region and the stack pointer its instance holds (waiting for workers that
+   * have not started yet). For tests: the regions must be disjoint and held === top.
+   */
+  stacks(): StackRegion[] {
+    return this.stackTops.map((top, i) => {
+      if (i > 0) while (Atomics.load(this.ctrl, STACK_REPORT + i) === 0) Atomics.wait(this.ctrl, STACK_REPORT + i, 0, 50);
+      const held = i === 0 ? (this.mainStack.value as number) : Atomics.load(this.ctrl, STACK_REPORT + i);
+      return { thread: i, base: top - KERNEL_STACK_BYTES, top, held };
+    });
   }
 
   /** Splits [0, n) into one range per thread, in multiples of `align`. */

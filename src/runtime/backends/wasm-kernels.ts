@@ -74,6 +74,11 @@ const CHUNK = 60; // rows per im2col chunk, as in kernels/conv.c
 const round4 = (x: number) => (x + 3) & ~3;
 const round8 = (x: number) => (x + 7) & ~7;
 
+/** The kernel pool and the per-thread scratch block (slot i at base + i * perThread), for tests. */
+export function kernelThreads(): { pool: KernelPool; scratch: { base: number; perThread: number } | undefined } | undefined {
+  return pool ? { pool, scratch } : undefined;
+}
+
 /** The kernel module, when the wasm backend is active with trend's kernels. */
 export function kernelModule(): KernelModule | undefined {
   return tf.getBackend() === 'wasm' ? K : undefined;

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf } from '../tf.js';
 import v8 from 'node:v8';
-import { KernelPool } from './kernel-pool.js';
+import { KernelPool, type KernelExports } from './kernel-pool.js';
 import { registerWasmKernels, type KernelModule } from './wasm-kernels.js';
 
 const require = createRequire(import.meta.url);
@@ -49,6 +49,25 @@ export function enableRelaxedSimd(): boolean {
     return false;
   }
   return WebAssembly.validate(RELAXED_PROBE);
+}
+
+/** (f32, f32, f32) -> f32: lane 0 of f32x4.relaxed_madd(splat a, splat b, splat c), exported as m. */
+const MADD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 125, 125, 125, 1, 125, 3, 2, 1, 0, 7, 5, 1, 1, 109, 0, 0, 10, 22, 1, 20, 0, 32, 0, 253, 19, 32, 1, 253, 19, 32, 2, 253, 19,
+  253, 133, 2, 253, 31, 0, 11,
+]);
+
+/**
+ * Whether this engine's relaxed_madd fuses (rounds once). The instruction may do either, by
+ * processor, and the two give different bits, so trend decides from the machine alone (never
+ * from the thread count) and records the answer in the backend description ("fma"); an engine
+ * that does not fuse computes exactly what the mul+add modules compute, so those are used.
+ * With a = b = 1 + 2^-12 and c = -(1 + 2^-11), a*b + c is 2^-24 fused and 0 rounded twice.
+ */
+export function relaxedMaddFuses(): boolean {
+  const m = new WebAssembly.Instance(new WebAssembly.Module(MADD_PROBE as BufferSource)).exports.m as (a: number, b: number, c: number) => number;
+  const a = 1 + 2 ** -12;
+  return m(a, a, -(1 + 2 ** -11)) === 2 ** -24;
 }
 
 let info: WasmInfo | undefined;
@@ -113,7 +132,7 @@ function kernelBytes(name: string): Uint8Array {
 }
 
 function loadKernelModule(memory: WebAssembly.Memory, shared: boolean, fma: boolean): { k: KernelModule; bytes: Uint8Array } {
-  const bytes = kernelBytes(shared ? (fma ? 'kernels-fma-shared.wasm' : 'kernels-shared.wasm') : 'kernels.wasm');
+  const bytes = kernelBytes(`kernels${fma ? '-fma' : ''}${shared ? '-shared' : ''}.wasm`);
   const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes as BufferSource), { env: { memory } });
   return { k: instance.exports as unknown as KernelModule, bytes };
 }
@@ -134,8 +153,9 @@ async function withoutEmscriptenHandlers<T>(f: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Registers and activates the wasm backend. threads: worker threads for XNNPACK (default: one per
- * core). Returns what was actually set up.
+ * Registers and activates the wasm backend. threads: worker threads for XNNPACK and trend's
+ * kernels (default: one per core). One thread still uses the threaded build, so the arithmetic
+ * (XNNPACK's and trend's) is the same whatever the thread count. Returns what was set up.
  */
 export async function setupWasm(threads = Math.min(8, os.cpus().length)): Promise<WasmInfo> {
   if (info) {
@@ -147,7 +167,7 @@ export async function setupWasm(threads = Math.min(8, os.cpus().length)): Promis
     setThreadsCount(n: number): void;
   };
   let module: EmscriptenModule | undefined;
-  if (threads > 1 && !process.env.TREND_WASM_NO_THREADS) {
+  if (threads >= 1 && !process.env.TREND_WASM_NO_THREADS) {
     try {
       module = await withoutEmscriptenHandlers(() => threadedModule(threads));
       wasmPkg.setThreadsCount(threads);
@@ -172,10 +192,10 @@ export async function setupWasm(threads = Math.min(8, os.cpus().length)): Promis
   let fma = false;
   if (memory) {
     const shared = memory.buffer instanceof SharedArrayBuffer;
-    fma = shared && enableRelaxedSimd();
+    fma = enableRelaxedSimd() && relaxedMaddFuses();
     const { k, bytes } = loadKernelModule(memory, shared, fma);
     const malloc = (wasm as unknown as { _malloc(n: number): number })._malloc;
-    const pool = new KernelPool({ memory, malloc: (n) => malloc(n) >>> 0 }, bytes, k as unknown as Record<string, (...a: number[]) => void>, shared ? actual : 1, fma);
+    const pool = new KernelPool({ memory, malloc: (n) => malloc(n) >>> 0 }, bytes, k as unknown as KernelExports, shared ? actual : 1, fma);
     registerWasmKernels(k, pool, (n) => malloc(n) >>> 0, (p) => (wasm as unknown as { _free(p: number): void })._free(p));
     customKernels = true;
   }
