@@ -11,7 +11,7 @@
  * byte inside a value. Any error from lmdb after opening disables the index for the rest of
  * the process: the store goes on from the record files.
  */
-import { rmSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { checksumBytes } from '../compiler/hash.js';
@@ -46,6 +46,35 @@ export function checkIndex(root: string): MdbCheck {
   });
 }
 
+/**
+ * Creates lock.mdb with real zero bytes before lmdb does. lmdb sizes it with ftruncate and writes
+ * it through a memory map: on a full tmpfs, touching a page that has no block yet kills the
+ * process with SIGBUS. Written here, a full disk is an ordinary error (thrown; nothing is left).
+ */
+export function prefillLockFile(dir: string): void {
+  const path = join(dir, 'lock.mdb');
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
+    throw e;
+  }
+  try {
+    const zeros = Buffer.alloc(LOCK_FILE_BYTES);
+    let off = 0;
+    while (off < zeros.length) off += writeSync(fd, zeros, off, zeros.length - off);
+    closeSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(path, { force: true });
+    throw e;
+  }
+}
+
+/** Room for 254 readers (lmdb-js asks for 126 and uses what the file holds). */
+const LOCK_FILE_BYTES = 16384;
+
 /** The identity of a record file, to tell a fresh index entry from a stale one. */
 export function fileStamp(path: string): string | undefined {
   try {
@@ -67,6 +96,13 @@ export class Index {
     readonly path: string,
     readonly readOnly: boolean,
   ) {
+    try {
+      prefillLockFile(path);
+    } catch (e) {
+      // Read-only: lmdb can do without a lock file it cannot create; a full disk it cannot survive.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (!readOnly || code === 'ENOSPC' || code === 'EDQUOT') throw e;
+    }
     this.env = open({ path, ...ENV_OPTIONS, readOnly });
     const dbs = {} as Record<IndexDb, Database<Buffer, Buffer>>;
     for (const name of INDEX_DBS) dbs[name] = this.env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary', ...(readOnly ? { create: false } : {}) });
@@ -158,6 +194,8 @@ export class Index {
  */
 export async function buildIndex(dir: string, entries: Array<{ db: IndexDb; key: string; e: Entry<unknown> }>): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  prefillLockFile(dir);
   const env = open({ path: dir, ...ENV_OPTIONS });
   try {
     const dbs = Object.fromEntries(INDEX_DBS.map((n) => [n, env.openDB<Buffer, Buffer>({ name: n, encoding: 'binary', keyEncoding: 'binary' })])) as Record<IndexDb, Database<Buffer, Buffer>>;

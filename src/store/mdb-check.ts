@@ -38,7 +38,7 @@ const DB_SIZE = 48;
 export type ValueCheck = (db: string, key: Buffer, value: Buffer) => string | undefined;
 
 export type MdbCheck =
-  | { ok: true; txnid: bigint; pageSize: number; lastPage: number; entries: Record<string, number> }
+  | { ok: true; txnid: bigint; pageSize: number; lastPage: number; entries: Record<string, number>; used: number[] }
   | { ok: false; reason: string; txnid?: bigint };
 
 interface Db {
@@ -257,7 +257,7 @@ function checkOnce(path: string, valueCheck?: ValueCheck): MdbCheck {
       if (f < 2 || f > lastPage) fail(`free list: page ${f} is outside the file`);
       if (seen.has(f)) fail(`free list: page ${f} is both free and in use`);
     }
-    return { ok: true, txnid: meta.txnid, pageSize: ps, lastPage, entries };
+    return { ok: true, txnid: meta.txnid, pageSize: ps, lastPage, entries, used: [...seen].sort((a, b) => a - b) };
   } catch (e) {
     if (e instanceof Damage) return { ok: false, reason: e.message, ...(txnid !== undefined ? { txnid } : {}) };
     return { ok: false, reason: `cannot read it: ${(e as Error).message}`, ...(txnid !== undefined ? { txnid } : {}) };
