@@ -3,7 +3,8 @@
  * and cache paths that are wrong. Every command must end with an exit code and a message (never
  * a signal, a hang or a stack trace), and the store must come back to a working state.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { summaryCounts, TOY, trendcAsync, workdir } from '../helpers/cli.js';
@@ -193,6 +194,28 @@ describe('read-only stores and bad cache paths', () => {
         remount(mnt, 'rw');
       }
     });
+  });
+
+  it('a store made read-only with chmod -R a-w is read by a user who is not root (root ignores the modes)', async () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    expect((await runToy(dir)).code).toBe(0);
+    const clean = await checksums(dir);
+    chmodSync(dir, 0o755);
+    execFileSync('chmod', ['-R', 'a-w', join(dir, 'cache')]);
+    try {
+      // As `nobody`, through runuser (util-linux), with the same node and CLI.
+      const asNobody = (args: string[]) => cli(args, { cwd: dir, env: { TREND_RUN_AS: 'nobody' } });
+      for (const args of [['cache', 'ls', '--json'], ['cache', 'verify'], ['cache', 'stats'], ['cache', 'show', Object.keys(clean)[0]!], ['runs']]) {
+        const r = await asNobody(args);
+        expectClean(args, r, [0]);
+        if (args[1] === 'ls') expect((JSON.parse(r.stdout) as unknown[]).length).toBe(TOTAL);
+      }
+      const repair = await asNobody(['cache', 'verify', '--repair']);
+      expectClean(['cache', 'verify', '--repair'], repair, [1]);
+      expect(repair.stderr).toMatch(/the store at \S+ is read-only \(permission denied\)/);
+    } finally {
+      execFileSync('chmod', ['-R', 'u+w', join(dir, 'cache')]);
+    }
   });
 
   it('commands that fail on bad arguments create no store; a missing store is "no store at DIR", exit 2', async () => {
