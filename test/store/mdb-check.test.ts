@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initHash } from '../../src/compiler/hash.js';
 import { buildIndex, checkIndex } from '../../src/store/index-db.js';
 import { checkMdb } from '../../src/store/mdb-check.js';
-import { FAKE_OPS, TOY, trendc, workdir } from '../helpers/cli.js';
+import { FAKE_OPS, ROOT, TOY, trendc, workdir } from '../helpers/cli.js';
 
 /** A store made by a real run: its data.mdb is the index the check must judge. */
 let storeDir: string;
@@ -113,6 +114,38 @@ describe('structural check of data.mdb', () => {
       writeFileSync(file, bytes);
     });
     expect(checkIndex(dir)).toMatchObject({ ok: false, reason: expect.stringMatching(/truncated/) });
+  });
+
+  it('never reports damage while another process commits', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trend-mdb-'));
+    await buildIndex(join(dir, 'ix'), [{ db: 'nodes', key: 'k0', e: { st: '', v: 0 } }]);
+    const script = `
+      const { initHash } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'compiler', 'hash.js'))});
+      const { Index } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'store', 'index-db.js'))});
+      await initHash();
+      const ix = Index.open(process.argv[1], false);
+      for (let i = 0; i < 600; i++) {
+        ix.put(i % 3 ? 'nodes' : 'runs', 'k' + (i % 97), { st: String(i), v: 'x'.repeat((i * 131) % 9000) });
+        if (i % 5 === 0) ix.remove('nodes', 'k' + ((i * 7) % 97));
+        if (ix.failed) throw new Error(ix.failed);
+      }
+      await ix.close();`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, join(dir, 'ix')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    let running = true;
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => ((running = false), r(c))));
+    let checks = 0;
+    while (running) {
+      const c = checkIndex(join(dir, 'ix'));
+      expect(c.ok, c.ok ? '' : c.reason).toBe(true);
+      checks++;
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await exited, err).toBe(0);
+    expect(checks).toBeGreaterThan(10);
+    expect(checkIndex(join(dir, 'ix'))).toMatchObject({ ok: true });
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('notices one changed byte inside a stored record by its checksum', () => {
