@@ -19,7 +19,7 @@ import {
 } from '../../grammar/lexer.js';
 import { parserInstance } from '../../grammar/parser.js';
 import type { Comment, Loc, Program, Statement } from './ast.js';
-import { AstBuilder, ZeroDenominator } from './cst-to-ast.js';
+import { astBuilder, ZeroDenominator } from './cst-to-ast.js';
 import { didYouMean, error, oneOf, type Diagnostic } from './diagnostics.js';
 
 export const MAX_ERRORS = 50;
@@ -75,7 +75,7 @@ export function parse(text: string, file: string): ParseResult {
   markTrailingComments(program.comments, tokens);
 
   const parser = parserInstance();
-  const builder = new AstBuilder(file);
+  const builder = astBuilder(file);
   const stmts = splitStatements(tokens);
   for (let index = 0; index < stmts.length; index++) {
     if (diagnostics.length >= MAX_ERRORS) break;

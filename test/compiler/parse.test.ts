@@ -69,13 +69,39 @@ describe('parser', () => {
     expect(diagnose('model a\u0000 = cnn')[0]!.message).toMatch(/not text/);
   });
 
-  it('treats an empty file as an empty pipeline', () => {
-    expect(diagnose('')).toEqual([]);
-    expect(diagnose('\n\n# only a comment\n')).toEqual([]);
+  it('parses an empty file as an empty program, which the check says declares nothing', () => {
+    expect(parse('', 'x').diagnostics).toEqual([]);
+    expect(parse('\n\n# only a comment\n', 'x').program.statements).toEqual([]);
+    for (const src of ['', '\n\n# only a comment\n', 'train epochs=3\nreport title="t"\n']) {
+      const d = diagnose(src);
+      expect(d).toHaveLength(1);
+      expect(d[0]!).toMatchObject({ severity: 'error', loc: { line: 1, col: 1 } });
+      expect(d[0]!.message).toMatch(/^this pipeline declares nothing to compute/);
+    }
+    expect(diagnose('dataset mnist\n')).toEqual([]);
+    // Not added on top of syntax errors (statements that failed to parse are missing).
+    expect(diagnose('modle x = cnn\n').map((x) => x.message)).toEqual(["unknown statement 'modle'"]);
   });
 
   it('explains that indented statements continue the previous one', () => {
     const d = diagnose('model a = cnn\n  model b = cnn\n');
     expect(d[0]!.note).toMatch(/continues the statement above/);
+  });
+});
+
+describe('the CST visitor', () => {
+  it('has a visit method for every grammar rule, checked when it is built', async () => {
+    const { astBuilderClass } = await import('../../src/compiler/cst-to-ast.js');
+    const { parserInstance } = await import('../../grammar/parser.js');
+    const Builder = astBuilderClass();
+    expect(() => new Builder('f.trend')).not.toThrow();
+    const rules = parserInstance().getGAstProductions();
+    const ruleNames = [...(rules instanceof Map ? rules.keys() : Object.keys(rules))];
+    expect(ruleNames.length).toBeGreaterThan(25);
+    for (const rule of ruleNames) expect(typeof (Builder.prototype as unknown as Record<string, unknown>)[rule], rule).toBe('function');
+    // A rule without a visit method fails at start-up instead of being dropped silently.
+    class Missing extends (Builder as unknown as new (file: string) => object) {}
+    Object.defineProperty(Missing.prototype, 'selItem', { value: undefined });
+    expect(() => new Missing('f.trend')).toThrow(/selItem/);
   });
 });
