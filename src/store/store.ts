@@ -41,6 +41,7 @@
  * `create`, creates nothing, so a command that fails on bad arguments leaves no store behind.
  */
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { checksumBytes, initHash } from '../compiler/hash.js';
@@ -311,23 +312,25 @@ export class Store {
     this.dirsChecked = true;
     this.register();
     if (this.writeBlock) throw new StoreError(this.writeBlock);
-    this.openIndex();
+    // Another process may have made the store meanwhile and be rebuilding its index: then this
+    // one goes on from the record files.
+    if (this.holder('maintenance') === undefined) this.openIndex();
+  }
+
+  /** The live process (not this one) holding locks/<name>, if any. */
+  private holder(name: string): number | undefined {
+    try {
+      const pid = Number(readFileSync(this.path('locks', name), 'utf8'));
+      return pid > 0 && pid !== process.pid && alive(pid) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private async waitForLock(name: string, limitMs = 600_000): Promise<void> {
-    const dir = this.path('locks');
-    if (!existsSync(dir)) return;
-    const holder = () => {
-      try {
-        const pid = Number(readFileSync(join(dir, name), 'utf8'));
-        return pid > 0 && pid !== process.pid && alive(pid) ? pid : undefined;
-      } catch {
-        return undefined;
-      }
-    };
     const t0 = Date.now();
-    while (holder() !== undefined) {
-      if (Date.now() - t0 > limitMs) throw new StoreError(`the store at ${this.root} is held by process ${holder()} (locks/${name}) for over ${limitMs / 1000} s`);
+    while (this.holder(name) !== undefined) {
+      if (Date.now() - t0 > limitMs) throw new StoreError(`the store at ${this.root} is held by process ${this.holder(name)} (locks/${name}) for over ${limitMs / 1000} s`);
       await sleep(50);
     }
   }
@@ -697,7 +700,8 @@ export class Store {
         }
       }
       for (const [key, e] of memo) entries.push({ db: 'memo', key, e });
-      const tmp = this.path('tmp', `${process.pid}-index`);
+      // A new name each time: lmdb-js keeps environments by path within a process.
+      const tmp = this.path('tmp', `${process.pid}-index-${randomBytes(4).toString('hex')}`);
       try {
         await buildIndex(tmp, entries);
         if (!existsSync(this.path('FORMAT'))) writeAtomic(this.path('FORMAT'), `${STORE_FORMAT}\n`, this.path('tmp'));
