@@ -35,7 +35,7 @@ export class ProgressRenderer {
     if (mode === 'tty') {
       this.multi = new cliProgress.MultiBar(
         {
-          format: ' {bar} {percentage}% | {id} {phase} {value}/{total} {unit} | {rate}/s ETA {eta_formatted} | {metrics}',
+          format: ' {bar} {percentage}% | {id} {phase} {value}/{total} {unit} | {rate}/s ETA {etaText} | {metrics}',
           hideCursor: true,
           clearOnComplete: true,
           stopOnComplete: false,
@@ -79,19 +79,22 @@ export class ProgressRenderer {
           if (!b || b.phase !== p.phase) {
             b?.bar.stop();
             if (b) this.multi.remove(b.bar);
-            const bar = this.multi.create(p.total, p.done, { id: e.id, phase: p.phase, unit: p.unit ?? '', rate: '0', metrics: '' });
+            const bar = this.multi.create(p.total, p.done, { id: e.id, phase: p.phase, unit: p.unit ?? '', rate: '0', etaText: '-', metrics: '' });
             b = { bar, phase: p.phase, started: performance.now(), done: p.done };
             this.bars.set(e.id, b);
           }
-          const rate = (p.done - 0) / Math.max(1e-3, (performance.now() - b.started) / 1000);
+          // The operation's own rate and ETA (over the whole node) when it gives them, else this phase's.
+          const rate = p.rate ?? p.done / Math.max(1e-3, (performance.now() - b.started) / 1000);
+          const eta = p.eta ?? (rate > 0 ? (p.total - p.done) / rate : undefined);
           b.bar.setTotal(p.total);
-          b.bar.update(p.done, { rate: rate.toFixed(1), metrics: fmtMetrics(p.metrics), unit: p.unit ?? '' });
+          b.bar.update(p.done, { rate: rate.toFixed(1), etaText: eta === undefined ? '-' : secs(eta * 1000), metrics: fmtMetrics(p.metrics), unit: p.unit ?? '' });
         } else if (this.mode === 'plain') {
           const now = performance.now();
           const last = this.lastPlain.get(e.id) ?? 0;
           if (p.done === p.total || now - last > 5000) {
             this.lastPlain.set(e.id, now);
-            this.line(`  ${e.id}: ${p.phase} ${p.done}/${p.total} ${p.unit ?? ''} ${fmtMetrics(p.metrics)}`.trimEnd());
+            const speed = p.rate !== undefined ? ` ${p.rate.toFixed(1)} ${p.unit ?? 'units'}/s${p.eta !== undefined ? ` ETA ${secs(p.eta * 1000)}` : ''}` : '';
+            this.line(`  ${e.id}: ${p.phase} ${p.done}/${p.total} ${p.unit ?? ''}${speed} ${fmtMetrics(p.metrics)}`.trimEnd());
           }
         }
         break;

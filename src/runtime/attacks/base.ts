@@ -2,6 +2,7 @@
  * What every attack shares. An attack is a function of (target, batch, parameters, seed) with no
  * hidden state; budgets and steps are in pixel units, images in [0, 1].
  */
+import { runSteps, type Steps } from '../pace.js';
 import type { Rng } from '../rng.js';
 import { tf } from '../tf.js';
 
@@ -35,6 +36,17 @@ export interface AttackParams {
 }
 
 export type Attack = (t: AttackTarget, x: tf.Tensor4D, y: Int32Array, p: AttackParams, r: Rng) => tf.Tensor4D;
+
+/**
+ * An attack in steps (see ../pace.ts): a generator that yields the fraction of its work done after
+ * each step and returns the adversarial batch. Closed early, it frees every tensor it holds.
+ */
+export type SteppedAttack = (t: AttackTarget, x: tf.Tensor4D, y: Int32Array, p: AttackParams, r: Rng) => Steps<tf.Tensor4D>;
+
+/** The synchronous form of a stepped attack. */
+export function unstepped(a: SteppedAttack): Attack {
+  return (t, x, y, p, r) => runSteps(a(t, x, y, p, r));
+}
 
 export function oneHot(y: Int32Array, classes: number): tf.Tensor2D {
   return tf.tidy(() => tf.oneHot(tf.tensor1d(y, 'int32'), classes) as tf.Tensor2D);
@@ -117,8 +129,13 @@ export function projectL1Rows(d: Float32Array, n: number, dim: number, eps: numb
 
 export function projectL1(x: tf.Tensor4D, x0: tf.Tensor4D, eps: number): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
-  const d = tf.sub(x, x0).dataSync() as Float32Array;
-  const p = projectL1Rows(d, n, h * w * c, eps);
+  const diff = tf.sub(x, x0);
+  let p: Float32Array;
+  try {
+    p = projectL1Rows(diff.dataSync() as Float32Array, n, h * w * c, eps);
+  } finally {
+    diff.dispose(); // (this difference once leaked a tensor per l_1 step)
+  }
   return tf.tidy(() => clip01(tf.add(x0, tf.tensor4d(p, x.shape))));
 }
 

@@ -5,9 +5,9 @@
  * examples never fooled are returned unchanged.
  */
 import { tf } from '../tf.js';
-import { oneHot, selectRows, type Attack } from './base.js';
+import { oneHot, selectRows, unstepped, type Attack, type SteppedAttack } from './base.js';
 
-export const cw: Attack = (t, x0, y, p, r) => {
+export const cwSteps: SteppedAttack = function* (t, x0, y, p, r) {
   const n = x0.shape[0];
   const kappa = p.kappa ?? 0;
   const steps = p.steps ?? 100;
@@ -20,74 +20,90 @@ export const cw: Attack = (t, x0, y, p, r) => {
   let best = tf.clone(x0) as tf.Tensor4D;
   const w0 = tf.tidy(() => tf.atanh(tf.clipByValue(tf.sub(tf.mul(x0, 2), 1), -0.999999, 0.999999)));
   const toX = (w: tf.Tensor) => tf.div(tf.add(tf.tanh(w), 1), 2) as tf.Tensor4D;
-  for (let round = 0; round < (p.search ?? 9); round++) {
-    const cT = tf.tensor1d(Float32Array.from(c));
-    let w = tf.clone(w0);
-    let m = tf.zerosLike(w0);
-    let v = tf.zerosLike(w0);
-    const success = new Uint8Array(n);
-    for (let it = 1; it <= steps; it++) {
-      const [nw, nm, nv, l2, margin] = tf.tidy(() => {
-        const f = (z: tf.Tensor) => {
-          const x = toX(z);
+  const rounds = p.search ?? 9;
+  // The current round's tensors, freed if the attack is stopped between steps.
+  let held: tf.Tensor[] = [];
+  let done = false;
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const cT = tf.tensor1d(Float32Array.from(c));
+      let w = tf.clone(w0);
+      let m = tf.zerosLike(w0);
+      let v = tf.zerosLike(w0);
+      held = [cT, w, m, v];
+      const success = new Uint8Array(n);
+      for (let it = 1; it <= steps; it++) {
+        const [nw, nm, nv, l2, margin] = tf.tidy(() => {
+          const f = (z: tf.Tensor) => {
+            const x = toX(z);
+            const logits = t.logits(x, r);
+            const real = tf.sum(tf.mul(logits, yh), 1);
+            const other = tf.max(tf.sub(logits, tf.mul(yh, 1e9)), 1);
+            const hinge = tf.maximum(tf.sub(real, other), -kappa);
+            const dist = tf.sum(tf.square(tf.sub(x, x0)), [1, 2, 3]);
+            return tf.sum(tf.add(dist, tf.mul(cT, hinge))) as tf.Scalar;
+          };
+          const g = tf.grad(f)(w);
+          const mm = tf.add(tf.mul(m, 0.9), tf.mul(g, 0.1));
+          const vv = tf.add(tf.mul(v, 0.999), tf.mul(tf.square(g), 0.001));
+          const mh = tf.div(mm, 1 - 0.9 ** it);
+          const vh = tf.div(vv, 1 - 0.999 ** it);
+          const ww = tf.sub(w, tf.mul(lr, tf.div(mh, tf.add(tf.sqrt(vh), 1e-8))));
+          // Evaluate the new point: distance and margin (other - real).
+          const x = toX(ww);
           const logits = t.logits(x, r);
           const real = tf.sum(tf.mul(logits, yh), 1);
           const other = tf.max(tf.sub(logits, tf.mul(yh, 1e9)), 1);
-          const hinge = tf.maximum(tf.sub(real, other), -kappa);
-          const dist = tf.sum(tf.square(tf.sub(x, x0)), [1, 2, 3]);
-          return tf.sum(tf.add(dist, tf.mul(cT, hinge))) as tf.Scalar;
-        };
-        const g = tf.grad(f)(w);
-        const mm = tf.add(tf.mul(m, 0.9), tf.mul(g, 0.1));
-        const vv = tf.add(tf.mul(v, 0.999), tf.mul(tf.square(g), 0.001));
-        const mh = tf.div(mm, 1 - 0.9 ** it);
-        const vh = tf.div(vv, 1 - 0.999 ** it);
-        const ww = tf.sub(w, tf.mul(lr, tf.div(mh, tf.add(tf.sqrt(vh), 1e-8))));
-        // Evaluate the new point: distance and margin (other - real).
-        const x = toX(ww);
-        const logits = t.logits(x, r);
-        const real = tf.sum(tf.mul(logits, yh), 1);
-        const other = tf.max(tf.sub(logits, tf.mul(yh, 1e9)), 1);
-        return [ww, mm, vv, tf.sum(tf.square(tf.sub(x, x0)), [1, 2, 3]), tf.sub(other, real)];
-      });
-      w.dispose();
-      m.dispose();
-      v.dispose();
-      [w, m, v] = [nw, nm, nv];
-      const d = l2.dataSync();
-      const mg = margin.dataSync();
-      const improved: number[] = [];
-      for (let i = 0; i < n; i++) {
-        if (mg[i]! >= kappa && mg[i]! > 0) {
-          success[i] = 1;
-          if (d[i]! < bestL2[i]!) {
-            bestL2[i] = d[i]!;
-            improved.push(i);
+          return [ww, mm, vv, tf.sum(tf.square(tf.sub(x, x0)), [1, 2, 3]), tf.sub(other, real)];
+        });
+        w.dispose();
+        m.dispose();
+        v.dispose();
+        [w, m, v] = [nw, nm, nv];
+        held = [cT, w, m, v];
+        const d = l2.dataSync();
+        const mg = margin.dataSync();
+        const improved: number[] = [];
+        for (let i = 0; i < n; i++) {
+          if (mg[i]! >= kappa && mg[i]! > 0) {
+            success[i] = 1;
+            if (d[i]! < bestL2[i]!) {
+              bestL2[i] = d[i]!;
+              improved.push(i);
+            }
           }
         }
+        if (improved.length) {
+          const mask = new Uint8Array(n);
+          for (const i of improved) mask[i] = 1;
+          const nb = tf.tidy(() => selectRows(mask, toX(w), best));
+          best.dispose();
+          best = nb;
+        }
+        l2.dispose();
+        margin.dispose();
+        yield (round * steps + it) / (rounds * steps);
       }
-      if (improved.length) {
-        const mask = new Uint8Array(n);
-        for (const i of improved) mask[i] = 1;
-        const nb = tf.tidy(() => selectRows(mask, toX(w), best));
-        best.dispose();
-        best = nb;
+      for (let i = 0; i < n; i++) {
+        if (success[i]) {
+          upper[i] = Math.min(upper[i]!, c[i]!);
+          c[i] = (lower[i]! + upper[i]!) / 2;
+        } else {
+          lower[i] = Math.max(lower[i]!, c[i]!);
+          c[i] = upper[i]! < 1e9 ? (lower[i]! + upper[i]!) / 2 : c[i]! * 10;
+        }
       }
-      l2.dispose();
-      margin.dispose();
+      [w, m, v, cT].forEach((u) => u.dispose());
+      held = [];
     }
-    for (let i = 0; i < n; i++) {
-      if (success[i]) {
-        upper[i] = Math.min(upper[i]!, c[i]!);
-        c[i] = (lower[i]! + upper[i]!) / 2;
-      } else {
-        lower[i] = Math.max(lower[i]!, c[i]!);
-        c[i] = upper[i]! < 1e9 ? (lower[i]! + upper[i]!) / 2 : c[i]! * 10;
-      }
-    }
-    [w, m, v, cT].forEach((u) => u.dispose());
+    done = true;
+    return best;
+  } finally {
+    held.forEach((u) => u.dispose());
+    w0.dispose();
+    yh.dispose();
+    if (!done) best.dispose();
   }
-  w0.dispose();
-  yh.dispose();
-  return best;
 };
+
+export const cw: Attack = unstepped(cwSteps);

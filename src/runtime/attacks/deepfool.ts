@@ -6,9 +6,9 @@
  * given, to the l_inf box (as the authors).
  */
 import { tf } from '../tf.js';
-import { oneHot, type Attack } from './base.js';
+import { oneHot, unstepped, type Attack, type SteppedAttack } from './base.js';
 
-export const deepfool: Attack = (t, x0, y, p, r) => {
+export const deepfoolSteps: SteppedAttack = function* (t, x0, y, p, r) {
   const [n, h, w, ch] = x0.shape;
   const dim = h * w * ch;
   const overshoot = p.overshoot ?? 0.02;
@@ -23,53 +23,64 @@ export const deepfool: Attack = (t, x0, y, p, r) => {
   const rTot = new Float32Array(n * dim);
   let x = tf.clone(x0) as tf.Tensor4D;
   const yOneHot = oneHot(y, t.classes);
-  for (let it = 0; it < (p.steps ?? 50) && active.some((a) => a); it++) {
-    const pred = tf.tidy(() => tf.argMax(t.logits(x, r), 1).dataSync() as Int32Array);
-    for (let i = 0; i < n; i++) if (pred[i] !== y[i]) active[i] = 0;
-    if (!active.some((a) => a)) break;
-    const bestPert = new Float64Array(n).fill(Infinity);
-    const bestDir = new Float32Array(n * dim);
-    const bestF = new Float64Array(n);
-    for (let j = 0; j < K - 1; j++) {
-      const cls = Int32Array.from(cands, (c, i) => c[j] ?? y[i]!);
-      const [g, f] = tf.tidy(() => {
-        const ck = tf.oneHot(tf.tensor1d(cls, 'int32'), t.classes);
-        const diff = (z: tf.Tensor) => tf.sum(tf.mul(t.logits(z as tf.Tensor4D, r), tf.sub(ck, yOneHot))) as tf.Scalar;
-        const logits = t.logits(x, r);
-        return [tf.grad(diff)(x), tf.sum(tf.mul(logits, tf.sub(ck, yOneHot)), 1)];
-      });
-      const gd = g.dataSync() as Float32Array;
-      const fd = f.dataSync() as Float32Array;
-      g.dispose();
-      f.dispose();
-      for (let i = 0; i < n; i++) {
-        if (!active[i] || cls[i] === y[i]) continue;
-        let nrm = 0;
-        for (let k = 0; k < dim; k++) nrm += gd[i * dim + k]! ** 2;
-        nrm = Math.sqrt(nrm) + 1e-12;
-        const pert = Math.abs(fd[i]!) / nrm;
-        if (pert < bestPert[i]!) {
-          bestPert[i] = pert;
-          bestF[i] = Math.abs(fd[i]!);
-          bestDir.set(gd.subarray(i * dim, (i + 1) * dim), i * dim);
+  const steps = p.steps ?? 50;
+  let done = false;
+  try {
+    for (let it = 0; it < steps && active.some((a) => a); it++) {
+      const pred = tf.tidy(() => tf.argMax(t.logits(x, r), 1).dataSync() as Int32Array);
+      for (let i = 0; i < n; i++) if (pred[i] !== y[i]) active[i] = 0;
+      if (!active.some((a) => a)) break;
+      const bestPert = new Float64Array(n).fill(Infinity);
+      const bestDir = new Float32Array(n * dim);
+      const bestF = new Float64Array(n);
+      for (let j = 0; j < K - 1; j++) {
+        const cls = Int32Array.from(cands, (c, i) => c[j] ?? y[i]!);
+        const [g, f] = tf.tidy(() => {
+          const ck = tf.oneHot(tf.tensor1d(cls, 'int32'), t.classes);
+          const diff = (z: tf.Tensor) => tf.sum(tf.mul(t.logits(z as tf.Tensor4D, r), tf.sub(ck, yOneHot))) as tf.Scalar;
+          const logits = t.logits(x, r);
+          return [tf.grad(diff)(x), tf.sum(tf.mul(logits, tf.sub(ck, yOneHot)), 1)];
+        });
+        const gd = g.dataSync() as Float32Array;
+        const fd = f.dataSync() as Float32Array;
+        g.dispose();
+        f.dispose();
+        for (let i = 0; i < n; i++) {
+          if (!active[i] || cls[i] === y[i]) continue;
+          let nrm = 0;
+          for (let k = 0; k < dim; k++) nrm += gd[i * dim + k]! ** 2;
+          nrm = Math.sqrt(nrm) + 1e-12;
+          const pert = Math.abs(fd[i]!) / nrm;
+          if (pert < bestPert[i]!) {
+            bestPert[i] = pert;
+            bestF[i] = Math.abs(fd[i]!);
+            bestDir.set(gd.subarray(i * dim, (i + 1) * dim), i * dim);
+          }
         }
+        yield (it + (j + 1) / K) / steps; // a gradient per candidate: pace inside the iteration too
       }
+      for (let i = 0; i < n; i++) {
+        if (!active[i] || !Number.isFinite(bestPert[i]!)) continue;
+        let nrm2 = 0;
+        for (let k = 0; k < dim; k++) nrm2 += bestDir[i * dim + k]! ** 2;
+        const s = (bestF[i]! + 1e-4) / (nrm2 + 1e-12);
+        for (let k = 0; k < dim; k++) rTot[i * dim + k] += s * bestDir[i * dim + k]!;
+      }
+      const next = tf.tidy(() => {
+        let z = tf.add(x0, tf.mul(1 + overshoot, tf.tensor4d(rTot, x0.shape)));
+        if (p.eps !== undefined) z = tf.minimum(tf.maximum(z, tf.sub(x0, p.eps)), tf.add(x0, p.eps));
+        return tf.clipByValue(z, 0, 1) as tf.Tensor4D;
+      });
+      x.dispose();
+      x = next;
+      yield (it + 1) / steps;
     }
-    for (let i = 0; i < n; i++) {
-      if (!active[i] || !Number.isFinite(bestPert[i]!)) continue;
-      let nrm2 = 0;
-      for (let k = 0; k < dim; k++) nrm2 += bestDir[i * dim + k]! ** 2;
-      const s = (bestF[i]! + 1e-4) / (nrm2 + 1e-12);
-      for (let k = 0; k < dim; k++) rTot[i * dim + k] += s * bestDir[i * dim + k]!;
-    }
-    const next = tf.tidy(() => {
-      let z = tf.add(x0, tf.mul(1 + overshoot, tf.tensor4d(rTot, x0.shape)));
-      if (p.eps !== undefined) z = tf.minimum(tf.maximum(z, tf.sub(x0, p.eps)), tf.add(x0, p.eps));
-      return tf.clipByValue(z, 0, 1) as tf.Tensor4D;
-    });
-    x.dispose();
-    x = next;
+    done = true;
+    return x;
+  } finally {
+    yOneHot.dispose();
+    if (!done) x.dispose();
   }
-  yOneHot.dispose();
-  return x;
 };
+
+export const deepfool: Attack = unstepped(deepfoolSteps);

@@ -7,7 +7,7 @@
  * then an l_inf PGD step, projection and clip. For a single model every variant is PGD.
  */
 import { tf } from '../tf.js';
-import { lossGrad, oneHot, projectLinf, randomStart, type Attack, type AttackTarget } from './base.js';
+import { lossGrad, oneHot, projectLinf, randomStart, unstepped, type Attack, type AttackTarget, type SteppedAttack } from './base.js';
 import type { Rng } from '../rng.js';
 
 export type EnsembleRule = 'dag' | 'agd' | 'ugd' | 'empir';
@@ -33,18 +33,32 @@ export function direction(rule: EnsembleRule, t: AttackTarget, x: tf.Tensor4D, y
   return out;
 }
 
-export function ensembleAttack(rule: EnsembleRule): Attack {
-  return (t, x0, y, p, r) => {
+export function ensembleSteps(rule: EnsembleRule): SteppedAttack {
+  return function* (t, x0, y, p, r) {
     const yh = oneHot(y, t.classes);
     let x = p.random_start ? randomStart(x0, p.eps!, 'linf', r) : (tf.clone(x0) as tf.Tensor4D);
-    for (let i = 0; i < p.steps!; i++) {
-      const d = direction(rule, t, x, yh, r);
-      const next = tf.tidy(() => projectLinf(tf.add(x, tf.mul(p.step!, d)), x0, p.eps!));
-      d.dispose();
-      x.dispose();
-      x = next;
+    let done = false;
+    try {
+      for (let i = 0; i < p.steps!; i++) {
+        const d = direction(rule, t, x, yh, r);
+        try {
+          const next = tf.tidy(() => projectLinf(tf.add(x, tf.mul(p.step!, d)), x0, p.eps!));
+          x.dispose();
+          x = next;
+        } finally {
+          d.dispose();
+        }
+        yield (i + 1) / p.steps!;
+      }
+      done = true;
+      return x;
+    } finally {
+      yh.dispose();
+      if (!done) x.dispose();
     }
-    yh.dispose();
-    return x;
   };
+}
+
+export function ensembleAttack(rule: EnsembleRule): Attack {
+  return unstepped(ensembleSteps(rule));
 }

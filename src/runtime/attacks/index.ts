@@ -1,20 +1,22 @@
-/** The attack registry: builtin attack name -> implementation. */
-import type { Attack } from './base.js';
-import { cw } from './cw.js';
-import { deepfool } from './deepfool.js';
-import { ensembleAttack } from './ensemble.js';
-import { epgd } from './epgd.js';
-import { fgsm } from './fgsm.js';
-import { pgd } from './pgd.js';
+/** The attack registry: builtin attack name -> implementation (stepped, and its synchronous form). */
+import { unstepped, type Attack, type SteppedAttack } from './base.js';
+import { cwSteps } from './cw.js';
+import { deepfoolSteps } from './deepfool.js';
+import { ensembleSteps } from './ensemble.js';
+import { epgdSteps } from './epgd.js';
+import { fgsmSteps } from './fgsm.js';
+import { pgdSteps } from './pgd.js';
 
-export const ATTACK_IMPLS: Record<string, Attack> = {
-  fgsm,
-  pgd,
-  cw,
-  deepfool,
-  epgd,
-  dag: ensembleAttack('dag'),
-  agd: ensembleAttack('agd'),
-  ugd: ensembleAttack('ugd'),
-  empir: ensembleAttack('empir'),
+export const ATTACK_STEPS: Record<string, SteppedAttack> = {
+  fgsm: fgsmSteps,
+  pgd: pgdSteps,
+  cw: cwSteps,
+  deepfool: deepfoolSteps,
+  epgd: epgdSteps,
+  dag: ensembleSteps('dag'),
+  agd: ensembleSteps('agd'),
+  ugd: ensembleSteps('ugd'),
+  empir: ensembleSteps('empir'),
 };
+
+export const ATTACK_IMPLS: Record<string, Attack> = Object.fromEntries(Object.entries(ATTACK_STEPS).map(([name, a]) => [name, unstepped(a)]));

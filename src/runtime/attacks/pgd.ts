@@ -7,8 +7,9 @@
  *          (a sparse steepest-ascent step), project to the l_1 ball, then [0, 1]
  */
 import { tf } from '../tf.js';
-import { ceEach, l2Norms, lossGrad, oneHot, projectL1, projectL2, projectLinf, randomStart, selectRows, type Attack, type AttackParams, type AttackTarget } from './base.js';
+import { runSteps, scaled, type Steps } from '../pace.js';
 import type { Rng } from '../rng.js';
+import { ceEach, l2Norms, lossGrad, oneHot, projectL1, projectL2, projectLinf, randomStart, selectRows, unstepped, type Attack, type AttackParams, type AttackTarget, type SteppedAttack } from './base.js';
 
 function l1Direction(g: tf.Tensor4D, topk: number): tf.Tensor4D {
   return tf.tidy(() => {
@@ -39,46 +40,71 @@ export function pgdStep(g: tf.Tensor4D, x: tf.Tensor4D, x0: tf.Tensor4D, p: Atta
 }
 
 /** One PGD run; `grad` gives the ascent gradient at x (plain, or averaged over noise for EPGD). */
-export function pgdRun(x0: tf.Tensor4D, p: AttackParams, r: Rng, grad: (x: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D {
+export function* pgdRunSteps(x0: tf.Tensor4D, p: AttackParams, r: Rng, grad: (x: tf.Tensor4D) => tf.Tensor4D): Steps<tf.Tensor4D> {
   let x = p.random_start ? randomStart(x0, p.eps!, p.norm ?? 'linf', r) : (tf.clone(x0) as tf.Tensor4D);
-  for (let i = 0; i < p.steps!; i++) {
-    const g = grad(x);
-    const next = pgdStep(g, x, x0, p);
-    g.dispose();
-    x.dispose();
-    x = next;
+  let done = false;
+  try {
+    for (let i = 0; i < p.steps!; i++) {
+      const g = grad(x);
+      try {
+        const next = pgdStep(g, x, x0, p);
+        x.dispose();
+        x = next;
+      } finally {
+        g.dispose();
+      }
+      yield (i + 1) / p.steps!;
+    }
+    done = true;
+    return x;
+  } finally {
+    if (!done) x.dispose();
   }
-  return x;
 }
 
-export function keepWorst(t: AttackTarget, runs: (() => tf.Tensor4D)[], y: Int32Array, r: Rng): tf.Tensor4D {
+export function pgdRun(x0: tf.Tensor4D, p: AttackParams, r: Rng, grad: (x: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D {
+  return runSteps(pgdRunSteps(x0, p, r, grad));
+}
+
+/** Runs each restart and keeps, per example, the result with the highest loss. */
+export function* keepWorstSteps(t: AttackTarget, runs: (() => Steps<tf.Tensor4D>)[], y: Int32Array, r: Rng): Steps<tf.Tensor4D> {
   const yh = oneHot(y, t.classes);
   let best: tf.Tensor4D | undefined;
   let bestLoss: tf.Tensor1D | undefined;
-  for (const run of runs) {
-    const x = run();
-    if (!best) {
-      best = x;
-      bestLoss = tf.tidy(() => ceEach(t.logits(x, r), yh));
-      continue;
+  let done = false;
+  try {
+    for (let k = 0; k < runs.length; k++) {
+      const x = yield* scaled(runs[k]!(), k / runs.length, (k + 1) / runs.length);
+      if (!best) {
+        best = x;
+        bestLoss = tf.tidy(() => ceEach(t.logits(x, r), yh));
+        continue;
+      }
+      const loss = tf.tidy(() => ceEach(t.logits(x, r), yh));
+      const better = tf.greater(loss, bestLoss!);
+      const nb = selectRows(better, x, best);
+      const nl = selectRows(better, loss, bestLoss!);
+      [best, x, better, loss, bestLoss!].forEach((u) => u.dispose());
+      best = nb;
+      bestLoss = nl;
     }
-    const loss = tf.tidy(() => ceEach(t.logits(x, r), yh));
-    const better = tf.greater(loss, bestLoss!);
-    const nb = selectRows(better, x, best!);
-    const nl = selectRows(better, loss, bestLoss!);
-    [best, x, better, loss, bestLoss!].forEach((u) => u.dispose());
-    best = nb;
-    bestLoss = nl;
+    done = true;
+    return best!;
+  } finally {
+    yh.dispose();
+    bestLoss?.dispose();
+    if (!done) best?.dispose();
   }
-  yh.dispose();
-  bestLoss?.dispose();
-  return best!;
 }
 
-export const pgd: Attack = (t, x0, y, p, r) => {
+export const pgdSteps: SteppedAttack = function* (t, x0, y, p, r) {
   const yh = oneHot(y, t.classes);
-  const runs = Array.from({ length: p.restarts ?? 1 }, () => () => pgdRun(x0, p, r, (x) => lossGrad(t, x, yh, r)));
-  const out = runs.length === 1 ? runs[0]!() : keepWorst(t, runs, y, r);
-  yh.dispose();
-  return out;
+  try {
+    const runs = Array.from({ length: p.restarts ?? 1 }, () => () => pgdRunSteps(x0, p, r, (x) => lossGrad(t, x, yh, r)));
+    return runs.length === 1 ? yield* runs[0]!() : yield* keepWorstSteps(t, runs, y, r);
+  } finally {
+    yh.dispose();
+  }
 };
+
+export const pgd: Attack = unstepped(pgdSteps);

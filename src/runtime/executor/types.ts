@@ -8,6 +8,10 @@ export interface Progress {
   total: number;
   unit?: string;
   metrics?: Record<string, number>;
+  /** Units per second over the node so far (images/s for training and attacks). */
+  rate?: number;
+  /** Estimated seconds until the node is done (all epochs, all batches). */
+  eta?: number;
 }
 
 export interface OpContext {

@@ -8,9 +8,10 @@ import { norms } from '../attacks/base.js';
 import { buildClassifier } from '../eval/classifier.js';
 import type { OpContext, OpResult } from '../executor/types.js';
 import { rng } from '../rng.js';
-import { attackParams, runAttack, type AttackSpecJson } from '../training/methods.js';
+import { paced, Pacer } from '../pace.js';
+import { attackParams, attackSteps, type AttackSpecJson } from '../training/methods.js';
 import { chunks, imageBatch, labelBatch, range } from '../training/batches.js';
-import { list, single, testCount } from './common.js';
+import { imageProgress, list, single, testCount } from './common.js';
 import { correctMask, mean } from './predict.js';
 
 export async function adversarialOp(ctx: OpContext): Promise<OpResult> {
@@ -28,27 +29,42 @@ export async function adversarialOp(ctx: OpContext): Promise<OpResult> {
   const batch = (ap as { batch?: number }).batch ?? 100;
   const seed = (ap as { seed?: number }).seed ?? 0;
   const t0 = performance.now();
+  const pacer = new Pacer(ctx.signal);
+  const progress = imageProgress(ctx, p.attack.attack, n);
   let b = 0;
-  for (const [s, e] of chunks(n, batch)) {
-    if (ctx.signal.aborted) throw new Error('interrupted');
-    const idx = range(s, e);
-    const x = imageBatch(data.tensors.testX!, idx);
-    const y = labelBatch(data.tensors.testY!, idx);
-    const r = rng(seed, `attack/${b++}`);
-    clean.set(clf.predict(x, r), s);
-    const adv = runAttack(p.attack, clf, x, y, r);
-    xAdv.set(adv.dataSync() as Float32Array, s * per);
-    srcPred.set(clf.predict(adv, r), s);
-    const d = norms(adv, x);
-    nl.linf.set(d.linf, s);
-    nl.l2.set(d.l2, s);
-    nl.l1.set(d.l1, s);
-    x.dispose();
-    adv.dispose();
-    ctx.progress({ phase: p.attack.attack, done: e, total: n, unit: 'images' });
+  try {
+    for (const [s, e] of chunks(n, batch)) {
+      await pacer.tick();
+      const idx = range(s, e);
+      const x = imageBatch(data.tensors.testX!, idx);
+      try {
+        const y = labelBatch(data.tensors.testY!, idx);
+        const r = rng(seed, `attack/${b++}`);
+        clean.set(clf.predict(x, r), s);
+        // The attack yields between its steps: progress inside the batch, and a prompt stop.
+        const adv = await paced(attackSteps(p.attack, clf, x, y, r), (f) => {
+          progress(s + f * (e - s));
+          return pacer.tick();
+        });
+        try {
+          xAdv.set(adv.dataSync() as Float32Array, s * per);
+          srcPred.set(clf.predict(adv, r), s);
+          const d = norms(adv, x);
+          nl.linf.set(d.linf, s);
+          nl.l2.set(d.l2, s);
+          nl.l1.set(d.l1, s);
+        } finally {
+          adv.dispose();
+        }
+      } finally {
+        x.dispose();
+      }
+      progress(e, true);
+    }
+  } finally {
+    clf.dispose();
   }
   const ms = performance.now() - t0;
-  clf.dispose();
   const y = labelBatch(data.tensors.testY!, range(0, n));
   const cleanOk = correctMask(clean, data).subarray(0, n);
   let generated = 0;

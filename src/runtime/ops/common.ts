@@ -1,6 +1,7 @@
 /** Helpers shared by the operations. */
 import { num } from '../../compiler/jsonsafe.js';
 import type { Artifact } from '../artifact.js';
+import type { OpContext } from '../executor/types.js';
 import type { ModelSpec } from '../models/model.js';
 import type { NoiseConfig } from '../models/net.js';
 
@@ -48,4 +49,21 @@ export function modelSpec(p: TrainParamsJson, data: Artifact): ModelSpec {
 export function testCount(data: Artifact, images?: number): number {
   const n = data.tensors.testY!.shape[0]!;
   return images === undefined ? n : Math.min(n, images);
+}
+
+/**
+ * Progress of a node that works through `total` images (attacks report fractions of a batch as
+ * they step): images/s and ETA since the start, at most one event per 100 ms unless forced.
+ */
+export function imageProgress(ctx: OpContext, phase: string, total: number): (done: number, force?: boolean) => void {
+  const t0 = performance.now();
+  let last = -Infinity;
+  return (done, force = false) => {
+    const now = performance.now();
+    if (!force && now - last < 100) return;
+    last = now;
+    const rate = now > t0 ? done / ((now - t0) / 1000) : 0;
+    const round1 = (v: number) => Math.round(v * 10) / 10;
+    ctx.progress({ phase, done: Math.floor(done), total, unit: 'images', ...(rate > 0 ? { rate: round1(rate), eta: round1((total - done) / rate) } : {}) });
+  };
 }

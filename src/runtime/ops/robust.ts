@@ -12,9 +12,10 @@ import { norms, type AttackTarget } from '../attacks/base.js';
 import { buildClassifier } from '../eval/classifier.js';
 import type { OpContext, OpResult } from '../executor/types.js';
 import { rng } from '../rng.js';
-import { attackParams, runAttack, type AttackSpecJson } from '../training/methods.js';
+import { paced, Pacer } from '../pace.js';
+import { attackParams, attackSteps, type AttackSpecJson } from '../training/methods.js';
 import { chunks, imageBatch, labelBatch, range } from '../training/batches.js';
-import { list, single, testCount } from './common.js';
+import { imageProgress, list, single, testCount } from './common.js';
 
 export async function robustOp(ctx: OpContext): Promise<OpResult> {
   const p = ctx.params as { attack: AttackSpecJson; target: ClassSpec; members: boolean };
@@ -29,28 +30,47 @@ export async function robustOp(ctx: OpContext): Promise<OpResult> {
   const onEnsembleAdv = Array.from({ length: k }, () => new Int32Array(n));
   const whiteBox = Array.from({ length: k }, () => new Int32Array(n));
   const t0 = performance.now();
+  const pacer = new Pacer(ctx.signal);
+  const progress = imageProgress(ctx, p.attack.attack, n);
   let b = 0;
-  for (const [s, e] of chunks(n, ap.batch ?? 100)) {
-    if (ctx.signal.aborted) throw new Error('interrupted');
-    const idx = range(s, e);
-    const x = imageBatch(data.tensors.testX!, idx);
-    const y = labelBatch(data.tensors.testY!, idx);
-    const r = rng(ap.seed ?? 0, `robust/${b++}`);
-    const adv = runAttack(spec, clf, x, y, r);
-    pred.set(clf.predict(adv, r), s);
-    const d = norms(adv, x);
-    dist.linf.set(d.linf, s);
-    dist.l2.set(d.l2, s);
-    dist.l1.set(d.l1, s);
-    clf.members.slice(0, k).forEach((m: AttackTarget, i) => {
-      onEnsembleAdv[i]!.set(m.predict(adv, r), s);
-      const own = runAttack(spec, { ...m, members: [m] }, x, y, r);
-      whiteBox[i]!.set(m.predict(own, r), s);
-      own.dispose();
-    });
-    x.dispose();
-    adv.dispose();
-    ctx.progress({ phase: p.attack.attack, done: e, total: n, unit: 'images' });
+  try {
+    for (const [s, e] of chunks(n, ap.batch ?? 100)) {
+      await pacer.tick();
+      const idx = range(s, e);
+      const x = imageBatch(data.tensors.testX!, idx);
+      try {
+        const y = labelBatch(data.tensors.testY!, idx);
+        const r = rng(ap.seed ?? 0, `robust/${b++}`);
+        // The attack on the classifier, then one on each member alone: 1 + k parts of the batch.
+        const part = (i: number) => (f: number) => {
+          progress(s + ((i + f) / (1 + k)) * (e - s));
+          return pacer.tick();
+        };
+        const adv = await paced(attackSteps(spec, clf, x, y, r), part(0));
+        try {
+          pred.set(clf.predict(adv, r), s);
+          const d = norms(adv, x);
+          dist.linf.set(d.linf, s);
+          dist.l2.set(d.l2, s);
+          dist.l1.set(d.l1, s);
+          for (let i = 0; i < k; i++) {
+            const m: AttackTarget = clf.members[i]!;
+            onEnsembleAdv[i]!.set(m.predict(adv, r), s);
+            const own = await paced(attackSteps(spec, { ...m, members: [m] }, x, y, r), part(i + 1));
+            whiteBox[i]!.set(m.predict(own, r), s);
+            own.dispose();
+          }
+        } finally {
+          adv.dispose();
+        }
+      } finally {
+        x.dispose();
+      }
+      progress(e, true);
+    }
+  } catch (err) {
+    clf.dispose();
+    throw err;
   }
   const ms = performance.now() - t0;
   const y = labelBatch(data.tensors.testY!, range(0, n));

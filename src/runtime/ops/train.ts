@@ -4,19 +4,31 @@ import type { Artifact } from '../artifact.js';
 import type { OpContext, OpResult } from '../executor/types.js';
 import { Model } from '../models/model.js';
 import type { MethodJson } from '../training/methods.js';
-import { accuracy, train, type TrainSettings } from '../training/train.js';
+import { paced, Pacer } from '../pace.js';
+import { accuracySteps, train, type TrainSettings } from '../training/train.js';
 import { modelSpec, single } from './common.js';
 
 export async function trainOp(ctx: OpContext): Promise<OpResult> {
   const p = jsonSafe<Parameters<typeof modelSpec>[0] & { train: TrainSettings; method: MethodJson }>(ctx.params);
   const data = single(ctx.inputs.data, 'data');
   const spec = modelSpec(p, data);
+  const pacer = new Pacer(ctx.signal);
   const from = ctx.inputs.from ? Model.fromArtifact(single(ctx.inputs.from, 'from')) : undefined;
   const t0 = performance.now();
-  const res = await train({ spec, settings: p.train, method: p.method, data, ...(from ? { init: from } : {}), progress: ctx.progress, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  from?.dispose();
+  let res: Awaited<ReturnType<typeof train>>;
+  try {
+    res = await train({ spec, settings: p.train, method: p.method, data, ...(from ? { init: from } : {}), progress: ctx.progress, pacer });
+  } finally {
+    from?.dispose();
+  }
   const ms = performance.now() - t0;
-  const testAcc = accuracy(res.model, data.tensors.testX!, data.tensors.testY!, p.train.seed + 1000);
+  let testAcc: number;
+  try {
+    testAcc = await paced(accuracySteps(res.model, data.tensors.testX!, data.tensors.testY!, p.train.seed + 1000), () => pacer.tick());
+  } catch (e) {
+    res.model.dispose();
+    throw e;
+  }
   const artifact: Artifact = {
     summary: {
       spec: jsonSafe(spec),

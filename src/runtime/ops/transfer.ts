@@ -8,6 +8,7 @@ import type { ClassSpec } from '../../compiler/ops.js';
 import { tensor, type Artifact } from '../artifact.js';
 import { buildClassifier } from '../eval/classifier.js';
 import type { OpContext, OpResult } from '../executor/types.js';
+import { Pacer } from '../pace.js';
 import { rng } from '../rng.js';
 import { tf } from '../tf.js';
 import { chunks } from '../training/batches.js';
@@ -42,14 +43,22 @@ export async function transferOp(ctx: OpContext): Promise<OpResult> {
   const n = x.shape[0]!;
   const per = x.data.length / Math.max(1, n);
   const pred = new Int32Array(n);
+  const pacer = new Pacer(ctx.signal);
   let b = 0;
-  for (const [s, e] of chunks(n, clf.smooth?.batch ?? 250)) {
-    const xb = tf.tensor4d((x.data as Float32Array).subarray(s * per, e * per), [e - s, ...(x.shape.slice(1) as [number, number, number])]);
-    pred.set(clf.predict(xb, rng('transfer', `batch/${b++}`)), s);
-    xb.dispose();
-    ctx.progress({ phase: 'evaluate', done: e, total: n, unit: 'images' });
+  try {
+    for (const [s, e] of chunks(n, clf.smooth?.batch ?? 250)) {
+      await pacer.tick();
+      const xb = tf.tensor4d((x.data as Float32Array).subarray(s * per, e * per), [e - s, ...(x.shape.slice(1) as [number, number, number])]);
+      try {
+        pred.set(clf.predict(xb, rng('transfer', `batch/${b++}`)), s);
+      } finally {
+        xb.dispose();
+      }
+      ctx.progress({ phase: 'evaluate', done: e, total: n, unit: 'images' });
+    }
+  } finally {
+    clf.dispose();
   }
-  clf.dispose();
   const srcClean = (single(ctx.inputs.sourceClean, 'sourceClean').tensors.pred!.data as Int32Array).subarray(0, n);
   const tgtClean = (single(ctx.inputs.targetClean, 'targetClean').tensors.pred!.data as Int32Array).subarray(0, n);
   const y = adv.tensors.y!.data as Int32Array;

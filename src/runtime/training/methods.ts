@@ -11,10 +11,11 @@
  */
 import { num } from '../../compiler/jsonsafe.js';
 import { ceEach, type AttackParams, type AttackTarget } from '../attacks/base.js';
-import { ATTACK_IMPLS } from '../attacks/index.js';
+import { ATTACK_STEPS } from '../attacks/index.js';
 import { modelTarget } from '../eval/classifier.js';
 import type { Model } from '../models/model.js';
 import type { ForwardCtx } from '../models/net.js';
+import { runSteps, type Steps } from '../pace.js';
 import type { Rng } from '../rng.js';
 import { tf } from '../tf.js';
 
@@ -36,10 +37,15 @@ export function attackParams(p: Record<string, unknown>): AttackParams {
   return out as AttackParams;
 }
 
-export function runAttack(spec: AttackSpecJson, t: AttackTarget, x: tf.Tensor4D, y: Int32Array, r: Rng): tf.Tensor4D {
-  const impl = ATTACK_IMPLS[spec.attack];
+/** An attack in steps (drive it with `paced` from ../pace.ts to yield and stop between steps). */
+export function attackSteps(spec: AttackSpecJson, t: AttackTarget, x: tf.Tensor4D, y: Int32Array, r: Rng): Steps<tf.Tensor4D> {
+  const impl = ATTACK_STEPS[spec.attack];
   if (!impl) throw new Error(`unknown attack ${spec.attack}`);
   return impl(t, x, y, attackParams(spec.params), r);
+}
+
+export function runAttack(spec: AttackSpecJson, t: AttackTarget, x: tf.Tensor4D, y: Int32Array, r: Rng): tf.Tensor4D {
+  return runSteps(attackSteps(spec, t, x, y, r));
 }
 
 /** Mean softmax cross-entropy. */
@@ -85,50 +91,77 @@ export interface BatchWork {
 }
 
 export function prepareBatch(method: MethodJson, model: Model, x: tf.Tensor4D, y: Int32Array, yh: tf.Tensor2D, r: Rng, state: MethodState): BatchWork {
+  return runSteps(prepareBatchSteps(method, model, x, y, yh, r, state));
+}
+
+/** The batch's work in steps (the attacks' steps); stopped early, it frees the examples made so far. */
+export function* prepareBatchSteps(method: MethodJson, model: Model, x: tf.Tensor4D, y: Int32Array, yh: tf.Tensor2D, r: Rng, state: MethodState): Steps<BatchWork> {
   const target = modelTarget(model);
-  switch (method.name) {
-    case 'standard':
-      return { loss: (f) => ce(f(x), yh), held: [] };
-    case 'adversarial': {
-      const xa = runAttack(method.attack, target, x, y, r);
-      const mix = num(method.mix);
-      return {
-        loss: (f) => (mix >= 1 ? ce(f(xa), yh) : (tf.add(tf.mul(ce(f(xa), yh), mix), tf.mul(ce(f(x), yh), 1 - mix)) as tf.Scalar)),
-        held: [xa],
-      };
-    }
-    case 'avg': {
-      const xs = method.attacks.map((a) => runAttack(a, target, x, y, r));
-      return { loss: (f) => tf.div(tf.addN(xs.map((xi) => ce(f(xi), yh))), xs.length) as tf.Scalar, held: xs };
-    }
-    case 'max': {
-      const xs = method.attacks.map((a) => runAttack(a, target, x, y, r));
-      return { loss: (f) => tf.mean(tf.max(tf.stack(xs.map((xi) => ceEach(f(xi), yh))), 0)) as tf.Scalar, held: xs };
-    }
-    case 'eat': {
-      while (state.robust.length < method.attacks.length) state.robust.push(0);
-      const w = state.robust.map((a) => Math.max(0, 1 - a));
-      const total = w.reduce((s, v) => s + v, 0);
-      let pick = method.attacks.length - 1;
-      let u = r() * (total > 0 ? total : method.attacks.length);
-      for (let i = 0; i < method.attacks.length; i++) {
-        u -= total > 0 ? w[i]! : 1;
-        if (u < 0) {
-          pick = i;
-          break;
-        }
+  const held: tf.Tensor4D[] = [];
+  let done = false;
+  const attack = function* (spec: AttackSpecJson) {
+    const xa = yield* attackSteps(spec, target, x, y, r);
+    held.push(xa);
+    return xa;
+  };
+  try {
+    let work: BatchWork;
+    switch (method.name) {
+      case 'standard':
+        work = { loss: (f) => ce(f(x), yh), held: [] };
+        break;
+      case 'adversarial': {
+        const xa = yield* attack(method.attack);
+        const mix = num(method.mix);
+        work = {
+          loss: (f) => (mix >= 1 ? ce(f(xa), yh) : (tf.add(tf.mul(ce(f(xa), yh), mix), tf.mul(ce(f(x), yh), 1 - mix)) as tf.Scalar)),
+          held: [xa],
+        };
+        break;
       }
-      const xa = runAttack(method.attacks[pick]!, target, x, y, r);
-      const acc = tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(target.logits(xa, r), 1), tf.argMax(yh, 1)), 'float32')).dataSync()[0]!);
-      state.robust[pick] = 0.9 * state.robust[pick]! + 0.1 * acc;
-      return { loss: (f) => ce(f(xa), yh), held: [xa] };
+      case 'avg': {
+        const xs: tf.Tensor4D[] = [];
+        for (const a of method.attacks) xs.push(yield* attack(a));
+        work = { loss: (f) => tf.div(tf.addN(xs.map((xi) => ce(f(xi), yh))), xs.length) as tf.Scalar, held: xs };
+        break;
+      }
+      case 'max': {
+        const xs: tf.Tensor4D[] = [];
+        for (const a of method.attacks) xs.push(yield* attack(a));
+        work = { loss: (f) => tf.mean(tf.max(tf.stack(xs.map((xi) => ceEach(f(xi), yh))), 0)) as tf.Scalar, held: xs };
+        break;
+      }
+      case 'eat': {
+        while (state.robust.length < method.attacks.length) state.robust.push(0);
+        const w = state.robust.map((a) => Math.max(0, 1 - a));
+        const total = w.reduce((s, v) => s + v, 0);
+        let pick = method.attacks.length - 1;
+        let u = r() * (total > 0 ? total : method.attacks.length);
+        for (let i = 0; i < method.attacks.length; i++) {
+          u -= total > 0 ? w[i]! : 1;
+          if (u < 0) {
+            pick = i;
+            break;
+          }
+        }
+        const xa = yield* attack(method.attacks[pick]!);
+        const acc = tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(target.logits(xa, r), 1), tf.argMax(yh, 1)), 'float32')).dataSync()[0]!);
+        state.robust[pick] = 0.9 * state.robust[pick]! + 0.1 * acc;
+        work = { loss: (f) => ce(f(xa), yh), held: [xa] };
+        break;
+      }
+      case 'ramp': {
+        const xs = yield* attack(method.pair[0]);
+        const xt = yield* attack(method.pair[1]);
+        const lambda = num(method.lambda);
+        work = { loss: (f) => rampLoss(f(xs), f(xt), yh, lambda), held: [xs, xt] };
+        break;
+      }
     }
-    case 'ramp': {
-      const xs = runAttack(method.pair[0], target, x, y, r);
-      const xt = runAttack(method.pair[1], target, x, y, r);
-      const lambda = num(method.lambda);
-      return { loss: (f) => rampLoss(f(xs), f(xt), yh, lambda), held: [xs, xt] };
-    }
+    done = true;
+    return work;
+  } finally {
+    if (!done) held.forEach((t) => t.dispose());
   }
 }
 

@@ -9,10 +9,11 @@ import { StepError, type Progress } from '../executor/types.js';
 import { oneHot } from '../attacks/base.js';
 import { Model, type ModelSpec } from '../models/model.js';
 import type { ForwardCtx } from '../models/net.js';
+import { paced, Pacer, runSteps, type Steps } from '../pace.js';
 import { permutation, rng } from '../rng.js';
 import { tf } from '../tf.js';
 import { chunks, imageBatch, labelBatch } from './batches.js';
-import { prepareBatch, type MethodJson, type MethodState } from './methods.js';
+import { prepareBatchSteps, type BatchWork, type MethodJson, type MethodState } from './methods.js';
 import { Adam, SGD, type Optimizer } from './optimizer.js';
 import { gradientProjection } from './projection.js';
 
@@ -43,7 +44,12 @@ export interface TrainJob {
   init?: Model;
   progress: (p: Progress) => void;
   signal?: AbortSignal;
+  /** Yields to the event loop and stops on `signal` (one made from `signal` if not given). */
+  pacer?: Pacer;
 }
+
+/** Training progress events at most this often (and at the end of every epoch). */
+const PROGRESS_MS = 100;
 
 export function lrAt(base: number, epoch: number, epochs: number, schedule: 'step' | 'constant'): number {
   if (schedule === 'constant') return base;
@@ -53,6 +59,11 @@ export function lrAt(base: number, epoch: number, epochs: number, schedule: 'ste
 }
 
 export function accuracy(model: Model, x: Artifact['tensors'][string], y: Artifact['tensors'][string], seed: number, batch = 500): number {
+  return runSteps(accuracySteps(model, x, y, seed, batch));
+}
+
+/** Accuracy in steps of one batch (pace it with a Pacer so that a large test set can be interrupted). */
+export function* accuracySteps(model: Model, x: Artifact['tensors'][string], y: Artifact['tensors'][string], seed: number, batch = 500): Steps<number> {
   const n = y.shape[0]!;
   if (n === 0) return 0;
   let correct = 0;
@@ -62,52 +73,102 @@ export function accuracy(model: Model, x: Artifact['tensors'][string], y: Artifa
     const labels = labelBatch(y, idx);
     const pred = tf.tidy(() => tf.argMax(model.logits(imageBatch(x, idx), { training: false, rng: r }), 1).dataSync() as Int32Array);
     for (let i = 0; i < pred.length; i++) if (pred[i] === labels[i]) correct++;
+    yield e / n;
   }
   return correct / n;
 }
 
 export async function train(job: TrainJob): Promise<{ model: Model; history: EpochLog[]; bestEpoch: number; bestVal: number }> {
   const s = job.settings;
-  const t = job.data.tensors;
+  const pacer = job.pacer ?? new Pacer(job.signal);
+  pacer.check();
   const model = Model.create(job.spec, s.seed);
-  if (job.init) model.loadFrom(job.init);
   const opt: Optimizer = s.optimizer === 'adam' ? new Adam() : new SGD(num(s.momentum), num(s.wd));
+  // Everything the job allocates is freed if it stops early (interrupted, diverged, failed).
+  try {
+    return await trainModel(job, model, opt, pacer);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    opt.dispose();
+  }
+}
+
+async function trainModel(job: TrainJob, model: Model, opt: Optimizer, pacer: Pacer): Promise<{ model: Model; history: EpochLog[]; bestEpoch: number; bestVal: number }> {
+  const s = job.settings;
+  const t = job.data.tensors;
+  if (job.init) model.loadFrom(job.init);
   const state: MethodState = { robust: [] };
   const n = t.trainY!.shape[0]!;
   const history: EpochLog[] = [];
   let best = { val: -1, epoch: -1, weights: model.snapshot() };
   const baseLr = num(s.lr);
+  // Progress: images done over the node (both passes of a RAMP gradient-projection epoch), for
+  // the rate and the ETA; events at most every PROGRESS_MS (and at the end of every epoch).
+  const gp = job.method.name === 'ramp' && job.method.gp;
+  const totalImages = s.epochs * n * (gp ? 2 : 1);
+  let imagesDone = 0;
+  let trainMs = 0;
+  let lastEmit = -Infinity;
+  const report = (p: Progress, force = false) => {
+    const now = performance.now();
+    if (!force && now - lastEmit < PROGRESS_MS) return;
+    lastEmit = now;
+    const rate = trainMs > 0 ? imagesDone / (trainMs / 1000) : 0;
+    job.progress({ ...p, ...(rate > 0 ? { rate: Math.round(rate * 10) / 10, eta: Math.round(((totalImages - imagesDone) / rate) * 10) / 10 } : {}) });
+  };
 
-  const runEpoch = (method: MethodJson, epoch: number, lr: number, phase: string): number => {
+  const runEpoch = async (method: MethodJson, epoch: number, lr: number, phase: string): Promise<number> => {
     const order = permutation(n, rng(s.seed, `shuffle/${epoch}/${phase}`));
     const r = rng(s.seed, `train/${epoch}/${phase}`);
-    const total = Math.ceil(n / s.batch);
     let lossSum = 0;
     let done = 0;
+    let t0 = performance.now();
+    const between = async () => {
+      trainMs += performance.now() - t0;
+      await pacer.tick();
+      t0 = performance.now();
+    };
     for (const [a, b] of chunks(n, s.batch)) {
-      if (job.signal?.aborted) throw new StepError('interrupted');
+      await between();
       const idx = order.subarray(a, b);
       const x = imageBatch(t.trainX!, idx);
       const y = labelBatch(t.trainY!, idx);
       const yh = oneHot(y, job.spec.classes);
-      const work = prepareBatch(method, model, x, y, yh, r, state);
-      const ctx: ForwardCtx = { training: true, rng: r, updates: [] };
-      const vars = model.trainable();
-      const { value, grads } = tf.variableGrads(() => work.loss((z) => model.logits(z, ctx)), vars);
-      const loss = value.dataSync()[0]!;
-      if (!Number.isFinite(loss)) {
-        throw new StepError(`training diverged: the loss is ${loss} at epoch ${epoch + 1}, batch ${done + 1} (lower lr=, or check the data)`);
+      let work: BatchWork | undefined;
+      let loss: number;
+      try {
+        // Adversarial methods attack the batch first: yield and check for interruption between steps.
+        work = await paced(prepareBatchSteps(method, model, x, y, yh, r, state), between);
+        const w = work;
+        const ctx: ForwardCtx = { training: true, rng: r, updates: [] };
+        const vars = model.trainable();
+        const { value, grads } = tf.variableGrads(() => w.loss((z) => model.logits(z, ctx)), vars);
+        try {
+          loss = value.dataSync()[0]!;
+          if (!Number.isFinite(loss)) {
+            ctx.updates!.forEach((u) => u.value.dispose());
+            throw new StepError(`training diverged: the loss is ${loss} at epoch ${epoch + 1}, batch ${done + 1} (lower lr=, or check the data)`);
+          }
+          opt.step(vars, vars.map((v) => grads[v.name]!), lr);
+          for (const u of ctx.updates!) {
+            model.vars.get(u.name)!.assign(u.value);
+            u.value.dispose();
+          }
+        } finally {
+          Object.values(grads).forEach((g) => g.dispose());
+          value.dispose();
+        }
+      } finally {
+        [x, yh, ...(work?.held ?? [])].forEach((z) => z.dispose());
       }
-      opt.step(vars, vars.map((v) => grads[v.name]!), lr);
-      for (const u of ctx.updates!) {
-        model.vars.get(u.name)!.assign(u.value);
-        u.value.dispose();
-      }
-      Object.values(grads).forEach((g) => g.dispose());
-      [value, x, yh, ...work.held].forEach((z) => z.dispose());
       lossSum += loss * idx.length;
       done++;
-      job.progress({ phase, done, total, unit: 'batches', metrics: { loss: lossSum / Math.min(n, done * s.batch), lr } });
+      imagesDone += idx.length;
+      trainMs += performance.now() - t0;
+      t0 = performance.now();
+      report({ phase, done: b, total: n, unit: 'images', metrics: { loss: lossSum / Math.min(n, done * s.batch), lr } });
     }
     return lossSum / n;
   };
@@ -121,25 +182,24 @@ export async function train(job: TrainJob): Promise<{ model: Model; history: Epo
       // Gradient projection: one adversarial and one clean epoch from the same start, combined.
       const old = model.snapshot();
       const optOld = opt.snapshot();
-      loss = runEpoch(job.method, e, lr, `${phase} adversarial`);
+      loss = await runEpoch(job.method, e, lr, `${phase} adversarial`);
       const adv = model.snapshot();
       const optAdv = opt.snapshot();
       model.restore(old);
       opt.restore(optOld);
-      runEpoch({ name: 'standard' }, e, lr, `${phase} clean`);
+      await runEpoch({ name: 'standard' }, e, lr, `${phase} clean`);
       const nat = model.snapshot();
       const trainable = new Set(model.decls.filter((d) => d.trainable).map((d) => d.name));
       model.restore(gradientProjection(old, adv, nat, num(job.method.beta), trainable));
       opt.restore(optAdv);
     } else {
-      loss = runEpoch(job.method, e, lr, phase);
+      loss = await runEpoch(job.method, e, lr, phase);
     }
-    const valAcc = accuracy(model, t.valX!, t.valY!, s.seed + e);
+    const valAcc = await paced(accuracySteps(model, t.valX!, t.valY!, s.seed + e), () => pacer.tick());
     history.push({ epoch: e + 1, lr, loss, valAcc, ms: Math.round(performance.now() - t0) });
-    job.progress({ phase, done: Math.ceil(n / s.batch), total: Math.ceil(n / s.batch), unit: 'batches', metrics: { loss, valAcc } });
+    report({ phase, done: n, total: n, unit: 'images', metrics: { loss, valAcc } }, true);
     if (valAcc > best.val) best = { val: valAcc, epoch: e + 1, weights: model.snapshot() };
   }
   model.restore(best.weights);
-  opt.dispose();
   return { model, history, bestEpoch: best.epoch, bestVal: best.val };
 }
