@@ -1,7 +1,8 @@
 /**
  * trendc: the command line. Each command is a small function in src/cli/commands/; this file
  * wires them to commander and turns errors into exit codes: 2 for user errors (with a message,
- * never a stack trace), 1 for failed steps or checks, 70 for internal errors.
+ * never a stack trace), 1 for failed steps or checks and for files that cannot be read or written
+ * (with the path and the reason), 70 for internal errors.
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../compiler/diagnostics.js';
@@ -12,7 +13,7 @@ import { checkCommand } from './commands/check.js';
 import { fmtCommand } from './commands/fmt.js';
 import { planCommand } from './commands/plan.js';
 import { registerRunCommands } from './commands/run.js';
-import { EXIT } from './output.js';
+import { describeFsError, EXIT } from './output.js';
 import { ExitError } from './pipeline.js';
 
 export function buildProgram(setCode: (c: number) => void): Command {
@@ -79,6 +80,13 @@ export async function main(argv: string[]): Promise<number> {
       // The store's own failures (disk full, read-only, no store there): the path and the reason.
       process.stderr.write(`trendc: ${e.message}\n`);
       return e.exitCode;
+    }
+    // A file or directory the command could not read or write: the path and the reason, exit 1.
+    const fs = describeFsError(e);
+    if (fs) {
+      process.stderr.write(`trendc: ${fs}\n`);
+      if (process.env.TREND_DEBUG) process.stderr.write(`${(e as Error).stack ?? ''}\n`);
+      return EXIT.failed;
     }
     const err = e as Error;
     process.stderr.write(`trendc: internal error: ${err?.message ?? String(e)}\n`);

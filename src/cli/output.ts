@@ -21,3 +21,51 @@ export function table(rows: string[][], header?: string[]): string {
 export function json(v: unknown): string {
   return JSON.stringify(jsonSafe(v));
 }
+
+const FS_REASONS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  ENOTDIR: 'not a directory: a part of the path is a file',
+  EISDIR: 'is a directory',
+  ENOENT: 'no such file or directory',
+  EEXIST: 'already exists',
+  ENAMETOOLONG: 'name too long',
+  ELOOP: 'too many levels of symbolic links',
+  EMFILE: 'too many open files',
+  EIO: 'input/output error',
+  EBUSY: 'resource busy',
+  EXDEV: 'on another file system',
+};
+
+const FS_VERBS: Record<string, string> = {
+  open: 'open',
+  mkdir: 'create directory',
+  write: 'write',
+  read: 'read',
+  rename: 'rename',
+  unlink: 'remove',
+  rmdir: 'remove directory',
+  rm: 'remove',
+  scandir: 'list directory',
+  stat: 'stat',
+  lstat: 'stat',
+  copyfile: 'copy',
+  fsync: 'sync',
+  link: 'link',
+  symlink: 'link',
+};
+
+/**
+ * A filesystem error from Node (EACCES, ENOSPC, ENOTDIR, ...) as "cannot <do> '<path>': <reason>
+ * (<CODE>)", or undefined for any other error.
+ */
+export function describeFsError(e: unknown): string | undefined {
+  const err = e as NodeJS.ErrnoException | undefined;
+  if (!(err instanceof Error) || typeof err.code !== 'string' || !/^E[A-Z0-9]+$/.test(err.code) || typeof err.syscall !== 'string') return undefined;
+  const verb = FS_VERBS[err.syscall] ?? err.syscall;
+  const reason = err.code === 'EEXIST' && err.syscall === 'mkdir' ? 'it exists and is not a directory' : FS_REASONS[err.code] ?? err.message.replace(/^E[A-Z0-9]+:\s*/, '').replace(/,.*$/, '');
+  return `cannot ${verb}${err.path ? ` '${err.path}'` : ''}: ${reason} (${err.code})`;
+}

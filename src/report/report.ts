@@ -4,6 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { parse } from '../compiler/parse.js';
 import type { RunRecord, Store } from '../store/store.js';
 import { sections } from './sections.js';
 
@@ -42,9 +43,19 @@ export async function writeReport(store: Store, run: RunRecord, dir: string): Pr
   writeFileSync(join(dir, 'run.json'), JSON.stringify({ id: run.id, pipeline: run.pipeline, status: run.status, backend: run.backend, packageVersion: run.packageVersion, startedAt: run.startedAt, endedAt: run.endedAt, nodes: run.nodes.map(({ params: _p, ...n }) => n) }, null, 2) + '\n');
 }
 
-function titleOf(run: RunRecord): string {
-  const m = /report\s+.*title="([^"]*)"/.exec(run.source);
-  if (m) return m[1]!;
-  const first = run.source.split('\n').find((l) => l.startsWith('#'));
-  return first ? first.replace(/^#+\s*/, '') : relative(process.cwd(), run.pipeline);
+/**
+ * The report title: the `report title="..."` statement of the run's pipeline (read from its
+ * syntax tree, so a commented-out statement does not count and escaped quotes are kept), else
+ * the first comment on a line of its own, else the pipeline path.
+ */
+export function titleOf(run: Pick<RunRecord, 'source' | 'pipeline'>): string {
+  const program = parse(run.source, run.pipeline).program;
+  for (const st of program.statements) {
+    if (st.kind !== 'report') continue;
+    const title = st.params.find((p) => p.key === 'title')?.value;
+    if (title?.kind === 'string') return title.value.replace(/\s*\n\s*/g, ' ');
+  }
+  const first = program.comments.find((c) => !c.trailing);
+  const text = first?.text.replace(/^#+\s*/, '').trim();
+  return text || relative(process.cwd(), run.pipeline);
 }

@@ -11,7 +11,7 @@ import type { OpProvider } from '../../runtime/executor/types.js';
 import type { RunRecord, Store } from '../../store/store.js';
 import { PACKAGE_VERSION } from '../../version.js';
 import { diffRuns, diffValues, pickRuns, renderDiff, type Change } from '../diff.js';
-import { EXIT, json, table } from '../output.js';
+import { describeFsError, EXIT, json, table } from '../output.js';
 import { loadPlan } from '../pipeline.js';
 import { pickMode, ProgressRenderer } from '../progress.js';
 import { openStore } from '../store.js';
@@ -58,21 +58,26 @@ export async function runCommand(file: string, o: RunOpts): Promise<number> {
     };
     process.once('SIGINT', onSig);
     process.once('SIGTERM', onSig);
-    const ops = await loadOps(backend);
-    const res = await execute(dag, store, ops, {
-      pipeline: resolve(file),
-      source: loaded.source,
-      ...(o.dryRun ? { dryRun: true } : {}),
-      ...(o.force ? { force: o.force } : {}),
-      ...(o.forceAll ? { forceAll: true } : {}),
-      ...(o.only ? { only: o.only } : {}),
-      jobs,
-      onEvent: (e) => renderer.handle(e),
-      signal: controller.signal,
-    });
-    process.off('SIGINT', onSig);
-    process.off('SIGTERM', onSig);
-    renderer.stop();
+    let res: Awaited<ReturnType<typeof execute>>;
+    try {
+      const ops = await loadOps(backend);
+      res = await execute(dag, store, ops, {
+        pipeline: resolve(file),
+        source: loaded.source,
+        ...(o.dryRun ? { dryRun: true } : {}),
+        ...(o.force ? { force: o.force } : {}),
+        ...(o.forceAll ? { forceAll: true } : {}),
+        ...(o.only ? { only: o.only } : {}),
+        jobs,
+        onEvent: (e) => renderer.handle(e),
+        signal: controller.signal,
+      });
+    } finally {
+      // Also when execute throws (a backend that cannot load): restore the terminal and the signals.
+      process.off('SIGINT', onSig);
+      process.off('SIGTERM', onSig);
+      renderer.stop();
+    }
 
     if (o.dryRun) {
       const rows = dag.nodes.filter((n) => res.statuses.has(n.id)).map((n) => [res.statuses.get(n.id) === 'cached' ? 'cached' : 'would run', n.op, n.id]);
@@ -82,12 +87,21 @@ export async function runCommand(file: string, o: RunOpts): Promise<number> {
     }
 
     let reportDir: string | undefined;
+    let reportError: string | undefined;
     if (o.report !== false && res.status !== 'interrupted') {
       const { writeReport } = await import('../../report/report.js');
       const run = store.getRun(res.runId)!;
-      reportDir = resolve(o.reportDir ?? `reports/${basename(file).replace(/\.trend$/, '')}`);
-      await writeReport(store, run, reportDir);
-      store.putRun({ ...run, reportDir });
+      const dir = resolve(o.reportDir ?? `reports/${basename(file).replace(/\.trend$/, '')}`);
+      try {
+        await writeReport(store, run, dir);
+        reportDir = dir;
+      } catch (e) {
+        // The run is recorded and its results cached; only the report could not be written.
+        const why = describeFsError(e);
+        if (!why) throw e;
+        reportError = `the report could not be written to ${dir}: ${why} (trendc report ${res.runId} --out DIR writes it elsewhere)`;
+      }
+      if (reportDir) store.putRun({ ...run, reportDir });
     }
     const c = res.counts;
     const summary = `${c.ran} ran, ${c.cached} cached, ${c.failed} failed${c.skipped ? `, ${c.skipped} skipped` : ''} in ${(res.ms / 1000).toFixed(1)}s${res.backend ? ` on ${res.backend}` : ''}`;
@@ -96,6 +110,10 @@ export async function runCommand(file: string, o: RunOpts): Promise<number> {
       process.stdout.write(`run ${res.runId} ${res.status}: ${summary}\n`);
       if (reportDir) process.stdout.write(`report: ${relative(process.cwd(), reportDir) || '.'}/index.md\n`);
       for (const e of res.errors) process.stderr.write(`error: ${e.id} (${e.where}): ${e.message}\n`);
+    }
+    if (reportError) {
+      process.stderr.write(`trendc: ${reportError}\n`);
+      return EXIT.failed;
     }
     return res.status === 'ok' ? EXIT.ok : res.status === 'interrupted' ? 130 : EXIT.failed;
   } finally {

@@ -153,12 +153,6 @@ export async function execute(dag: Dag, store: Store, ops: OpProvider, opts: Exe
     return finish('ok', false);
   }
 
-  const startRecord = record();
-  store.putRun(startRecord);
-  // A `cache gc` that began before this record existed does not protect this run's nodes: wait
-  // for it to finish before deciding what is cached.
-  await store.waitForGc();
-
   let initPromise: Promise<string> | undefined;
   const ensureBackend = async () => {
     initPromise ??= ops.init().then((b) => {
@@ -168,6 +162,16 @@ export async function execute(dag: Dag, store: Store, ops: OpProvider, opts: Exe
     });
     return initPromise;
   };
+  // When some node must run, the backend starts before anything is recorded or run: one that
+  // cannot load (not installed, no GPU) fails the command (a UserError saying what to install)
+  // instead of every node, and leaves no run record behind.
+  if (needed.length > cachedCount) await ensureBackend();
+
+  const startRecord = record();
+  store.putRun(startRecord);
+  // A `cache gc` that began before this record existed does not protect this run's nodes: wait
+  // for it to finish before deciding what is cached.
+  await store.waitForGc();
 
   const cache = new ArtifactCache();
   const loadInput = async (id: string, depth = 0): Promise<Artifact> => {
