@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/runtime/backends/select.js';
-import { kernelThreads } from '../../src/runtime/backends/wasm-kernels.js';
+import { kernelThreads } from '../../src/runtime/backends/wasm-kernels/memory.js';
 import { Model, type ModelSpec } from '../../src/runtime/models/model.js';
 import { tf } from '../../src/runtime/tf.js';
 import { ROOT } from '../helpers/cli.js';

@@ -126,7 +126,7 @@ describe('wasm reductions and matmul agree with the cpu backend', () => {
 
 describe('trend conv op (conv + bias + ReLU, lazy gradients) agrees with stock ops on cpu', () => {
   it('values and gradients for x, filter and bias', async () => {
-    const { conv2dOp } = await import('../../src/runtime/backends/wasm-kernels.js');
+    const { conv2dOp } = await import('../../src/runtime/backends/wasm-kernels/conv.js');
     const x = data([3, 9, 9, 4], 11);
     const w = data([3, 3, 4, 6], 12);
     const bias = data([6], 13);
@@ -165,7 +165,7 @@ describe('training-mode batch norm kernel agrees with stock ops on cpu', () => {
     [2, 12, 12, 8],
   ] as Array<[number, number, number, number]>) {
     it(`values, batch statistics and gradients for x, gamma and beta (${shape})`, async () => {
-      const { batchNormTrain } = await import('../../src/runtime/backends/wasm-kernels.js');
+      const { batchNormTrain } = await import('../../src/runtime/backends/wasm-kernels/batch-norm.js');
       const C = shape[3];
       const x = data(shape, 21).map((v, i) => v * 3 + (i % C));
       const g = data([C], 22).map((v) => 1 + v);

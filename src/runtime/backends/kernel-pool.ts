@@ -10,7 +10,7 @@
  * start at the linker's address: the same bytes, inside the TF.js module's static data, for all
  * threads). kernels/check-module.mjs proves at build time that the kernels touch no other memory
  * of their own and bound their stack use well below KERNEL_STACK_BYTES. Scratch buffers are
- * handed out per range by the callers (wasm-kernels.ts: range i gets slot i).
+ * handed out per range by the callers (wasm-kernels/: range i gets slot i).
  */
 import { Worker } from 'node:worker_threads';
 

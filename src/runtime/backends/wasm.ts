@@ -6,7 +6,7 @@
  * backend is built from the package's threaded-SIMD emscripten factory with real files for its
  * worker script, the core count is raised past the backend's cap of (logical cores / 2), worker
  * threads are unref'd so processes can exit, and the missing and slow kernels are replaced
- * (./wasm-kernels.ts). If threads cannot start, the stock single-threaded backend is used.
+ * (./wasm-kernels/, one file per kernel family and one registration list). If threads cannot start, the stock single-threaded backend is used.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { tf } from '../tf.js';
 import v8 from 'node:v8';
 import { KernelPool, type KernelExports } from './kernel-pool.js';
-import { registerWasmKernels, type KernelModule } from './wasm-kernels.js';
+import type { KernelModule } from './wasm-kernels/memory.js';
+import { registerWasmKernels } from './wasm-kernels/register.js';
 
 const require = createRequire(import.meta.url);
 

@@ -6,7 +6,8 @@
 import { tf } from '../tf.js';
 import type { Rng } from '../rng.js';
 import { seedFrom } from '../rng.js';
-import { batchNormTrain, conv2dOp } from '../backends/wasm-kernels.js';
+import { batchNormTrain } from '../backends/wasm-kernels/batch-norm.js';
+import { conv2dOp } from '../backends/wasm-kernels/conv.js';
 import { quantizeActivations, quantizeWeights } from './quant.js';
 
 /** 'torch': PyTorch's default for conv and dense weights (Kaiming-uniform, a = sqrt 5): U(-1/sqrt(fanIn), 1/sqrt(fanIn)). */

@@ -10,7 +10,8 @@
  * - DoReFa: q_k(v) = round(v(2^k-1))/(2^k-1) with a straight-through round; weights
  *   m*(2 q_k(tanh(w)/(2m) + 1/2) - 1), m = max|tanh w|; activations q_k(clip(v, 0, 1)).
  */
-import { actQuant, actQuantGrad, kernelModule } from '../backends/wasm-kernels.js';
+import { actQuant, actQuantGrad } from '../backends/wasm-kernels/elementwise.js';
+import { kernelModule } from '../backends/wasm-kernels/memory.js';
 import { tf } from '../tf.js';
 
 /**

@@ -4,7 +4,8 @@
  * caches packed weights by tensor, so weights are never changed in place); elsewhere TF.js ops.
  * State can be snapshotted and restored (gradient projection needs that).
  */
-import { kernelModule, sgdStep } from '../backends/wasm-kernels.js';
+import { sgdStep } from '../backends/wasm-kernels/elementwise.js';
+import { kernelModule } from '../backends/wasm-kernels/memory.js';
 import { tf } from '../tf.js';
 
 export interface Optimizer {
