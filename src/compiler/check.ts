@@ -44,6 +44,11 @@ import {
   type ParamSpec,
 } from './schema.js';
 
+/** A parameter that is written but takes no effect where it is written: said, not fatal. */
+function unusedParam(message: string, loc: A.Loc, note: string): Diagnostic {
+  return { ...error(message, loc, { note }), severity: 'warning' };
+}
+
 /** Dataset-budget PGD aliases, usable wherever an attack name is: `linf`, `l2`, `l1`. */
 export const ATTACK_ALIASES = ['linf', 'l2', 'l1'] as const;
 const ALIAS_STEPS = 10;
@@ -223,6 +228,10 @@ class Checker {
           this.diags.push(error(`eps=${params.eps.pretty()} is out of range for l_inf`, own.locs.eps ?? shared.locs.eps ?? spec.loc, { expected: 'a number in (0, 1]' }));
           break;
         }
+        const topkLoc = own.locs.topk ?? shared.locs.topk;
+        if (b.attack === 'pgd' && params.norm !== 'l1' && topkLoc && !this.diags.some((d) => d.loc === topkLoc)) {
+          this.diags.push(unusedParam(`'topk' applies only to norm=l1; it is ignored for norm=${String(params.norm)}`, topkLoc, 'it shapes l_1 steps (the fraction of coordinates moved)'));
+        }
         out.push({ attack: b.attack, params, label: spec.name.name, sweep: { ...b.sweep, ...combo }, loc: spec.loc });
       }
     }
@@ -292,6 +301,7 @@ class Checker {
     for (const [k, vs] of Object.entries(all.swept)) {
       this.diags.push(error(`'${k}' cannot be a list in the train statement`, all.locs[k]!, { note: `a range makes a family of models: give it on a model, e.g. seed ${vs.length > 1 ? '1..' + vs.length : '1'}` }));
     }
+    if (all.fixed.optimizer === 'adam') this.sgdOnly(all.locs);
     return { method, v: all, methodV: all };
   }
 
@@ -321,6 +331,22 @@ class Checker {
     const p = withDefaults(given, schema, new Set(Object.keys(v.swept)));
 
     const input = this.checkQuant(s, p);
+    if (v.locs.bpda && input.input?.kind !== 'halftone') {
+      this.diags.push(
+        unusedParam(
+          `'bpda' applies only to 'quant input halftone'; it is ignored here`,
+          v.locs.bpda,
+          input.input ? 'K-bit input quantisation always passes gradients straight through (the identity)' : 'this model has no input quantisation',
+        ),
+      );
+    }
+    if (v.locs.qstats && input.input?.kind !== 'bits') {
+      this.diags.push(unusedParam(`'qstats' applies only to K-bit input quantisation ('quant input 2bit'); it is ignored here`, v.locs.qstats, input.input ? 'halftone normalises each image by its own range' : 'this model has no input quantisation'));
+    }
+    if (p.optimizer === 'adam' && !v.swept.optimizer) this.sgdOnly(v.locs);
+    if (method === 'ramp' && p.gp === false && (v.locs.beta ?? (defaults.method === 'ramp' ? defaults.v.locs.beta : undefined))) {
+      this.diags.push(unusedParam(`'beta' (the gradient-projection weight) is ignored with gp=false`, (v.locs.beta ?? defaults.v.locs.beta)!, 'set gp=true to project gradients, or drop beta'));
+    }
     const noise = this.checkNoise(s);
     const attackRefs = { ...(method === defaults.method ? defaults.v.attackRefs : {}), ...v.attackRefs };
     const m = this.checkMethod(method, p, attackRefs, METHOD_PARAMS[method], s.loc);
@@ -479,6 +505,13 @@ class Checker {
         }
         return { name: 'ramp', pair: [pair[0]!, pair[1]!], lambda: p.lambda as Rational, beta: p.beta as Rational, gp: p.gp as boolean };
       }
+    }
+  }
+
+  /** momentum= and wd= written where the optimizer is Adam, which reads neither. */
+  private sgdOnly(locs: Record<string, A.Loc>): void {
+    for (const k of ['momentum', 'wd'] as const) {
+      if (locs[k]) this.diags.push(unusedParam(`'${k}' applies only to optimizer sgd; Adam ignores it`, locs[k]!, 'it is left out of the keys of Adam-trained models'));
     }
   }
 
@@ -678,6 +711,9 @@ class Checker {
         }),
       );
       return;
+    }
+    if (v.locs.average && p.vote !== 'soft') {
+      this.diags.push(unusedParam(`'average' applies only to vote=soft; it is ignored with vote=${String(p.vote)}`, v.locs.average, 'the soft vote averages probabilities or logits; the other votes count'));
     }
     for (const { name, combo, family } of this.expandFamily(s.name, v.swept, 'smoothfamily', 'smooth')) {
       const q = { ...p, ...combo };

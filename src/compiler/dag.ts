@@ -64,8 +64,25 @@ export function buildDag(program: CheckedProgram, opts: PlanOptions): Dag {
   return new DagBuilder(program, opts).build();
 }
 
+/**
+ * An attack as a key holds it: only the parameters the attack reads. `topk` shapes only l_1 PGD
+ * steps, so it is left out of l_inf and l_2 PGD keys.
+ */
 export function attackParams(a: AttackUse): { attack: string; params: Params } {
-  return { attack: a.attack, params: a.params };
+  const params = { ...a.params };
+  if (a.attack === 'pgd' && params.norm !== 'l1') delete params.topk;
+  return { attack: a.attack, params };
+}
+
+/**
+ * An attack used for training: it runs on each training minibatch with the training seed's
+ * stream, so the evaluation settings `images`, `batch` and `seed` play no part and stay out of
+ * the model's key.
+ */
+export function trainingAttackParams(a: AttackUse): { attack: string; params: Params } {
+  const { attack, params } = attackParams(a);
+  const { images: _i, batch: _b, seed: _s, ...rest } = params;
+  return { attack, params: rest };
 }
 
 export function attackDisplay(a: AttackUse): string {
@@ -78,6 +95,13 @@ function sweepInfo(a: AttackUse): Record<string, string> | undefined {
   const sw = Object.entries(a.sweep);
   if (!sw.length) return undefined;
   return Object.fromEntries(sw.map(([k, v]) => [k, v instanceof Rational ? v.toString() : String(v)]));
+}
+
+/** A classifier spec without the smoothed classifier's inference batch (white-box evaluation). */
+function withoutInferenceBatch(spec: ClassSpec): ClassSpec {
+  if (spec.kind !== 'smooth') return spec;
+  const { batch: _b, ...rest } = spec;
+  return { ...rest, base: withoutInferenceBatch(spec.base) } as ClassSpec;
 }
 
 class DagBuilder {
@@ -169,28 +193,36 @@ class DagBuilder {
       const inputs: Record<string, string> = { data: this.datasetId };
       if (m.from) inputs.from = this.trainNode(m.from);
       const info = DATASETS[this.program.dataset.name]!;
+      // Only what training reads: RAMP's beta only with gradient projection.
       const method =
         m.method.name === 'standard'
           ? { name: 'standard' }
           : m.method.name === 'adversarial'
-            ? { name: 'adversarial', attack: attackParams(m.method.attack), mix: m.method.mix }
+            ? { name: 'adversarial', attack: trainingAttackParams(m.method.attack), mix: m.method.mix }
             : m.method.name === 'ramp'
               ? {
                   name: 'ramp',
-                  pair: m.method.pair.map(attackParams),
+                  pair: m.method.pair.map(trainingAttackParams),
                   lambda: m.method.lambda,
-                  beta: m.method.beta,
+                  ...(m.method.gp ? { beta: m.method.beta } : {}),
                   gp: m.method.gp,
                 }
-              : { name: m.method.name, attacks: (m.method as { attacks: AttackUse[] }).attacks.map(attackParams) };
+              : { name: m.method.name, attacks: (m.method as { attacks: AttackUse[] }).attacks.map(trainingAttackParams) };
+      // K-bit input quantisation reads its statistics (batch or image) and always passes
+      // gradients straight through; halftone normalises per image and reads its BPDA stand-in.
+      const q = m.input;
+      const input = !q ? null : q.kind === 'bits' ? { kind: 'bits', bits: q.bits, stats: q.stats } : { kind: 'halftone', bpda: q.bpda };
+      // Momentum and weight decay belong to SGD; Adam reads neither.
+      const { momentum, wd, ...common } = m.train;
+      const train = m.train.optimizer === 'sgd' ? { ...common, momentum, wd } : common;
       const params = {
         arch: m.arch,
         width: m.width,
-        input: m.input ?? null,
+        input,
         weightBits: m.weightBits ?? null,
         activationBits: m.activationBits ?? null,
         noise: m.noise,
-        train: m.train,
+        train,
         method,
         shape: info.shape,
         classes: info.classes,
@@ -208,19 +240,20 @@ class DagBuilder {
       if (e.trend) {
         const select = this.selectNode(e);
         return {
-          spec: { kind: 'ensemble', vote: e.vote, seed: e.seed, n: e.trend.candidates.length, select: true },
+          spec: { kind: 'ensemble', vote: e.vote, seed: e.seed, select: true },
           models: this.canonicalOrder(e.trend.candidates).map((c) => this.trainNode(c)),
           select,
           loc: e.loc,
         };
       }
       const members = this.canonicalOrder(e.members!);
-      return { spec: { kind: 'ensemble', vote: e.vote, seed: e.seed, n: members.length, select: false }, models: members.map((c) => this.trainNode(c)), loc: e.loc };
+      return { spec: { kind: 'ensemble', vote: e.vote, seed: e.seed, select: false }, models: members.map((c) => this.trainNode(c)), loc: e.loc };
     }
     const s = this.smooths.get(name)!;
     const base = this.classifier(s.base);
     return {
-      spec: { kind: 'smooth', sd: s.sd, m: s.m, vote: s.vote, average: s.average, seed: s.seed, batch: s.batch, base: base.spec },
+      // `average` is read by the soft vote only.
+      spec: { kind: 'smooth', sd: s.sd, m: s.m, vote: s.vote, ...(s.vote === 'soft' ? { average: s.average } : {}), seed: s.seed, batch: s.batch, base: base.spec },
       models: base.models,
       ...(base.select ? { select: base.select } : {}),
       loc: s.loc,
@@ -299,8 +332,11 @@ class DagBuilder {
       };
       const sf = famIdx(sources);
       const tf = famIdx(targets);
+      // The swept values matter only to the TM-versus-eps fits (three or more attacks that differ
+      // in eps alone); otherwise the cells' own keys already say everything about the attacks.
+      const fits = t.attacks.length >= 3 && t.attacks.every((a) => Object.keys(a.sweep).length === 1 && a.sweep.eps !== undefined);
       const params = {
-        attacks: t.attacks.map((a) => ({ sweep: a.sweep })),
+        attacks: t.attacks.map((a) => ({ sweep: fits ? a.sweep : {} })),
         sources: sources.length,
         targets: targets.length,
         sourceFamilies: sf.map(([, g]) => g).sort(),
@@ -346,12 +382,14 @@ class DagBuilder {
       for (const a of ev.attacks) {
         const disp = attackDisplay(a);
         const sw = sweepInfo(a);
-        const members = c.spec.kind === 'ensemble';
+        // An ensemble is also compared with its members; a smoothed target is attacked in the
+        // attack's batches, so its own inference batch plays no part here.
+        const ensemble = c.spec.kind === 'ensemble';
         runs.push(
           this.add(
             'robust',
             `robust/${disp}/${target}`,
-            { attack: attackParams(a), target: c.spec, members },
+            { attack: attackParams(a), target: withoutInferenceBatch(c.spec), ...(ensemble ? { members: true } : {}) },
             { data: this.datasetId, ...this.classifierInputs(c) },
             a.loc,
             { target, attack: disp, stmt: { kind: 'evaluate', n: i + 1, line: ev.loc.line }, ...(sw ? { sweep: sw } : {}) },

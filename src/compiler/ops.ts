@@ -29,19 +29,23 @@ export type OpName = keyof typeof OP_VERSIONS;
 
 /**
  * A classifier as the runtime builds it, without display names (so renaming a model changes no
- * key). Models listed as inputs are consumed in order: a model takes one, an ensemble takes its
- * `n` members (or, with `select`, its `n` candidates of which the select artifact picks k).
+ * key). Models listed as inputs are consumed in order: a model takes one, an ensemble takes all
+ * of them as members (or, with `select`, as candidates of which the select artifact picks k).
+ * `seed` of an ensemble draws its tie-breaks, of a smoothed classifier its noise (0: the
+ * operation's own streams).
  */
 export type ClassSpec =
   | { kind: 'model' }
-  | { kind: 'ensemble'; vote: 'majority'; seed: number; n: number; select: boolean }
+  | { kind: 'ensemble'; vote: 'majority'; seed: number; select: boolean; /** Not read (the inputs say it); keys no longer hold it. */ n?: number }
   | {
       kind: 'smooth';
       sd: unknown;
       m: number;
       vote: 'prediction' | 'soft' | 'weighted';
-      average: 'probs' | 'logits';
+      /** Soft vote only. */
+      average?: 'probs' | 'logits';
       seed: number;
-      batch: number;
+      /** Images per inference batch; absent where the batches are the attack's (white-box evaluation). */
+      batch?: number;
       base: ClassSpec;
     };

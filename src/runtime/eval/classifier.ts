@@ -18,7 +18,7 @@ export interface Classifier extends AttackTarget {
   models: Model[];
   /** For ensembles: indices of the members chosen among the inputs. */
   chosen?: number[];
-  smooth?: { sd: number; m: number; vote: SmoothVote; average: 'probs' | 'logits'; batch: number };
+  smooth?: { sd: number; m: number; vote: SmoothVote; average: 'probs' | 'logits'; batch?: number };
   dispose(): void;
 }
 
@@ -55,22 +55,35 @@ export function buildClassifier(spec: ClassSpec, models: Artifact[], select?: Ar
       chosen: idx,
       // Soft ensemble logits (log of the mean probability), used only where a single loss is needed.
       logits: (x, r) => tf.tidy(() => tf.log(tf.add(tf.mean(tf.stack(members.map((m) => tf.softmax(m.logits(x, r)))), 0), 1e-12)) as tf.Tensor2D),
-      predict: (x, r) => majorityVote(members.map((m) => m.predict(x, r)), r),
+      predict: (x, r) => {
+        const votes = members.map((m) => m.predict(x, r));
+        return majorityVote(votes, ownStream(r, spec.seed, 'tie-break'));
+      },
       dispose: () => loaded.forEach((m) => m.dispose()),
     };
     return c;
   }
   const base = buildClassifier(spec.base, models, select);
   const sd = num(spec.sd);
-  const s = { sd, m: spec.m, vote: spec.vote, average: spec.average, batch: spec.batch };
+  const s = { sd, m: spec.m, vote: spec.vote, average: spec.average ?? 'probs', batch: spec.batch };
   return {
     ...base,
     kind: 'smooth',
     smooth: s,
     // Attacks on a smoothed classifier see the base classifier (plain PGD); EPGD adds the noise itself.
-    predict: (x, r) => smoothPredict(base, x, s, r),
+    predict: (x, r) => smoothPredict(base, x, s, ownStream(r, spec.seed, 'smooth-noise')),
     dispose: () => base.dispose(),
   };
+}
+
+/**
+ * The stream a classifier's own randomness (ensemble tie-breaks, smoothing noise) draws from:
+ * with seed 0, the operation's stream itself (as before seeds were honoured, so such artifacts
+ * stay valid); otherwise a stream of that seed, still advancing per call (per batch) with the
+ * operation's stream, so each batch gets fresh draws and two seeds give different ones.
+ */
+export function ownStream(r: Rng, seed: number, purpose: string): Rng {
+  return seed ? rng(seed, `${purpose}/${seedFrom(r)}`) : r;
 }
 
 /** m noisy copies per image, run in chunks of at most ~1024 images. */

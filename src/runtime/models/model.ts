@@ -17,7 +17,11 @@ export interface ModelSpec {
   width: number;
   shape: [number, number, number];
   classes: number;
-  input: { kind: 'bits'; bits: number; stats: 'batch' | 'image'; bpda: 'sigmoid' | 'identity' } | { kind: 'halftone'; stats: 'batch' | 'image'; bpda: 'sigmoid' | 'identity' } | null;
+  /**
+   * K-bit input quantisation (backward: identity) reads `stats`; halftone reads `bpda`. Models
+   * trained before keys dropped them may also carry the other field, which nothing reads.
+   */
+  input: { kind: 'bits'; bits: number; stats: 'batch' | 'image'; bpda?: string } | { kind: 'halftone'; bpda: 'sigmoid' | 'identity'; stats?: string } | null;
   weightBits: number | null;
   activationBits: number | null;
   noise: { input?: NoiseConfig; weight?: NoiseConfig; activation?: NoiseConfig };

@@ -11,6 +11,7 @@ import { list } from './common.js';
 import type { TransferCounts } from './transfer.js';
 
 interface MatrixParams {
+  /** Per attack, the swept values: only the eps of an eps sweep (for the fits), else empty. */
   attacks: Array<{ sweep: Record<string, string> }>;
   sources: number;
   targets: number;
