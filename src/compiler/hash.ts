@@ -4,22 +4,12 @@
  * for a 128-bit key. The encoding is unambiguous (every item carries its type and length) and
  * independent of how a value was written: numbers are exact rationals, object keys are sorted.
  */
-import xxhash from 'xxhash-wasm';
+import { digest } from '../common/checksum.js';
 import { Rational } from './rational.js';
 
+export { checksumBytes, digest, initHash } from '../common/checksum.js';
+
 export const ENCODING_VERSION = 'trend-node-key/1';
-
-type Hasher = Awaited<ReturnType<typeof xxhash>>;
-let hasher: Hasher | undefined;
-
-export async function initHash(): Promise<void> {
-  hasher ??= await xxhash();
-}
-
-function h(): Hasher {
-  if (!hasher) throw new Error('initHash() must be awaited before hashing');
-  return hasher;
-}
 
 export function canonical(v: unknown): string {
   const out: string[] = [];
@@ -55,21 +45,6 @@ function enc(v: unknown, out: string[]): void {
   } else {
     throw new Error(`cannot encode ${typeof v}`);
   }
-}
-
-const SEED_A = 0n;
-const SEED_B = 0x9e3779b97f4a7c15n;
-
-/** 128-bit hex digest of a string. */
-export function digest(s: string): string {
-  const x = h();
-  return x.h64(s, SEED_A).toString(16).padStart(16, '0') + x.h64(s, SEED_B).toString(16).padStart(16, '0');
-}
-
-/** 128-bit hex content address of bytes: payload integrity and object file names. */
-export function checksumBytes(bytes: Uint8Array): string {
-  const x = h();
-  return x.h64Raw(bytes, SEED_A).toString(16).padStart(16, '0') + x.h64Raw(bytes, SEED_B).toString(16).padStart(16, '0');
 }
 
 export interface KeyInput {

@@ -11,7 +11,7 @@
  * one with a tick between steps and, if it stops early, closes it so its `finally` blocks free
  * the tensors it holds.
  */
-import { StepError } from './executor/types.js';
+import { StepError } from '../common/errors.js';
 
 /** How often long loops yield to the event loop, in milliseconds. */
 export const YIELD_INTERVAL_MS = 100;

@@ -14,7 +14,7 @@
 import { closeSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { checksumBytes } from '../compiler/hash.js';
+import { checksumBytes } from '../common/checksum.js';
 import { checkMdb, type MdbCheck } from './mdb-check.js';
 
 /** Plain LMDB commits (no overlapping sync), uncompressed values, a directory (never noSubdir). */

@@ -5,7 +5,7 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { checksumBytes } from '../compiler/hash.js';
+import { checksumBytes } from '../common/checksum.js';
 import { errno, ioError, mkdirs, writeAtomic } from './fsx.js';
 
 export class ObjectDir {

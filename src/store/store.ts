@@ -44,7 +44,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, un
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { open as openLmdb } from 'lmdb';
-import { checksumBytes, initHash } from '../compiler/hash.js';
+import { checksumBytes, initHash } from '../common/checksum.js';
 import { createEmpty, errno, ioError, isReadOnlyError, mkdirs, StoreError, unlinkQuiet, writeAtomic } from './fsx.js';
 import { buildIndex, checkIndex, fileStamp, Index, type Entry, type IndexDb } from './index-db.js';
 import { LockDir } from './locks.js';

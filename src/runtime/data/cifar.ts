@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StepError } from '../executor/types.js';
+import { StepError } from '../../common/errors.js';
 import { cifarDir, cifarFiles } from './files.js';
 
 export interface Split {

@@ -1,6 +1,6 @@
 /** The IDX format (MNIST): a big-endian header of magic and dimensions, then unsigned bytes. */
 import { readFileSync } from 'node:fs';
-import { StepError } from '../executor/types.js';
+import { StepError } from '../../common/errors.js';
 
 export interface Idx {
   dims: number[];

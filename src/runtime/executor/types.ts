@@ -43,7 +43,7 @@ export interface OpProvider {
 }
 
 /** An error with a message meant for the user (no stack trace needed). */
-export class StepError extends Error {}
+export { StepError } from '../../common/errors.js';
 
 export type RunEvent =
   | { type: 'run-start'; runId: string; total: number; toRun: number; cached: number }
