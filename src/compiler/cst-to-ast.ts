@@ -1,6 +1,7 @@
 /** Turns Chevrotain's concrete syntax tree into the AST (src/compiler/ast.ts) with a CST visitor. */
 import type { CstElement, CstNode, IToken } from 'chevrotain';
 import { parserInstance } from '../../grammar/parser.js';
+import { tokenLoc } from '../common/location.js';
 import type * as A from './ast.js';
 import { Rational } from './rational.js';
 
@@ -82,7 +83,7 @@ function makeBuilderClass(): new (file: string) => AstBuilder {
     }
 
     private tokLoc(t: IToken): A.Loc {
-      return { file: this.file, line: t.startLine ?? 0, col: t.startColumn ?? 0, endLine: t.endLine ?? t.startLine ?? 0, endCol: t.endColumn ?? t.startColumn ?? 0 };
+      return tokenLoc(this.file, t);
     }
     private nodeLoc(n: CstNode): A.Loc {
       const l = n.location;

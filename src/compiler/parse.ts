@@ -18,6 +18,7 @@ import {
   UnterminatedString,
 } from '../../grammar/lexer.js';
 import { parserInstance } from '../../grammar/parser.js';
+import { tokenLoc } from '../common/location.js';
 import type { Comment, Loc, Program, Statement } from './ast.js';
 import { astBuilder, ZeroDenominator } from './cst-to-ast.js';
 import { didYouMean, error, oneOf, type Diagnostic } from './diagnostics.js';
@@ -84,7 +85,7 @@ export function parse(text: string, file: string): ParseResult {
     if (!STATEMENT_KEYWORDS.some((k) => tokenMatcher(head, k))) {
       const guess = tokenMatcher(head, Identifier) || tokenMatcher(head, Keyword) ? didYouMean(head.image, STATEMENT_WORDS) : undefined;
       diagnostics.push(
-        error(`unknown statement '${head.image}'`, tokLoc(file, head), {
+        error(`unknown statement '${head.image}'`, tokenLoc(file, head), {
           expected: `a statement: ${STATEMENT_WORDS.join(', ')}`,
           ...(guess ? { suggestion: `'${guess}'` } : {}),
         }),
@@ -102,15 +103,11 @@ export function parse(text: string, file: string): ParseResult {
       if (ast) program.statements.push(ast);
     } catch (e) {
       if (e instanceof ZeroDenominator) diagnostics.push(error('division by zero in a number', e.loc));
-      else if (e instanceof RangeError || e instanceof SyntaxError) diagnostics.push(error(e.message, tokLoc(file, head)));
+      else if (e instanceof RangeError || e instanceof SyntaxError) diagnostics.push(error(e.message, tokenLoc(file, head)));
       else throw e;
     }
   }
   return { program, diagnostics };
-}
-
-function tokLoc(file: string, t: IToken): Loc {
-  return { file, line: t.startLine ?? 0, col: t.startColumn ?? 0, endLine: t.endLine ?? 0, endCol: t.endColumn ?? 0 };
 }
 
 function syntaxDiagnostic(
@@ -126,7 +123,7 @@ function syntaxDiagnostic(
     const last = stmt[stmt.length - 1]!;
     loc = { file, line: last.endLine ?? 0, col: (last.endColumn ?? 0) + 1, endLine: last.endLine ?? 0, endCol: (last.endColumn ?? 0) + 1 };
   } else {
-    loc = tokLoc(file, t);
+    loc = tokenLoc(file, t);
   }
   // What could have come next: ask the grammar, given the tokens before the error.
   const idx = atEnd ? stmt.length : Math.max(0, stmt.indexOf(t));
@@ -145,7 +142,7 @@ function syntaxDiagnostic(
     const before = expectedNext(stmt.slice(0, idx - 1)).filter((tt) => tt.CATEGORIES?.includes(Keyword));
     const guess = didYouMean(prev.image, before.map(keywordText));
     if (guess) {
-      return error(`unexpected '${prev.image}'`, tokLoc(file, prev), {
+      return error(`unexpected '${prev.image}'`, tokenLoc(file, prev), {
         expected: oneOf(pretty(before.map((tt) => (tt.LABEL ?? tt.name).replace(/^'|'$/g, '')).concat('a parameter (name=value)'))),
         suggestion: `'${guess}'`,
       });
