@@ -8,7 +8,7 @@ import { jsonSafe } from '../../compiler/jsonsafe.js';
 import { OP_VERSIONS } from '../../compiler/ops.js';
 import type { RunNode, RunRecord, Store } from '../../store/store.js';
 import { PACKAGE_VERSION } from '../../version.js';
-import { diffValues, type Change } from '../../cli/diff.js';
+import { diffValues, type Change } from '../../common/json-diff.js';
 import { planRun } from './plan.js';
 
 export interface Explained {

@@ -4,7 +4,8 @@
  * `explain` and other executors (one node per Slurm job) plan the same way.
  */
 import type { Dag, DagNode } from '../../compiler/dag.js';
-import { didYouMean, UserError } from '../../compiler/diagnostics.js';
+import { didYouMean, globToRegExp } from '../../common/names.js';
+import { UserError } from '../../compiler/diagnostics.js';
 import type { Store } from '../../store/store.js';
 
 export interface PlanOptions {
@@ -44,7 +45,7 @@ export function selectNodes(dag: Dag, refs: string[]): Set<string> {
     let hits: DagNode[];
     if (dag.byId.has(ref)) hits = [dag.byId.get(ref)!];
     else if (ref.includes('*')) {
-      const re = new RegExp('^' + ref.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*') + '$');
+      const re = globToRegExp(ref);
       hits = dag.nodes.filter((n) => re.test(n.id));
     } else if (ref.endsWith('/')) hits = dag.nodes.filter((n) => n.id.startsWith(ref));
     else hits = /^[0-9a-f]{4,}$/.test(ref) ? dag.nodes.filter((n) => n.key.startsWith(ref)) : [];
