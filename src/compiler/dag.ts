@@ -7,10 +7,11 @@
  * renaming a model or reordering statements changes no key. Names live in `info`, for reports.
  */
 import type { Loc } from './ast.js';
-import type { AttackUse, CEnsemble, CheckedProgram, CModel, CSmooth, Params } from './checked.js';
+import type { AttackUse, CEnsemble, CheckedProgram, CModel, CSmooth } from './checked.js';
+import type { AttackParams, ClassSpec as ClassSpecOf, MethodParams, OpName, OpParams } from './contract.js';
 import { error, UserError } from './diagnostics.js';
 import { nodeKey } from './hash.js';
-import { OP_VERSIONS, type ClassSpec, type OpName } from './ops.js';
+import { OP_VERSIONS } from './ops.js';
 import { Rational } from './rational.js';
 import { DATASETS } from './schema.js';
 
@@ -34,11 +35,15 @@ export interface NodeInfo {
   aliases?: string[];
 }
 
-export interface DagNode {
+/** A classifier spec as the DAG holds it (exact numbers as Rationals). */
+type ClassSpec = ClassSpecOf<Rational>;
+
+/** A node of operation K; its parameters are the contract's (src/compiler/contract.ts). */
+export interface DagNode<K extends OpName = OpName> {
   id: string;
-  op: OpName;
+  op: K;
   key: string;
-  params: unknown;
+  params: OpParams<K, Rational>;
   /** Role -> node id(s). */
   inputs: Record<string, string | string[]>;
   loc: Loc;
@@ -68,7 +73,7 @@ export function buildDag(program: CheckedProgram, opts: PlanOptions): Dag {
  * An attack as a key holds it: only the parameters the attack reads. `topk` shapes only l_1 PGD
  * steps, so it is left out of l_inf and l_2 PGD keys.
  */
-export function attackParams(a: AttackUse): { attack: string; params: Params } {
+export function attackParams(a: AttackUse): AttackParams<Rational> {
   const params = { ...a.params };
   if (a.attack === 'pgd' && params.norm !== 'l1') delete params.topk;
   return { attack: a.attack, params };
@@ -79,7 +84,7 @@ export function attackParams(a: AttackUse): { attack: string; params: Params } {
  * stream, so the evaluation settings `images`, `batch` and `seed` play no part and stay out of
  * the model's key.
  */
-export function trainingAttackParams(a: AttackUse): { attack: string; params: Params } {
+export function trainingAttackParams(a: AttackUse): AttackParams<Rational> {
   const { attack, params } = attackParams(a);
   const { images: _i, batch: _b, seed: _s, ...rest } = params;
   return { attack, params: rest };
@@ -138,7 +143,7 @@ class DagBuilder {
     return { file: p.file, salt: this.salt, nodes: this.nodes, byId: this.byId, program: p };
   }
 
-  private add(op: OpName, id: string, params: unknown, inputs: Record<string, string | string[]>, loc: Loc, info: NodeInfo): string {
+  private add<K extends OpName>(op: K, id: string, params: OpParams<K, Rational>, inputs: Record<string, string | string[]>, loc: Loc, info: NodeInfo): string {
     const keyInputs: Record<string, string | string[]> = {};
     for (const [role, v] of Object.entries(inputs)) {
       keyInputs[role] = Array.isArray(v) ? v.map((x) => this.byId.get(x)!.key) : this.byId.get(v)!.key;
@@ -153,7 +158,7 @@ class DagBuilder {
     }
     let uid = id;
     for (let n = 2; this.byId.has(uid); n++) uid = `${id}#${n}`;
-    const node: DagNode = { id: uid, op, key, params, inputs, loc, info };
+    const node: DagNode<K> = { id: uid, op, key, params, inputs, loc, info };
     this.nodes.push(node);
     this.byId.set(uid, node);
     this.byKey.set(key, node);
@@ -194,7 +199,7 @@ class DagBuilder {
       if (m.from) inputs.from = this.trainNode(m.from);
       const info = DATASETS[this.program.dataset.name]!;
       // Only what training reads: RAMP's beta only with gradient projection.
-      const method =
+      const method: MethodParams<Rational> =
         m.method.name === 'standard'
           ? { name: 'standard' }
           : m.method.name === 'adversarial'
@@ -202,7 +207,7 @@ class DagBuilder {
             : m.method.name === 'ramp'
               ? {
                   name: 'ramp',
-                  pair: m.method.pair.map(trainingAttackParams),
+                  pair: [trainingAttackParams(m.method.pair[0]), trainingAttackParams(m.method.pair[1])],
                   lambda: m.method.lambda,
                   ...(m.method.gp ? { beta: m.method.beta } : {}),
                   gp: m.method.gp,
@@ -211,11 +216,11 @@ class DagBuilder {
       // K-bit input quantisation reads its statistics (batch or image) and always passes
       // gradients straight through; halftone normalises per image and reads its BPDA stand-in.
       const q = m.input;
-      const input = !q ? null : q.kind === 'bits' ? { kind: 'bits', bits: q.bits, stats: q.stats } : { kind: 'halftone', bpda: q.bpda };
+      const input: OpParams<'train'>['input'] = !q ? null : q.kind === 'bits' ? { kind: 'bits', bits: q.bits!, stats: q.stats } : { kind: 'halftone', bpda: q.bpda };
       // Momentum and weight decay belong to SGD; Adam reads neither.
       const { momentum, wd, ...common } = m.train;
       const train = m.train.optimizer === 'sgd' ? { ...common, momentum, wd } : common;
-      const params = {
+      const params: OpParams<'train', Rational> = {
         arch: m.arch,
         width: m.width,
         input,
@@ -335,13 +340,13 @@ class DagBuilder {
       // The swept values matter only to the TM-versus-eps fits (three or more attacks that differ
       // in eps alone); otherwise the cells' own keys already say everything about the attacks.
       const fits = t.attacks.length >= 3 && t.attacks.every((a) => Object.keys(a.sweep).length === 1 && a.sweep.eps !== undefined);
-      const params = {
+      const params: OpParams<'matrix', Rational> = {
         attacks: t.attacks.map((a) => ({ sweep: fits ? a.sweep : {} })),
         sources: sources.length,
         targets: targets.length,
         sourceFamilies: sf.map(([, g]) => g).sort(),
         targetFamilies: tf.map(([, g]) => g).sort(),
-        self: targets.flatMap((t, ti) => sources.map((s, si) => [ti, si, s === t] as const)).filter(([, , same]) => same).map(([ti, si]) => [ti, si]),
+        self: targets.flatMap((t, ti) => sources.map((s, si) => [ti, si, s === t] as const)).filter(([, , same]) => same).map(([ti, si]): [number, number] => [ti, si]),
       };
       return this.add('matrix', `matrix/transfer${i + 1}`, params, { cells }, t.loc, {
         stmt: { kind: 'transfer', n: i + 1, line: t.loc.line },
@@ -365,7 +370,7 @@ class DagBuilder {
       const labels = this.byId.get(matrix)!.info.labels!;
       const attackIndex = t.attacks.indexOf(tr.attack);
       const candidates = this.canonicalOrder(tr.candidates);
-      const params = {
+      const params: OpParams<'select'> = {
         k: tr.k,
         objective: tr.objective,
         attackIndex,

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { OpName } from '../../src/compiler/contract.js';
 import type { Artifact } from '../../src/runtime/artifact.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import type { OpContext, Progress } from '../../src/runtime/executor/types.js';
@@ -56,8 +57,8 @@ async function abortAfter<T>(ms: number, run: (signal: AbortSignal) => Promise<T
   }
 }
 
-function ctxWith(params: unknown, inputs: Record<string, Artifact | Artifact[]>, signal: AbortSignal, progress: Progress[]): OpContext {
-  return { ...fakeContext(params, inputs), signal, progress: (p) => progress.push(p) };
+function ctxWith<K extends OpName>(params: unknown, inputs: Record<string, Artifact | Artifact[]>, signal: AbortSignal, progress: Progress[]): OpContext<K> {
+  return { ...fakeContext<K>(params, inputs), signal, progress: (p) => progress.push(p) };
 }
 
 describe('interruptible training and attacks', () => {

@@ -9,6 +9,7 @@
 // that depend on the data. A parameter that is not used is in the key for nothing: it splits the
 // cache, or worse, promises a setting that is silently ignored (bpda on a K-bit quantiser,
 // momentum under Adam, an ensemble's tie-break seed). Such a parameter fails the test.
+import type { OpName, OpParams } from '../../src/compiler/contract.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Dag, DagNode } from '../../src/compiler/dag.js';
 import { jsonSafe } from '../../src/compiler/jsonsafe.js';
@@ -163,7 +164,7 @@ async function runOp(pl: Planned, n: DagNode, params: unknown): Promise<Artifact
   const impl = await ops.get(n.op);
   const inputs: Record<string, Artifact | Artifact[]> = {};
   for (const [role, v] of Object.entries(n.inputs)) inputs[role] = Array.isArray(v) ? v.map((id) => pl.artifacts.get(id)!) : pl.artifacts.get(v)!;
-  const res = await impl({ node: n, params, inputs, progress: () => {}, log: () => {}, backend: 'wasm', signal: new AbortController().signal });
+  const res = await impl({ node: n, params: params as OpParams<OpName>, inputs, progress: () => {}, log: () => {}, backend: 'wasm', signal: new AbortController().signal });
   return res.artifact;
 }
 

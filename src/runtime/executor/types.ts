@@ -1,4 +1,5 @@
 /** What an operation implementation sees, and what the executor reports while it runs. */
+import type { OpName, OpParams, OpSummary } from '../../compiler/contract.js';
 import type { DagNode } from '../../compiler/dag.js';
 import type { Artifact } from '../artifact.js';
 
@@ -14,10 +15,11 @@ export interface Progress {
   eta?: number;
 }
 
-export interface OpContext {
+/** The context of operation K: its parameters as the contract (compiler/contract.ts) types them. */
+export interface OpContext<K extends OpName = OpName> {
   node: DagNode;
   /** The node's parameters in JSON form (exact numbers as "a/b" strings). */
-  params: unknown;
+  params: OpParams<K>;
   /** Input artifacts by role (lists for list roles), in the DAG's order. */
   inputs: Record<string, Artifact | Artifact[]>;
   progress(p: Progress): void;
@@ -27,19 +29,22 @@ export interface OpContext {
   signal: AbortSignal;
 }
 
-export interface OpResult {
-  artifact: Artifact;
+export interface OpResult<K extends OpName = OpName> {
+  /** The summary is the contract's for K. */
+  artifact: Artifact & { summary: OpSummary<K> };
   /** Run-dependent facts (timings) kept in metadata, never in the payload. */
   extra?: Record<string, unknown>;
 }
 
-export type OpImpl = (ctx: OpContext) => Promise<OpResult>;
+/** Operation K's implementation. */
+export type OpFn<K extends OpName> = (ctx: OpContext<K>) => Promise<OpResult<K>>;
+export type OpImpl = OpFn<OpName>;
 
 /** Supplies operation implementations; the runtime's registry loads TF.js only when asked. */
 export interface OpProvider {
   /** Prepares the compute backend; called once, only if some node must run. */
   init(): Promise<string>;
-  get(op: string): Promise<OpImpl>;
+  get<K extends OpName>(op: K): Promise<OpFn<K>>;
 }
 
 /** An error with a message meant for the user (no stack trace needed). */

@@ -9,13 +9,13 @@ import { buildClassifier } from '../eval/classifier.js';
 import type { OpContext, OpResult } from '../executor/types.js';
 import { rng } from '../rng.js';
 import { paced, Pacer } from '../pace.js';
-import { attackParams, attackSteps, type AttackSpecJson } from '../training/methods.js';
+import { attackParams, attackSteps } from '../training/methods.js';
 import { chunks, imageBatch, labelBatch, range } from '../training/batches.js';
 import { imageProgress, list, single, testCount } from './common.js';
 import { correctMask, mean } from './predict.js';
 
-export async function adversarialOp(ctx: OpContext): Promise<OpResult> {
-  const p = ctx.params as { attack: AttackSpecJson };
+export async function adversarialOp(ctx: OpContext<'adversarial'>): Promise<OpResult<'adversarial'>> {
+  const p = ctx.params;
   const ap = attackParams(p.attack.params);
   const data = single(ctx.inputs.data, 'data');
   const clf = buildClassifier({ kind: 'model' }, list(ctx.inputs.models));

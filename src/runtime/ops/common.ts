@@ -1,4 +1,5 @@
 /** Helpers shared by the operations. */
+import { summaryAs, type OpName, type TrainParams } from '../../compiler/contract.js';
 import { num } from '../../compiler/jsonsafe.js';
 import type { Artifact } from '../artifact.js';
 import type { OpContext } from '../executor/types.js';
@@ -13,19 +14,8 @@ export function list(a: Artifact | Artifact[] | undefined): Artifact[] {
   return a === undefined ? [] : Array.isArray(a) ? a : [a];
 }
 
-interface TrainParamsJson {
-  arch: string;
-  width: string;
-  input: ModelSpec['input'];
-  weightBits: number | null;
-  activationBits: number | null;
-  noise: Record<string, { learned: boolean; sd: string } | undefined>;
-  shape: [number, number, number];
-  classes: number;
-}
-
-export function modelSpec(p: TrainParamsJson, data: Artifact): ModelSpec {
-  const ds = data.summary as { mean: number[]; std: number[] };
+export function modelSpec(p: Omit<TrainParams, 'train' | 'method'>, data: Artifact): ModelSpec {
+  const ds = summaryAs('dataset', data.summary);
   const noise: ModelSpec['noise'] = {};
   for (const k of ['input', 'weight', 'activation'] as const) {
     const n = p.noise[k];
@@ -55,7 +45,7 @@ export function testCount(data: Artifact, images?: number): number {
  * Progress of a node that works through `total` images (attacks report fractions of a batch as
  * they step): images/s and ETA since the start, at most one event per 100 ms unless forced.
  */
-export function imageProgress(ctx: OpContext, phase: string, total: number): (done: number, force?: boolean) => void {
+export function imageProgress<K extends OpName>(ctx: OpContext<K>, phase: string, total: number): (done: number, force?: boolean) => void {
   const t0 = performance.now();
   let last = -Infinity;
   return (done, force = false) => {

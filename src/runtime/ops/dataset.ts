@@ -5,23 +5,13 @@
  */
 import { join } from 'node:path';
 import { num } from '../../compiler/jsonsafe.js';
-import { tensor, type Artifact } from '../artifact.js';
+import { tensor } from '../artifact.js';
 import { loadCifar, type Split } from '../data/cifar.js';
 import { MNIST_FILES, mnistDir } from '../data/files.js';
 import { readIdx } from '../data/idx.js';
 import { makeToy } from '../data/toy.js';
 import { StepError, type OpContext, type OpResult } from '../executor/types.js';
 import { permutation, rng } from '../rng.js';
-
-interface DatasetParams {
-  name: string;
-  train: number | null;
-  test: number | null;
-  val: string;
-  seed: number;
-  shape: [number, number, number];
-  classes: number;
-}
 
 function loadMnist(): { train: Split; test: Split } {
   const dir = mnistDir();
@@ -60,8 +50,8 @@ export function channelStats(x: Uint8Array, channels: number): { mean: number[];
   return { mean, std };
 }
 
-export async function datasetOp(ctx: OpContext): Promise<OpResult> {
-  const p = ctx.params as unknown as DatasetParams;
+export async function datasetOp(ctx: OpContext<'dataset'>): Promise<OpResult<'dataset'>> {
+  const p = ctx.params;
   const [H, W, C] = p.shape;
   const pixels = H * W * C;
   ctx.progress({ phase: 'load', done: 0, total: 1 });
@@ -89,7 +79,7 @@ export async function datasetOp(ctx: OpContext): Promise<OpResult> {
     return c;
   };
   ctx.progress({ phase: 'load', done: 1, total: 1 });
-  const artifact: Artifact = {
+  const artifact: OpResult<'dataset'>['artifact'] = {
     summary: { name: p.name, shape: p.shape, classes: p.classes, train: train.n, val: val.n, test: test.n, mean: stats.mean, std: stats.std, trainClassCounts: counts(train.y) },
     tensors: {
       trainX: tensor('uint8', [train.n, H, W, C], train.x),

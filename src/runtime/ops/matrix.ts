@@ -4,22 +4,10 @@
  * averages leave out a classifier's transfer to itself. Seed families get mean and sd over their
  * member pairs (self pairs excluded). Sweeps over eps get the appendix-V fits.
  */
-import type { Artifact } from '../artifact.js';
+import { ratio, summaryAs, type MatrixAttackSummary, type MatrixSummary } from '../../compiler/contract.js';
 import { fitTmVersusEps } from '../analysis/fit.js';
 import type { OpContext, OpResult } from '../executor/types.js';
 import { list } from './common.js';
-import type { TransferCounts } from './transfer.js';
-
-interface MatrixParams {
-  /** Per attack, the swept values: only the eps of an eps sweep (for the fits), else empty. */
-  attacks: Array<{ sweep: Record<string, string> }>;
-  sources: number;
-  targets: number;
-  sourceFamilies: number[][];
-  targetFamilies: number[][];
-  /** Index pairs (row target, column source) that are the same classifier. */
-  self?: Array<[number, number]>;
-}
 
 const avg = (xs: number[]) => (xs.length ? xs.reduce((s, v) => s + v, 0) / xs.length : null);
 const sd = (xs: number[]) => {
@@ -27,13 +15,13 @@ const sd = (xs: number[]) => {
   return m === null || xs.length < 2 ? null : Math.sqrt(xs.reduce((s, v) => s + (v - m) ** 2, 0) / (xs.length - 1));
 };
 
-export async function matrixOp(ctx: OpContext): Promise<OpResult> {
-  const p = ctx.params as MatrixParams;
-  const cells = list(ctx.inputs.cells).map((a) => a.summary as unknown as TransferCounts);
+export async function matrixOp(ctx: OpContext<'matrix'>): Promise<OpResult<'matrix'>> {
+  const p = ctx.params;
+  const cells = list(ctx.inputs.cells).map((a) => summaryAs('transfer', a.summary));
   const S = p.sources;
   const T = p.targets;
   const self = new Set((p.self ?? []).map(([r, c]) => `${r},${c}`));
-  const attacks = p.attacks.map((a, ai) => {
+  const attacks = p.attacks.map((a, ai): MatrixAttackSummary => {
     const at = (t: number, s: number) => cells[ai * S * T + t * S + s]!;
     const tm = Array.from({ length: T }, (_, t) => Array.from({ length: S }, (_, s) => at(t, s).tm));
     const offDiag = (t: number, s: number) => !self.has(`${t},${s}`);
@@ -61,12 +49,9 @@ export async function matrixOp(ctx: OpContext): Promise<OpResult> {
   });
   // Appendix V: when the attacks differ only in eps, fit TM against eps per (target, source).
   const eps = p.attacks.map((a) => a.sweep.eps);
-  let fits: unknown = null;
+  let fits: MatrixSummary['fits'] = null;
   if (p.attacks.length >= 3 && eps.every((e) => e !== undefined) && p.attacks.every((a) => Object.keys(a.sweep).length === 1)) {
-    const e = eps.map((v) => {
-      const [x, y] = v!.split('/');
-      return Number(x) / (y ? Number(y) : 1);
-    });
+    const e = eps.map((v) => ratio(v!));
     fits = Array.from({ length: T }, (_, t) =>
       Array.from({ length: S }, (_, s) => {
         const f = fitTmVersusEps(
@@ -79,5 +64,5 @@ export async function matrixOp(ctx: OpContext): Promise<OpResult> {
       }),
     );
   }
-  return { artifact: { summary: { sources: S, targets: T, attacks, fits } as unknown as Artifact['summary'], tensors: {} } };
+  return { artifact: { summary: { sources: S, targets: T, attacks, fits }, tensors: {} } };
 }

@@ -1,5 +1,5 @@
 /** The `predict` operation: a classifier's clean predictions on the test images. */
-import type { ClassSpec } from '../../compiler/ops.js';
+import type { PredictSummary } from '../../compiler/contract.js';
 import { tensor, type Artifact } from '../artifact.js';
 import { buildClassifier } from '../eval/classifier.js';
 import type { OpContext, OpResult } from '../executor/types.js';
@@ -36,8 +36,8 @@ export function correctMask(pred: Int32Array, data: Artifact): Uint8Array {
 
 export const mean = (m: Uint8Array) => (m.length ? m.reduce((s, v) => s + v, 0) / m.length : 0);
 
-export async function predictOp(ctx: OpContext): Promise<OpResult> {
-  const p = ctx.params as { classifier: ClassSpec };
+export async function predictOp(ctx: OpContext<'predict'>): Promise<OpResult<'predict'>> {
+  const p = ctx.params;
   const data = single(ctx.inputs.data, 'data');
   const clf = buildClassifier(p.classifier, list(ctx.inputs.models), ctx.inputs.select ? single(ctx.inputs.select, 'select') : undefined);
   const n = data.tensors.testY!.shape[0]!;
@@ -54,7 +54,7 @@ export async function predictOp(ctx: OpContext): Promise<OpResult> {
   }
   const ms = performance.now() - t0;
   const correct = correctMask(pred, data);
-  const summary: Record<string, unknown> = { accuracy: mean(correct), correct: correct.reduce((s, v) => s + v, 0), n, kind: p.classifier.kind };
+  const summary: PredictSummary = { accuracy: mean(correct), correct: correct.reduce((s, v) => s + v, 0), n, kind: p.classifier.kind };
   if (clf.kind === 'ensemble' || (clf.kind === 'smooth' && clf.members.length > 1)) {
     summary.chosen = clf.chosen ?? null;
     const members: number[] = [];
@@ -69,7 +69,7 @@ export async function predictOp(ctx: OpContext): Promise<OpResult> {
   if (clf.smooth) summary.smooth = { sd: clf.smooth.sd, m: clf.smooth.m, vote: clf.smooth.vote };
   clf.dispose();
   return {
-    artifact: { summary: summary as Artifact['summary'], tensors: { pred: tensor('int32', [n], pred) } },
+    artifact: { summary, tensors: { pred: tensor('int32', [n], pred) } },
     extra: { msPerImage: ms / n },
   };
 }

@@ -2,9 +2,11 @@
  * The runtime's operations, loaded lazily: importing this module loads nothing heavy; the
  * backend (and TF.js) load on init(), which the executor calls only if some node must run.
  */
-import { StepError, type OpImpl, type OpProvider } from '../executor/types.js';
+import type { OpName } from '../../compiler/contract.js';
+import { StepError, type OpFn, type OpProvider } from '../executor/types.js';
 
-const LOADERS: Record<string, () => Promise<OpImpl>> = {
+/** One loader per operation of the contract, each typed by its operation. */
+const LOADERS: { [K in OpName]: () => Promise<OpFn<K>> } = {
   dataset: async () => (await import('./dataset.js')).datasetOp,
   train: async () => (await import('./train.js')).trainOp,
   predict: async () => (await import('./predict.js')).predictOp,
@@ -22,8 +24,8 @@ export function createOps(backend: string): OpProvider {
       const { selectBackend } = await import('../backends/select.js');
       return (await selectBackend(backend)).description;
     },
-    async get(op) {
-      const load = LOADERS[op];
+    async get<K extends OpName>(op: K): Promise<OpFn<K>> {
+      const load: (() => Promise<OpFn<K>>) | undefined = LOADERS[op];
       if (!load) throw new StepError(`no implementation for operation '${op}'`);
       return load();
     },

@@ -6,8 +6,8 @@
  * their base (plain PGD) or with EPGD, whose noise defaults to the classifier's sd, and judged by
  * their smoothed vote.
  */
-import type { ClassSpec } from '../../compiler/ops.js';
-import { tensor, type Artifact } from '../artifact.js';
+import type { RobustSummary } from '../../compiler/contract.js';
+import { tensor } from '../artifact.js';
 import { norms, type AttackTarget } from '../attacks/base.js';
 import { buildClassifier } from '../eval/classifier.js';
 import type { OpContext, OpResult } from '../executor/types.js';
@@ -17,8 +17,8 @@ import { attackParams, attackSteps, type AttackSpecJson } from '../training/meth
 import { chunks, imageBatch, labelBatch, range } from '../training/batches.js';
 import { imageProgress, list, single, testCount } from './common.js';
 
-export async function robustOp(ctx: OpContext): Promise<OpResult> {
-  const p = ctx.params as { attack: AttackSpecJson; target: ClassSpec; members: boolean };
+export async function robustOp(ctx: OpContext<'robust'>): Promise<OpResult<'robust'>> {
+  const p = ctx.params;
   const data = single(ctx.inputs.data, 'data');
   const clf = buildClassifier(p.target, list(ctx.inputs.models), ctx.inputs.select ? single(ctx.inputs.select, 'select') : undefined);
   const ap = attackParams(p.attack.params) as ReturnType<typeof attackParams> & { images?: number; batch?: number; seed?: number };
@@ -77,7 +77,7 @@ export async function robustOp(ctx: OpContext): Promise<OpResult> {
   const acc = (pr: Int32Array) => pr.reduce((s, v, i) => s + (v === y[i] ? 1 : 0), 0) / Math.max(1, n);
   const correct = Uint8Array.from(pred, (v, i) => (v === y[i] ? 1 : 0));
   const meanOf = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
-  const summary: Record<string, unknown> = {
+  const summary: RobustSummary = {
     accuracy: acc(pred),
     n,
     attack: p.attack.attack,
@@ -88,7 +88,7 @@ export async function robustOp(ctx: OpContext): Promise<OpResult> {
   clf.dispose();
   return {
     artifact: {
-      summary: summary as Artifact['summary'],
+      summary,
       tensors: { correct: tensor('uint8', [n], correct), pred: tensor('int32', [n], pred), normLinf: tensor('float32', [n], dist.linf), normL2: tensor('float32', [n], dist.l2), normL1: tensor('float32', [n], dist.l1) },
     },
     extra: { imagesPerSecond: n / (ms / 1000) },

@@ -1,15 +1,14 @@
 /** The `train` operation: build the model from its spec and train it (or fine-tune `from`). */
+import type { ModelSpecSummary, OpParams } from '../../compiler/contract.js';
 import { jsonSafe } from '../../compiler/jsonsafe.js';
-import type { Artifact } from '../artifact.js';
 import type { OpContext, OpResult } from '../executor/types.js';
 import { Model } from '../models/model.js';
-import type { MethodJson } from '../training/methods.js';
 import { paced, Pacer } from '../pace.js';
-import { accuracySteps, train, type TrainSettings } from '../training/train.js';
+import { accuracySteps, train } from '../training/train.js';
 import { modelSpec, single } from './common.js';
 
-export async function trainOp(ctx: OpContext): Promise<OpResult> {
-  const p = jsonSafe<Parameters<typeof modelSpec>[0] & { train: TrainSettings; method: MethodJson }>(ctx.params);
+export async function trainOp(ctx: OpContext<'train'>): Promise<OpResult<'train'>> {
+  const p = jsonSafe<OpParams<'train'>>(ctx.params);
   const data = single(ctx.inputs.data, 'data');
   const spec = modelSpec(p, data);
   const pacer = new Pacer(ctx.signal);
@@ -29,9 +28,9 @@ export async function trainOp(ctx: OpContext): Promise<OpResult> {
     res.model.dispose();
     throw e;
   }
-  const artifact: Artifact = {
+  const artifact: OpResult<'train'>['artifact'] = {
     summary: {
-      spec: jsonSafe(spec),
+      spec: jsonSafe<ModelSpecSummary>(spec),
       method: p.method.name,
       params: res.model.paramCount(),
       history: res.history.map(({ ms: _ms, ...h }) => h),

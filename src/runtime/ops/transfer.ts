@@ -4,8 +4,8 @@
  * correctly, that the source attack fools, and that the target classifies correctly when clean,
  * TM = (# the target misclassifies) / (# of those images).
  */
-import type { ClassSpec } from '../../compiler/ops.js';
-import { tensor, type Artifact } from '../artifact.js';
+import type { TransferSummary } from '../../compiler/contract.js';
+import { tensor } from '../artifact.js';
 import { buildClassifier } from '../eval/classifier.js';
 import type { OpContext, OpResult } from '../executor/types.js';
 import { Pacer } from '../pace.js';
@@ -14,12 +14,7 @@ import { tf } from '../tf.js';
 import { chunks } from '../training/batches.js';
 import { list, single } from './common.js';
 
-export interface TransferCounts {
-  generated: number;
-  eligible: number;
-  transferred: number;
-  tm: number | null;
-}
+export type TransferCounts = TransferSummary;
 
 export function transferCounts(y: Int32Array, srcClean: Int32Array, srcAdv: Int32Array, tgtClean: Int32Array, tgtAdv: Int32Array): TransferCounts {
   let generated = 0;
@@ -35,8 +30,8 @@ export function transferCounts(y: Int32Array, srcClean: Int32Array, srcAdv: Int3
   return { generated, eligible, transferred, tm: eligible ? transferred / eligible : null };
 }
 
-export async function transferOp(ctx: OpContext): Promise<OpResult> {
-  const p = ctx.params as { target: ClassSpec };
+export async function transferOp(ctx: OpContext<'transfer'>): Promise<OpResult<'transfer'>> {
+  const p = ctx.params;
   const adv = single(ctx.inputs.adv, 'adv');
   const clf = buildClassifier(p.target, list(ctx.inputs.models), ctx.inputs.select ? single(ctx.inputs.select, 'select') : undefined);
   const x = adv.tensors.x!;
@@ -63,5 +58,5 @@ export async function transferOp(ctx: OpContext): Promise<OpResult> {
   const tgtClean = (single(ctx.inputs.targetClean, 'targetClean').tensors.pred!.data as Int32Array).subarray(0, n);
   const y = adv.tensors.y!.data as Int32Array;
   const counts = transferCounts(y, srcClean, adv.tensors.sourcePred!.data as Int32Array, tgtClean, pred);
-  return { artifact: { summary: counts as unknown as Artifact['summary'], tensors: { pred: tensor('int32', [n], pred) } } };
+  return { artifact: { summary: counts, tensors: { pred: tensor('int32', [n], pred) } } };
 }

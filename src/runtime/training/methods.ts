@@ -9,6 +9,7 @@
  *   ramp         CE(f(x_best)) + lambda * KL(p_src || p_tgt) over examples f classifies correctly
  *                under x_src; x_best is the higher-loss of the pair (src, tgt) (RAMP)
  */
+import type { AttackParams as AttackSpec, MethodParams } from '../../compiler/contract.js';
 import { num } from '../../compiler/jsonsafe.js';
 import { ceEach, type AttackParams, type AttackTarget } from '../attacks/base.js';
 import { ATTACK_STEPS } from '../attacks/index.js';
@@ -19,16 +20,9 @@ import { runSteps, type Steps } from '../pace.js';
 import type { Rng } from '../rng.js';
 import { tf } from '../tf.js';
 
-export interface AttackSpecJson {
-  attack: string;
-  params: Record<string, unknown>;
-}
-
-export type MethodJson =
-  | { name: 'standard' }
-  | { name: 'adversarial'; attack: AttackSpecJson; mix: string }
-  | { name: 'avg' | 'max' | 'eat'; attacks: AttackSpecJson[] }
-  | { name: 'ramp'; pair: [AttackSpecJson, AttackSpecJson]; lambda: string; beta: string; gp: boolean };
+/** An attack and a training method as train and attack nodes hold them (src/compiler/contract.ts). */
+export type AttackSpecJson = AttackSpec;
+export type MethodJson = MethodParams;
 
 /** Attack parameters as numbers (rationals from the DAG become floats here, at the edge). */
 export function attackParams(p: Record<string, unknown>): AttackParams {

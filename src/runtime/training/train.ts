@@ -3,6 +3,7 @@
  * 60% and 80% of the epochs, validation accuracy after every epoch, and the best-validation
  * weights kept (as the TREND paper). RAMP's gradient projection runs once per epoch.
  */
+import type { TrainSettingsParams } from '../../compiler/contract.js';
 import { num } from '../../compiler/jsonsafe.js';
 import type { Artifact } from '../artifact.js';
 import { StepError, type Progress } from '../executor/types.js';
@@ -17,16 +18,8 @@ import { prepareBatchSteps, type BatchWork, type MethodJson, type MethodState } 
 import { Adam, SGD, type Optimizer } from './optimizer.js';
 import { gradientProjection } from './projection.js';
 
-export interface TrainSettings {
-  epochs: number;
-  batch: number;
-  lr: string;
-  momentum: string;
-  wd: string;
-  optimizer: 'sgd' | 'adam';
-  seed: number;
-  schedule: 'step' | 'constant';
-}
+/** The training settings of a train node (src/compiler/contract.ts). */
+export type TrainSettings = TrainSettingsParams;
 
 export interface EpochLog {
   epoch: number;
