@@ -4,7 +4,7 @@ import type { Program, Statement } from './ast.js';
 import { check } from './check.js';
 import type { CheckedProgram } from './checked.js';
 import { buildDag, type Dag } from './dag.js';
-import { error, UserError, type Diagnostic } from './diagnostics.js';
+import { diag, UserError, type Diagnostic } from './diagnostics.js';
 import { initHash } from './hash.js';
 import { parse } from './parse.js';
 
@@ -99,7 +99,7 @@ function declaresNothing(program: Program): Diagnostic | undefined {
   const first = program.statements[0];
   const loc = first?.loc ?? { file: program.file, line: 1, col: 1, endLine: 1, endCol: 1 };
   const what = first ? `only ${[...new Set(program.statements.map((s) => `'${s.kind}'`))].join(', ')} settings` : program.comments.length ? 'only comments' : 'an empty file';
-  return error(`this pipeline declares nothing to compute (${what})`, loc, {
+  return diag('E010', `this pipeline declares nothing to compute (${what})`, loc, {
     expected: "a step: 'dataset', 'model', 'smooth', 'ensemble', 'transfer' or 'evaluate'",
     note: "for example 'model a = cnn' (see docs/language.md)",
   });

@@ -1,8 +1,11 @@
-/** Diagnostics: one type for every user-facing error, rendered as `file:line:col: error: ...`. */
+/** Diagnostics: one type for every user-facing error, rendered as `file:line:col: error[E031]: ...`. */
 import type { Loc } from './ast.js';
+import { CODES, type Code } from './codes.js';
 
 export interface Diagnostic {
   severity: 'error' | 'warning';
+  /** Stable code from src/compiler/codes.ts (E0xx errors, W0xx warnings). */
+  code?: Code;
   message: string;
   loc: Loc;
   /** What was expected, as a short phrase ("one of: pgd, cw, deepfool"). */
@@ -23,8 +26,14 @@ export class UserError extends Error {
   }
 }
 
+/** An error without a code: only for internal checks that no pipeline can trigger (use diag()). */
 export function error(message: string, loc: Loc, extra: Partial<Diagnostic> = {}): Diagnostic {
   return { severity: 'error', message, loc, ...extra };
+}
+
+/** A diagnostic with its code; the severity is the code's. */
+export function diag(code: Code, message: string, loc: Loc, extra: Omit<Partial<Diagnostic>, 'code' | 'severity'> = {}): Diagnostic {
+  return { severity: CODES[code].severity, code, message, loc, ...extra };
 }
 
 export { didYouMean, editDistance, suggest } from '../common/names.js';
@@ -38,7 +47,7 @@ export function formatDiagnostics(diags: Diagnostic[], sources: Map<string, stri
   const out: string[] = [];
   for (const d of diags) {
     const { file, line, col } = d.loc;
-    out.push(`${file}:${line}:${col}: ${d.severity}: ${d.message}`);
+    out.push(`${file}:${line}:${col}: ${d.severity}${d.code ? `[${d.code}]` : ''}: ${d.message}`);
     const src = sources.get(file);
     const text = src?.split(/\r?\n/)[line - 1];
     if (text !== undefined && line > 0) {

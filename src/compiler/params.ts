@@ -1,7 +1,7 @@
 /** Validation of `name=value` parameters against the schema, with sweeps (lists and ranges). */
 import type { Loc, Param, Scalar, Value } from './ast.js';
 import type { Params, PVal } from './checked.js';
-import { didYouMean, error, oneOf, type Diagnostic } from './diagnostics.js';
+import { diag, oneOf, suggest, type Diagnostic } from './diagnostics.js';
 import { Rational } from './rational.js';
 import type { ParamSpec, ParamType } from './schema.js';
 
@@ -20,20 +20,20 @@ export function expandValue(v: Value, diags: Diagnostic[]): Scalar[] | undefined
     }
     const step = it.by ?? Rational.of(1);
     if (step.cmp(Rational.of(0)) <= 0) {
-      diags.push(error('a range step must be positive', it.loc));
+      diags.push(diag('E025', 'a range step must be positive', it.loc));
       return undefined;
     }
     if (!it.by && (!it.lo.isInteger() || !it.hi.isInteger())) {
-      diags.push(error(`the range ${it.text} has non-integer ends`, it.loc, { expected: `a step, e.g. ${it.text} by 0.01` }));
+      diags.push(diag('E025', `the range ${it.text} has non-integer ends`, it.loc, { expected: `a step, e.g. ${it.text} by 0.01` }));
       return undefined;
     }
     if (it.hi.cmp(it.lo) < 0) {
-      diags.push(error(`the range ${it.text} is empty (its end is below its start)`, it.loc));
+      diags.push(diag('E025', `the range ${it.text} is empty (its end is below its start)`, it.loc));
       return undefined;
     }
     const count = it.hi.sub(it.lo).div(step);
     if (count.toNumber() + 1 > MAX_SWEEP) {
-      diags.push(error(`the range ${it.text} has more than ${MAX_SWEEP} values`, it.loc));
+      diags.push(diag('E026', `the range ${it.text} has more than ${MAX_SWEEP} values`, it.loc));
       return undefined;
     }
     for (let x = it.lo; x.cmp(it.hi) <= 0; x = x.add(step)) {
@@ -41,7 +41,7 @@ export function expandValue(v: Value, diags: Diagnostic[]): Scalar[] | undefined
     }
   }
   if (out.length > MAX_SWEEP) {
-    diags.push(error(`more than ${MAX_SWEEP} values`, v.loc));
+    diags.push(diag('E026', `more than ${MAX_SWEEP} values`, v.loc));
     return undefined;
   }
   return out;
@@ -75,7 +75,7 @@ const FALSE = new Set(['false', 'no', 'off']);
 /** Converts one scalar to the parameter's type; attack types return the identifier name. */
 export function convertScalar(key: string, s: Scalar, t: ParamType, diags: Diagnostic[]): PVal | undefined {
   const bad = (what = describeType(t), extra: Partial<Diagnostic> = {}) => {
-    diags.push(error(`bad value ${s.text} for ${key}`, s.loc, { expected: what, ...extra }));
+    diags.push(diag('E022', `bad value ${s.text} for ${key}`, s.loc, { expected: what, ...extra }));
     return undefined;
   };
   switch (t.t) {
@@ -85,7 +85,7 @@ export function convertScalar(key: string, s: Scalar, t: ParamType, diags: Diagn
       const below = t.min && (t.minOpen ? v.cmp(t.min) <= 0 : v.cmp(t.min) < 0);
       const above = t.max && (t.maxOpen ? v.cmp(t.max) >= 0 : v.cmp(t.max) > 0);
       if (below || above) {
-        diags.push(error(`${key}=${s.text} is out of range`, s.loc, { expected: describeType(t) }));
+        diags.push(diag('E023', `${key}=${s.text} is out of range`, s.loc, { expected: describeType(t) }));
         return undefined;
       }
       return v;
@@ -94,7 +94,7 @@ export function convertScalar(key: string, s: Scalar, t: ParamType, diags: Diagn
       if (s.kind !== 'number' || !s.value.isInteger()) return bad();
       const n = s.value.toNumber();
       if ((t.min !== undefined && n < t.min) || (t.max !== undefined && n > t.max)) {
-        diags.push(error(`${key}=${s.text} is out of range`, s.loc, { expected: describeType(t) }));
+        diags.push(diag('E023', `${key}=${s.text} is out of range`, s.loc, { expected: describeType(t) }));
         return undefined;
       }
       return n;
@@ -102,8 +102,7 @@ export function convertScalar(key: string, s: Scalar, t: ParamType, diags: Diagn
     case 'choice': {
       const word = s.kind === 'ident' ? s.name : s.kind === 'string' ? s.value : undefined;
       if (word === undefined || !t.choices.includes(word)) {
-        const guess = word !== undefined ? didYouMean(word, t.choices) : undefined;
-        return bad(undefined, guess ? { suggestion: `'${guess}'` } : {});
+        return bad(undefined, word !== undefined ? suggest(word, t.choices) : {});
       }
       return word;
     }
@@ -145,17 +144,16 @@ export function validateParams(
   for (const p of params) {
     const spec = schema[p.key];
     if (!spec) {
-      const guess = didYouMean(p.key, Object.keys(schema));
       diags.push(
-        error(`unknown parameter '${p.key}' for ${context}`, p.keyLoc, {
+        diag('E020', `unknown parameter '${p.key}' for ${context}`, p.keyLoc, {
           expected: Object.keys(schema).length ? oneOf(Object.keys(schema)) : 'no parameters',
-          ...(guess ? { suggestion: `'${guess}'` } : {}),
+          ...suggest(p.key, Object.keys(schema)),
         }),
       );
       continue;
     }
     if (out.locs[p.key]) {
-      diags.push(error(`parameter '${p.key}' is given twice`, p.keyLoc, { note: `first given at line ${out.locs[p.key]!.line}` }));
+      diags.push(diag('E021', `parameter '${p.key}' is given twice`, p.keyLoc, { note: `first given at line ${out.locs[p.key]!.line}` }));
       continue;
     }
     out.locs[p.key] = p.loc;
@@ -163,7 +161,7 @@ export function validateParams(
       const items = p.value.kind === 'list' ? p.value.items : [p.value];
       const raws: Raw[] = [];
       for (const it of items) {
-        if (it.kind !== 'ident') diags.push(error(`bad value ${it.text} for ${p.key}`, it.loc, { expected: describeType(spec.type) }));
+        if (it.kind !== 'ident') diags.push(diag('E022', `bad value ${it.text} for ${p.key}`, it.loc, { expected: describeType(spec.type) }));
         else raws.push({ value: it, loc: it.loc });
       }
       out.attackRefs[p.key] = raws;
@@ -171,14 +169,14 @@ export function validateParams(
     }
     const isMulti = p.value.kind === 'list' || p.value.kind === 'range';
     if (isMulti && !spec.sweep) {
-      diags.push(error(`'${p.key}' takes a single value here, not a list or range`, p.value.loc, { expected: describeType(spec.type) }));
+      diags.push(diag('E024', `'${p.key}' takes a single value here, not a list or range`, p.value.loc, { expected: describeType(spec.type) }));
       continue;
     }
     const items = expandValue(p.value, diags);
     if (!items) continue;
     if (spec.type.t === 'attack') {
       if (items.length !== 1) {
-        diags.push(error(`'${p.key}' takes one attack`, p.value.loc));
+        diags.push(diag('E027', `'${p.key}' takes one attack`, p.value.loc));
         continue;
       }
       out.attackRefs[p.key] = [{ value: items[0]!, loc: items[0]!.loc }];

@@ -21,7 +21,7 @@ import { parserInstance } from '../../grammar/parser.js';
 import { tokenLoc } from '../common/location.js';
 import type { Comment, Loc, Program, Statement } from './ast.js';
 import { astBuilder, ZeroDenominator } from './cst-to-ast.js';
-import { didYouMean, error, oneOf, type Diagnostic } from './diagnostics.js';
+import { diag, didYouMean, oneOf, type Diagnostic } from './diagnostics.js';
 
 export const MAX_ERRORS = 50;
 const STATEMENT_WORDS = STATEMENT_KEYWORDS.map((t) => keywordText(t));
@@ -45,7 +45,7 @@ export function parse(text: string, file: string): ParseResult {
     const before = text.slice(0, nul);
     const line = before.split('\n').length;
     const col = nul - before.lastIndexOf('\n');
-    diagnostics.push(error('this file is not text (it contains NUL bytes)', at(line, col), { expected: 'a UTF-8 .trend pipeline' }));
+    diagnostics.push(diag('E001', 'this file is not text (it contains NUL bytes)', at(line, col), { expected: 'a UTF-8 .trend pipeline' }));
     return { program, diagnostics };
   }
   if (text.charCodeAt(0) === 0xfeff) text = ' ' + text.slice(1); // BOM: keep columns stable
@@ -56,7 +56,7 @@ export function parse(text: string, file: string): ParseResult {
     const ch = text.slice(e.offset, e.offset + e.length);
     const shown = ch.length > 20 ? ch.slice(0, 20) + '…' : ch;
     diagnostics.push(
-      error(`unexpected character${e.length > 1 ? 's' : ''} ${JSON.stringify(shown)}`, at(e.line ?? 0, e.column ?? 0, Math.min(e.length, 80)), {
+      diag('E002', `unexpected character${e.length > 1 ? 's' : ''} ${JSON.stringify(shown)}`, at(e.line ?? 0, e.column ?? 0, Math.min(e.length, 80)), {
         note: 'names are letters, digits and _; numbers look like 3, 0.5, 5e-4 or 8/255; comments start with #',
       }),
     );
@@ -68,7 +68,7 @@ export function parse(text: string, file: string): ParseResult {
   const tokens: IToken[] = [];
   for (const t of lexed.tokens) {
     if (t.tokenType === UnterminatedString) {
-      diagnostics.push(error('unterminated string', at(t.startLine ?? 0, t.startColumn ?? 0, t.image.length), { expected: 'a closing " on the same line' }));
+      diagnostics.push(diag('E003', 'unterminated string', at(t.startLine ?? 0, t.startColumn ?? 0, t.image.length), { expected: 'a closing " on the same line' }));
       continue;
     }
     tokens.push(t);
@@ -85,7 +85,7 @@ export function parse(text: string, file: string): ParseResult {
     if (!STATEMENT_KEYWORDS.some((k) => tokenMatcher(head, k))) {
       const guess = tokenMatcher(head, Identifier) || tokenMatcher(head, Keyword) ? didYouMean(head.image, STATEMENT_WORDS) : undefined;
       diagnostics.push(
-        error(`unknown statement '${head.image}'`, tokenLoc(file, head), {
+        diag('E004', `unknown statement '${head.image}'`, tokenLoc(file, head), {
           expected: `a statement: ${STATEMENT_WORDS.join(', ')}`,
           ...(guess ? { suggestion: `'${guess}'` } : {}),
         }),
@@ -102,8 +102,8 @@ export function parse(text: string, file: string): ParseResult {
       const ast: Statement | undefined = builder.statement(cst, index);
       if (ast) program.statements.push(ast);
     } catch (e) {
-      if (e instanceof ZeroDenominator) diagnostics.push(error('division by zero in a number', e.loc));
-      else if (e instanceof RangeError || e instanceof SyntaxError) diagnostics.push(error(e.message, tokenLoc(file, head)));
+      if (e instanceof ZeroDenominator) diagnostics.push(diag('E006', 'division by zero in a number', e.loc));
+      else if (e instanceof RangeError || e instanceof SyntaxError) diagnostics.push(diag('E007', e.message, tokenLoc(file, head)));
       else throw e;
     }
   }
@@ -142,13 +142,13 @@ function syntaxDiagnostic(
     const before = expectedNext(stmt.slice(0, idx - 1)).filter((tt) => tt.CATEGORIES?.includes(Keyword));
     const guess = didYouMean(prev.image, before.map(keywordText));
     if (guess) {
-      return error(`unexpected '${prev.image}'`, tokenLoc(file, prev), {
+      return diag('E005', `unexpected '${prev.image}'`, tokenLoc(file, prev), {
         expected: oneOf(pretty(before.map((tt) => (tt.LABEL ?? tt.name).replace(/^'|'$/g, '')).concat('a parameter (name=value)'))),
         suggestion: `'${guess}'`,
       });
     }
   }
-  const d = error(err.message.replace(/\s+/g, ' '), loc, {
+  const d = diag('E005', err.message.replace(/\s+/g, ' '), loc, {
     ...(expectedWords.length ? { expected: oneOf(pretty(expectedWords)) } : {}),
     ...(suggestion ? { suggestion } : {}),
   });

