@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -131,7 +132,6 @@ describe('executor with a fake operation set', () => {
     expect(head.readUInt32LE(16)).toBe(0xbeefc0de); // MDB_meta.mm_magic after the page header
     expect(head.readUInt32LE(20)).toBe(1); // mm_version: the format of LMDB 0.9 (Debian's lmdb-utils)
     if (existsSync('/usr/bin/mdb_stat')) {
-      const { execFileSync } = require('node:child_process') as typeof import('node:child_process');
       const out = execFileSync('/usr/bin/mdb_stat', ['-a', join(dir, 'cache')], { encoding: 'utf8' });
       expect(out).toMatch(/Status of nodes/);
     }

@@ -5,7 +5,60 @@
  * examples never fooled are returned unchanged.
  */
 import { tf } from '../tf.js';
-import { oneHot, selectRows, unstepped, type Attack, type SteppedAttack } from './base.js';
+import type { Rng } from '../rng.js';
+import { oneHot, selectRows, unstepped, type Attack, type AttackTarget, type SteppedAttack } from './base.js';
+
+const toX = (w: tf.Tensor) => tf.div(tf.add(tf.tanh(w), 1), 2) as tf.Tensor4D;
+
+/** Logits at x: (the true class's logit, the largest other logit). */
+function realOther(t: AttackTarget, x: tf.Tensor4D, yh: tf.Tensor2D, r: Rng): [tf.Tensor, tf.Tensor] {
+  const logits = t.logits(x, r);
+  return [tf.sum(tf.mul(logits, yh), 1), tf.max(tf.sub(logits, tf.mul(yh, 1e9)), 1)];
+}
+
+/** One Adam step on w; returns the new (w, m, v) and, at the new point, the l2^2 distances and margins. */
+function adamStep(
+  t: AttackTarget,
+  x0: tf.Tensor4D,
+  yh: tf.Tensor2D,
+  cT: tf.Tensor,
+  s: { w: tf.Tensor; m: tf.Tensor; v: tf.Tensor },
+  o: { it: number; lr: number; kappa: number },
+  r: Rng,
+): tf.Tensor[] {
+  return tf.tidy(() => {
+    const f = (z: tf.Tensor) => {
+      const x = toX(z);
+      const [real, other] = realOther(t, x, yh, r);
+      const hinge = tf.maximum(tf.sub(real, other), -o.kappa);
+      const dist = tf.sum(tf.square(tf.sub(x, x0)), [1, 2, 3]);
+      return tf.sum(tf.add(dist, tf.mul(cT, hinge))) as tf.Scalar;
+    };
+    const g = tf.grad(f)(s.w);
+    const mm = tf.add(tf.mul(s.m, 0.9), tf.mul(g, 0.1));
+    const vv = tf.add(tf.mul(s.v, 0.999), tf.mul(tf.square(g), 0.001));
+    const mh = tf.div(mm, 1 - 0.9 ** o.it);
+    const vh = tf.div(vv, 1 - 0.999 ** o.it);
+    const ww = tf.sub(s.w, tf.mul(o.lr, tf.div(mh, tf.add(tf.sqrt(vh), 1e-8))));
+    // Evaluate the new point: distance and margin (other - real).
+    const x = toX(ww);
+    const [real, other] = realOther(t, x, yh, r);
+    return [ww, mm, vv, tf.sum(tf.square(tf.sub(x, x0)), [1, 2, 3]), tf.sub(other, real)];
+  });
+}
+
+/** The binary search on c after a round: down where the round succeeded, up where it did not. */
+function nextC(c: Float64Array, lower: Float64Array, upper: Float64Array, success: Uint8Array): void {
+  for (let i = 0; i < c.length; i++) {
+    if (success[i]) {
+      upper[i] = Math.min(upper[i]!, c[i]!);
+      c[i] = (lower[i]! + upper[i]!) / 2;
+    } else {
+      lower[i] = Math.max(lower[i]!, c[i]!);
+      c[i] = upper[i]! < 1e9 ? (lower[i]! + upper[i]!) / 2 : c[i]! * 10;
+    }
+  }
+}
 
 export const cwSteps: SteppedAttack = function* (t, x0, y, p, r) {
   const n = x0.shape[0];
@@ -19,7 +72,6 @@ export const cwSteps: SteppedAttack = function* (t, x0, y, p, r) {
   const bestL2 = new Float64Array(n).fill(Infinity);
   let best = tf.clone(x0) as tf.Tensor4D;
   const w0 = tf.tidy(() => tf.atanh(tf.clipByValue(tf.sub(tf.mul(x0, 2), 1), -0.999999, 0.999999)));
-  const toX = (w: tf.Tensor) => tf.div(tf.add(tf.tanh(w), 1), 2) as tf.Tensor4D;
   const rounds = p.search ?? 9;
   // The current round's tensors, freed if the attack is stopped between steps.
   let held: tf.Tensor[] = [];
@@ -33,29 +85,7 @@ export const cwSteps: SteppedAttack = function* (t, x0, y, p, r) {
       held = [cT, w, m, v];
       const success = new Uint8Array(n);
       for (let it = 1; it <= steps; it++) {
-        const [nw, nm, nv, l2, margin] = tf.tidy(() => {
-          const f = (z: tf.Tensor) => {
-            const x = toX(z);
-            const logits = t.logits(x, r);
-            const real = tf.sum(tf.mul(logits, yh), 1);
-            const other = tf.max(tf.sub(logits, tf.mul(yh, 1e9)), 1);
-            const hinge = tf.maximum(tf.sub(real, other), -kappa);
-            const dist = tf.sum(tf.square(tf.sub(x, x0)), [1, 2, 3]);
-            return tf.sum(tf.add(dist, tf.mul(cT, hinge))) as tf.Scalar;
-          };
-          const g = tf.grad(f)(w);
-          const mm = tf.add(tf.mul(m, 0.9), tf.mul(g, 0.1));
-          const vv = tf.add(tf.mul(v, 0.999), tf.mul(tf.square(g), 0.001));
-          const mh = tf.div(mm, 1 - 0.9 ** it);
-          const vh = tf.div(vv, 1 - 0.999 ** it);
-          const ww = tf.sub(w, tf.mul(lr, tf.div(mh, tf.add(tf.sqrt(vh), 1e-8))));
-          // Evaluate the new point: distance and margin (other - real).
-          const x = toX(ww);
-          const logits = t.logits(x, r);
-          const real = tf.sum(tf.mul(logits, yh), 1);
-          const other = tf.max(tf.sub(logits, tf.mul(yh, 1e9)), 1);
-          return [ww, mm, vv, tf.sum(tf.square(tf.sub(x, x0)), [1, 2, 3]), tf.sub(other, real)];
-        });
+        const [nw, nm, nv, l2, margin] = adamStep(t, x0, yh, cT, { w, m, v }, { it, lr, kappa }, r);
         w.dispose();
         m.dispose();
         v.dispose();
@@ -84,15 +114,7 @@ export const cwSteps: SteppedAttack = function* (t, x0, y, p, r) {
         margin.dispose();
         yield (round * steps + it) / (rounds * steps);
       }
-      for (let i = 0; i < n; i++) {
-        if (success[i]) {
-          upper[i] = Math.min(upper[i]!, c[i]!);
-          c[i] = (lower[i]! + upper[i]!) / 2;
-        } else {
-          lower[i] = Math.max(lower[i]!, c[i]!);
-          c[i] = upper[i]! < 1e9 ? (lower[i]! + upper[i]!) / 2 : c[i]! * 10;
-        }
-      }
+      nextC(c, lower, upper, success);
       [w, m, v, cT].forEach((u) => u.dispose());
       held = [];
     }

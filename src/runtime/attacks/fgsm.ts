@@ -9,6 +9,7 @@ export const fgsm: Attack = (t, x, y, p, r) =>
   });
 
 /** One step: nothing to pace. */
+// eslint-disable-next-line require-yield -- a one-step attack has no step boundary to yield at
 export const fgsmSteps: SteppedAttack = function* (t, x, y, p, r) {
   return fgsm(t, x, y, p, r);
 };

@@ -11,7 +11,7 @@ import { oneHot } from '../attacks/base.js';
 import { Model, type ModelSpec } from '../models/model.js';
 import type { ForwardCtx } from '../models/net.js';
 import { paced, Pacer, runSteps, type Steps } from '../pace.js';
-import { permutation, rng } from '../rng.js';
+import { permutation, rng, type Rng } from '../rng.js';
 import { tf } from '../tf.js';
 import { chunks, imageBatch, labelBatch } from './batches.js';
 import { prepareBatchSteps, type BatchWork, type MethodJson, type MethodState } from './methods.js';
@@ -88,6 +88,73 @@ export async function train(job: TrainJob): Promise<{ model: Model; history: Epo
   }
 }
 
+interface BatchEnv {
+  job: TrainJob;
+  model: Model;
+  opt: Optimizer;
+  method: MethodJson;
+  state: MethodState;
+  r: Rng;
+  lr: number;
+  between: () => Promise<void>;
+}
+
+/** One minibatch: attack it if the method says so, then one optimizer step; returns the loss. */
+async function trainBatch(env: BatchEnv, idx: Int32Array | Uint32Array, where: string): Promise<number> {
+  const { job, model, opt, lr } = env;
+  const t = job.data.tensors;
+  const x = imageBatch(t.trainX!, idx);
+  const y = labelBatch(t.trainY!, idx);
+  const yh = oneHot(y, job.spec.classes);
+  let work: BatchWork | undefined;
+  try {
+    // Adversarial methods attack the batch first: yield and check for interruption between steps.
+    work = await paced(prepareBatchSteps(env.method, model, x, y, yh, env.r, env.state), env.between);
+    const w = work;
+    const ctx: ForwardCtx = { training: true, rng: env.r, updates: [] };
+    const vars = model.trainable();
+    const { value, grads } = tf.variableGrads(() => w.loss((z) => model.logits(z, ctx)), vars);
+    try {
+      const loss = value.dataSync()[0]!;
+      if (!Number.isFinite(loss)) {
+        ctx.updates!.forEach((u) => u.value.dispose());
+        throw new StepError(`training diverged: the loss is ${loss} at ${where} (lower lr=, or check the data)`);
+      }
+      opt.step(vars, vars.map((v) => grads[v.name]!), lr);
+      for (const u of ctx.updates!) {
+        model.vars.get(u.name)!.assign(u.value);
+        u.value.dispose();
+      }
+      return loss;
+    } finally {
+      Object.values(grads).forEach((g) => g.dispose());
+      value.dispose();
+    }
+  } finally {
+    [x, yh, ...(work?.held ?? [])].forEach((z) => z.dispose());
+  }
+}
+
+/**
+ * RAMP's gradient projection: one adversarial and one clean epoch from the same start, combined
+ * (the optimizer continues from the adversarial epoch's state). Returns the adversarial loss.
+ */
+async function gradientProjectionEpoch(model: Model, opt: Optimizer, method: MethodJson, beta: number, epoch: (m: MethodJson, phase: string) => Promise<number>): Promise<number> {
+  const old = model.snapshot();
+  const optOld = opt.snapshot();
+  const loss = await epoch(method, 'adversarial');
+  const adv = model.snapshot();
+  const optAdv = opt.snapshot();
+  model.restore(old);
+  opt.restore(optOld);
+  await epoch({ name: 'standard' }, 'clean');
+  const nat = model.snapshot();
+  const trainable = new Set(model.decls.filter((d) => d.trainable).map((d) => d.name));
+  model.restore(gradientProjection(old, adv, nat, beta, trainable));
+  opt.restore(optAdv);
+  return loss;
+}
+
 async function trainModel(job: TrainJob, model: Model, opt: Optimizer, pacer: Pacer): Promise<{ model: Model; history: EpochLog[]; bestEpoch: number; bestVal: number }> {
   const s = job.settings;
   const t = job.data.tensors;
@@ -126,36 +193,7 @@ async function trainModel(job: TrainJob, model: Model, opt: Optimizer, pacer: Pa
     for (const [a, b] of chunks(n, s.batch)) {
       await between();
       const idx = order.subarray(a, b);
-      const x = imageBatch(t.trainX!, idx);
-      const y = labelBatch(t.trainY!, idx);
-      const yh = oneHot(y, job.spec.classes);
-      let work: BatchWork | undefined;
-      let loss: number;
-      try {
-        // Adversarial methods attack the batch first: yield and check for interruption between steps.
-        work = await paced(prepareBatchSteps(method, model, x, y, yh, r, state), between);
-        const w = work;
-        const ctx: ForwardCtx = { training: true, rng: r, updates: [] };
-        const vars = model.trainable();
-        const { value, grads } = tf.variableGrads(() => w.loss((z) => model.logits(z, ctx)), vars);
-        try {
-          loss = value.dataSync()[0]!;
-          if (!Number.isFinite(loss)) {
-            ctx.updates!.forEach((u) => u.value.dispose());
-            throw new StepError(`training diverged: the loss is ${loss} at epoch ${epoch + 1}, batch ${done + 1} (lower lr=, or check the data)`);
-          }
-          opt.step(vars, vars.map((v) => grads[v.name]!), lr);
-          for (const u of ctx.updates!) {
-            model.vars.get(u.name)!.assign(u.value);
-            u.value.dispose();
-          }
-        } finally {
-          Object.values(grads).forEach((g) => g.dispose());
-          value.dispose();
-        }
-      } finally {
-        [x, yh, ...(work?.held ?? [])].forEach((z) => z.dispose());
-      }
+      const loss = await trainBatch({ job, model, opt, method, state, r, lr, between }, idx, `epoch ${epoch + 1}, batch ${done + 1}`);
       lossSum += loss * idx.length;
       done++;
       imagesDone += idx.length;
@@ -172,19 +210,8 @@ async function trainModel(job: TrainJob, model: Model, opt: Optimizer, pacer: Pa
     const phase = `epoch ${e + 1}/${s.epochs}`;
     let loss: number;
     if (job.method.name === 'ramp' && job.method.gp) {
-      // Gradient projection: one adversarial and one clean epoch from the same start, combined.
-      const old = model.snapshot();
-      const optOld = opt.snapshot();
-      loss = await runEpoch(job.method, e, lr, `${phase} adversarial`);
-      const adv = model.snapshot();
-      const optAdv = opt.snapshot();
-      model.restore(old);
-      opt.restore(optOld);
-      await runEpoch({ name: 'standard' }, e, lr, `${phase} clean`);
-      const nat = model.snapshot();
-      const trainable = new Set(model.decls.filter((d) => d.trainable).map((d) => d.name));
-      model.restore(gradientProjection(old, adv, nat, num(job.method.beta), trainable));
-      opt.restore(optAdv);
+      const { beta } = job.method;
+      loss = await gradientProjectionEpoch(model, opt, job.method, num(beta), (m, p) => runEpoch(m, e, lr, `${phase} ${p}`));
     } else {
       loss = await runEpoch(job.method, e, lr, phase);
     }
