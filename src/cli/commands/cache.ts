@@ -4,7 +4,7 @@ import { UserError } from '../../compiler/diagnostics.js';
 import type { Store } from '../../store/store.js';
 import { EXIT, json, table } from '../output.js';
 import { resolveRef } from '../resolve.js';
-import { openStore } from '../store.js';
+import { withStore as withOpenStore } from '../store.js';
 
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(s.trim());
@@ -29,13 +29,8 @@ export function resolveKey(store: Store, ref: string, runRef?: string): string {
 }
 
 /** Store commands act on an existing store only: a missing one is "no store at DIR" (exit 2). */
-async function withStore<T>(dir: string | undefined, f: (s: Store) => Promise<T> | T, readOnly = true): Promise<T> {
-  const store = await openStore(dir, { create: false, readOnly });
-  try {
-    return await f(store);
-  } finally {
-    await store.close();
-  }
+function withStore<T>(dir: string | undefined, f: (s: Store) => Promise<T> | T, readOnly = true): Promise<T> {
+  return withOpenStore(dir, { create: false, readOnly }, f);
 }
 
 export function registerCacheCommands(program: Command, setCode: (c: number) => void): void {
