@@ -117,6 +117,190 @@ function metas(r: Reader): { meta: Meta; pageSize: number } {
   return { meta, pageSize: ps };
 }
 
+/** The pages of one snapshot: reads each one, checking its number, and records it as used. */
+class Pages {
+  readonly seen = new Set<number>();
+  constructor(
+    readonly r: Reader,
+    readonly ps: number,
+    readonly lastPage: number,
+  ) {}
+
+  page(pgno: number, what: string): Buffer {
+    const { r, ps, lastPage, seen } = this;
+    if (pgno < 2 || pgno > lastPage) fail(`${what}: page ${pgno} is outside the file (pages 2..${lastPage})`);
+    if (seen.has(pgno)) fail(`${what}: page ${pgno} is used twice`);
+    seen.add(pgno);
+    const b = r.read(pgno * ps, ps);
+    if (b.length < ps) fail(`${what}: page ${pgno} is cut short`);
+    const own = b.readBigUInt64LE(0);
+    if (own !== BigInt(pgno)) fail(`${what}: page ${pgno} says it is page ${own}`);
+    return b;
+  }
+}
+
+type OnValue = (key: Buffer, value: Buffer, flags: number) => void;
+
+/** One tree being walked: its record, key order, what has been counted so far. */
+interface Tree {
+  name: string;
+  db: Db;
+  intKey: boolean;
+  cmp: (a: Buffer, b: Buffer) => number;
+  count: { branch: bigint; leaf: bigint; overflow: bigint; entries: bigint };
+  onValue: OnValue;
+}
+
+/** Walks one tree from its root, checks its recorded counts and stores its entry count. */
+function walk(pages: Pages, entries: Record<string, number>, name: string, db: Db, onValue: OnValue): void {
+  const intKey = (db.flags & MDB_INTEGERKEY) !== 0;
+  const cmp = intKey
+    ? (a: Buffer, b: Buffer) => (a.readBigUInt64LE(0) < b.readBigUInt64LE(0) ? -1 : a.readBigUInt64LE(0) > b.readBigUInt64LE(0) ? 1 : 0)
+    : Buffer.compare;
+  if (db.root === P_INVALID) {
+    if (db.depth !== 0 || db.entries !== 0n || db.leaf !== 0n || db.branch !== 0n || db.overflow !== 0n) fail(`${name}: an empty tree with counts`);
+    entries[name] = 0;
+    return;
+  }
+  if (db.depth < 1 || db.depth > 32) fail(`${name}: tree depth ${db.depth}`);
+  const count = { branch: 0n, leaf: 0n, overflow: 0n, entries: 0n };
+  visit(pages, { name, db, intKey, cmp, count, onValue }, Number(db.root), 1, undefined, undefined);
+  for (const f of ['branch', 'leaf', 'overflow', 'entries'] as const) {
+    if (count[f] !== db[f]) fail(`${name}: ${count[f]} ${f === 'entries' ? 'entries' : `${f} pages`} found, ${db[f]} recorded`);
+  }
+  entries[name] = Number(count.entries);
+}
+
+/** Checks a branch or leaf page and its nodes, then the pages below it. */
+function visit(pages: Pages, t: Tree, pgno: number, level: number, lo: Buffer | undefined, hi: Buffer | undefined): void {
+  const { name, db, count } = t;
+  const ps = pages.ps;
+  const p = pages.page(pgno, name);
+  const flags = p.readUInt16LE(10) & ~P_DIRTY;
+  const isLeaf = flags === P_LEAF;
+  if (!isLeaf && flags !== P_BRANCH) fail(`${name}: page ${pgno} has flags 0x${flags.toString(16)} (expected a branch or leaf page)`);
+  if (isLeaf !== (level === db.depth)) fail(`${name}: page ${pgno} is a ${isLeaf ? 'leaf' : 'branch'} at depth ${level} of ${db.depth}`);
+  const lower = p.readUInt16LE(12);
+  const upper = p.readUInt16LE(14);
+  if (lower < PAGEHDRSZ || lower & 1 || lower > upper || upper > ps) fail(`${name}: page ${pgno} has bounds ${lower}..${upper}`);
+  const n = (lower - PAGEHDRSZ) >> 1;
+  if (n === 0) fail(`${name}: page ${pgno} is empty`);
+  if (isLeaf) count.leaf++;
+  else count.branch++;
+  const keys: Buffer[] = [];
+  const children: number[] = [];
+  for (let i = 0; i < n; i++) node(pages, t, p, pgno, i, upper, isLeaf, keys, children);
+  checkKeyOrder(t, pgno, isLeaf, keys, lo, hi);
+  for (let i = 0; i < children.length; i++) visit(pages, t, children[i]!, level + 1, i === 0 ? lo : keys[i], i + 1 < children.length ? keys[i + 1] : hi);
+}
+
+/** Checks node i of a page: a branch node adds its key and child; a leaf node its key and value. */
+function node(pages: Pages, t: Tree, p: Buffer, pgno: number, i: number, upper: number, isLeaf: boolean, keys: Buffer[], children: number[]): void {
+  const { name, intKey, count } = t;
+  const ps = pages.ps;
+  const off = p.readUInt16LE(PAGEHDRSZ + 2 * i);
+  if (off < upper || off & 1 || off + NODESIZE > ps) fail(`${name}: page ${pgno} node ${i} at offset ${off} is outside the page's node area`);
+  const lo16 = p.readUInt16LE(off);
+  const hi16 = p.readUInt16LE(off + 2);
+  const nflags = p.readUInt16LE(off + 4);
+  const ksize = p.readUInt16LE(off + 6);
+  const kstart = off + NODESIZE;
+  if (kstart + ksize > ps) fail(`${name}: page ${pgno} node ${i} has a key running past the page`);
+  const key = p.subarray(kstart, kstart + ksize);
+  if (intKey && ksize !== 8 && !(i === 0 && !isLeaf)) fail(`${name}: page ${pgno} node ${i} has a ${ksize}-byte integer key`);
+  if (!isLeaf) {
+    children.push(lo16 + hi16 * 0x10000 + nflags * 0x100000000);
+    keys.push(key);
+    return;
+  }
+  if (nflags & ~(F_BIGDATA | F_SUBDATA) || (nflags & F_SUBDATA && name !== 'main')) fail(`${name}: page ${pgno} node ${i} has flags 0x${nflags.toString(16)}`);
+  const dsize = lo16 + hi16 * 0x10000;
+  let value: Buffer;
+  if (nflags & F_BIGDATA) {
+    if (kstart + ksize + 8 > ps) fail(`${name}: page ${pgno} node ${i} runs past the page`);
+    value = overflowValue(pages, t, Number(p.readBigUInt64LE(kstart + ksize)), dsize);
+  } else {
+    if (kstart + ksize + dsize > ps) fail(`${name}: page ${pgno} node ${i} has a value running past the page`);
+    value = p.subarray(kstart + ksize, kstart + ksize + dsize);
+  }
+  keys.push(key);
+  count.entries++;
+  t.onValue(key, value, nflags);
+}
+
+/** Checks the run of overflow pages starting at opg that holds a dsize-byte value, and reads it. */
+function overflowValue(pages: Pages, t: Tree, opg: number, dsize: number): Buffer {
+  const { name, count } = t;
+  const { ps, lastPage, seen } = pages;
+  const needed = Math.floor((PAGEHDRSZ - 1 + dsize) / ps) + 1;
+  const o = pages.page(opg, name);
+  if ((o.readUInt16LE(10) & ~P_DIRTY) !== P_OVERFLOW) fail(`${name}: page ${opg} should be an overflow page`);
+  // LMDB writes a smaller value over a larger run of overflow pages in place.
+  const n = o.readUInt32LE(12);
+  if (n < needed) fail(`${name}: overflow page ${opg} says ${n} pages, its value needs ${needed}`);
+  if (opg + n - 1 > lastPage) fail(`${name}: overflow pages ${opg}..${opg + n - 1} run past the file (last page ${lastPage})`);
+  for (let q = opg + 1; q < opg + n; q++) {
+    if (seen.has(q)) fail(`${name}: page ${q} is used twice`);
+    seen.add(q);
+  }
+  count.overflow += BigInt(n);
+  return pages.r.read(opg * ps + PAGEHDRSZ, dsize);
+}
+
+/**
+ * Key order: strictly increasing, inside [lo, hi) given by the parent. A branch page's first key
+ * is implicit (the parent's bound), so it is not compared.
+ */
+function checkKeyOrder(t: Tree, pgno: number, isLeaf: boolean, keys: Buffer[], lo: Buffer | undefined, hi: Buffer | undefined): void {
+  const { name, cmp } = t;
+  const first = isLeaf ? 0 : 1;
+  for (let i = first; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (i > first && cmp(keys[i - 1]!, k) >= 0) fail(`${name}: page ${pgno} has keys out of order at node ${i}`);
+    if (lo && cmp(k, lo) < 0) fail(`${name}: page ${pgno} node ${i} has a key below its parent's range`);
+    if (hi && cmp(k, hi) >= 0) fail(`${name}: page ${pgno} node ${i} has a key above its parent's range`);
+  }
+}
+
+/** Checks the snapshot that meta describes: its size, every tree, and the free list. */
+function checkSnapshot(r: Reader, meta: Meta, ps: number, valueCheck?: ValueCheck): MdbCheck {
+  const last = meta.lastPage;
+  const filePages = BigInt(Math.floor(r.size / ps));
+  if (last < 1n || last + 1n > filePages) fail(`its last page is ${last} but the file holds ${filePages} pages of ${ps} bytes (truncated?)`);
+  if (meta.mapSize < (last + 1n) * BigInt(ps) || meta.mapSize > 1n << 52n) fail(`its map size ${meta.mapSize} is impossible`);
+  const lastPage = Number(last);
+  const pages = new Pages(r, ps, lastPage);
+  const free: number[] = [];
+  const entries: Record<string, number> = {};
+
+  walk(pages, entries, 'free', meta.free, (_k, v) => {
+    if (v.length < 8) fail('free list: an entry is cut short');
+    const n = Number(v.readBigUInt64LE(0));
+    if (v.length !== 8 * (n + 1)) fail(`free list: an entry holds ${v.length} bytes for ${n} pages`);
+    for (let i = 1; i <= n; i++) free.push(Number(v.readBigUInt64LE(8 * i)));
+  });
+  if ((meta.main.flags & ~0) !== 0) fail(`main: flags 0x${meta.main.flags.toString(16)}`);
+  const subs: Array<[string, Db]> = [];
+  walk(pages, entries, 'main', meta.main, (k, v, flags) => {
+    if (!(flags & F_SUBDATA)) return;
+    if (v.length !== DB_SIZE) fail(`main: database record '${k.toString('latin1')}' is ${v.length} bytes`);
+    subs.push([k.toString('utf8'), readDb(v, 0)]);
+  });
+  for (const [name, db] of subs) {
+    if (db.flags !== 0) fail(`${name}: flags 0x${db.flags.toString(16)} (this store uses none)`);
+    walk(pages, entries, name, db, (k, v) => {
+      const why = valueCheck?.(name, k, v);
+      if (why) fail(`${name}: ${why}`);
+    });
+  }
+  const seen = pages.seen;
+  for (const f of free) {
+    if (f < 2 || f > lastPage) fail(`free list: page ${f} is outside the file`);
+    if (seen.has(f)) fail(`free list: page ${f} is both free and in use`);
+  }
+  return { ok: true, txnid: meta.txnid, pageSize: ps, lastPage, entries, used: [...seen].sort((a, b) => a - b) };
+}
+
 function checkOnce(path: string, valueCheck?: ValueCheck): MdbCheck {
   let fd: number;
   try {
@@ -129,137 +313,7 @@ function checkOnce(path: string, valueCheck?: ValueCheck): MdbCheck {
     const r = new Reader(fd, fstatSync(fd).size);
     const { meta, pageSize: ps } = metas(r);
     txnid = meta.txnid;
-    const last = meta.lastPage;
-    const filePages = BigInt(Math.floor(r.size / ps));
-    if (last < 1n || last + 1n > filePages) fail(`its last page is ${last} but the file holds ${filePages} pages of ${ps} bytes (truncated?)`);
-    if (meta.mapSize < (last + 1n) * BigInt(ps) || meta.mapSize > 1n << 52n) fail(`its map size ${meta.mapSize} is impossible`);
-    const lastPage = Number(last);
-    const seen = new Set<number>();
-    const free: number[] = [];
-    const entries: Record<string, number> = {};
-
-    const page = (pgno: number, what: string): Buffer => {
-      if (pgno < 2 || pgno > lastPage) fail(`${what}: page ${pgno} is outside the file (pages 2..${lastPage})`);
-      if (seen.has(pgno)) fail(`${what}: page ${pgno} is used twice`);
-      seen.add(pgno);
-      const b = r.read(pgno * ps, ps);
-      if (b.length < ps) fail(`${what}: page ${pgno} is cut short`);
-      const own = b.readBigUInt64LE(0);
-      if (own !== BigInt(pgno)) fail(`${what}: page ${pgno} says it is page ${own}`);
-      return b;
-    };
-
-    const walk = (name: string, db: Db, onValue: (key: Buffer, value: Buffer, flags: number) => void) => {
-      const intKey = (db.flags & MDB_INTEGERKEY) !== 0;
-      const cmp = intKey ? (a: Buffer, b: Buffer) => (a.readBigUInt64LE(0) < b.readBigUInt64LE(0) ? -1 : a.readBigUInt64LE(0) > b.readBigUInt64LE(0) ? 1 : 0) : Buffer.compare;
-      if (db.root === P_INVALID) {
-        if (db.depth !== 0 || db.entries !== 0n || db.leaf !== 0n || db.branch !== 0n || db.overflow !== 0n) fail(`${name}: an empty tree with counts`);
-        entries[name] = 0;
-        return;
-      }
-      if (db.depth < 1 || db.depth > 32) fail(`${name}: tree depth ${db.depth}`);
-      const count = { branch: 0n, leaf: 0n, overflow: 0n, entries: 0n };
-      const visit = (pgno: number, level: number, lo: Buffer | undefined, hi: Buffer | undefined) => {
-        const p = page(pgno, name);
-        const flags = p.readUInt16LE(10) & ~P_DIRTY;
-        const isLeaf = flags === P_LEAF;
-        if (!isLeaf && flags !== P_BRANCH) fail(`${name}: page ${pgno} has flags 0x${flags.toString(16)} (expected a branch or leaf page)`);
-        if (isLeaf !== (level === db.depth)) fail(`${name}: page ${pgno} is a ${isLeaf ? 'leaf' : 'branch'} at depth ${level} of ${db.depth}`);
-        const lower = p.readUInt16LE(12);
-        const upper = p.readUInt16LE(14);
-        if (lower < PAGEHDRSZ || lower & 1 || lower > upper || upper > ps) fail(`${name}: page ${pgno} has bounds ${lower}..${upper}`);
-        const n = (lower - PAGEHDRSZ) >> 1;
-        if (n === 0) fail(`${name}: page ${pgno} is empty`);
-        if (isLeaf) count.leaf++;
-        else count.branch++;
-        const keys: Buffer[] = [];
-        const children: number[] = [];
-        for (let i = 0; i < n; i++) {
-          const off = p.readUInt16LE(PAGEHDRSZ + 2 * i);
-          if (off < upper || off & 1 || off + NODESIZE > ps) fail(`${name}: page ${pgno} node ${i} at offset ${off} is outside the page's node area`);
-          const lo16 = p.readUInt16LE(off);
-          const hi16 = p.readUInt16LE(off + 2);
-          const nflags = p.readUInt16LE(off + 4);
-          const ksize = p.readUInt16LE(off + 6);
-          const kstart = off + NODESIZE;
-          if (kstart + ksize > ps) fail(`${name}: page ${pgno} node ${i} has a key running past the page`);
-          const key = p.subarray(kstart, kstart + ksize);
-          if (intKey && ksize !== 8 && !(i === 0 && !isLeaf)) fail(`${name}: page ${pgno} node ${i} has a ${ksize}-byte integer key`);
-          if (!isLeaf) {
-            children.push(lo16 + hi16 * 0x10000 + nflags * 0x100000000);
-            keys.push(key);
-            continue;
-          }
-          if (nflags & ~(F_BIGDATA | F_SUBDATA) || (nflags & F_SUBDATA && name !== 'main')) fail(`${name}: page ${pgno} node ${i} has flags 0x${nflags.toString(16)}`);
-          const dsize = lo16 + hi16 * 0x10000;
-          let value: Buffer;
-          if (nflags & F_BIGDATA) {
-            if (kstart + ksize + 8 > ps) fail(`${name}: page ${pgno} node ${i} runs past the page`);
-            const opg = Number(p.readBigUInt64LE(kstart + ksize));
-            const needed = Math.floor((PAGEHDRSZ - 1 + dsize) / ps) + 1;
-            const o = page(opg, name);
-            if ((o.readUInt16LE(10) & ~P_DIRTY) !== P_OVERFLOW) fail(`${name}: page ${opg} should be an overflow page`);
-            // LMDB writes a smaller value over a larger run of overflow pages in place.
-            const pages = o.readUInt32LE(12);
-            if (pages < needed) fail(`${name}: overflow page ${opg} says ${pages} pages, its value needs ${needed}`);
-            if (opg + pages - 1 > lastPage) fail(`${name}: overflow pages ${opg}..${opg + pages - 1} run past the file (last page ${lastPage})`);
-            for (let q = opg + 1; q < opg + pages; q++) {
-              if (seen.has(q)) fail(`${name}: page ${q} is used twice`);
-              seen.add(q);
-            }
-            count.overflow += BigInt(pages);
-            value = r.read(opg * ps + PAGEHDRSZ, dsize);
-          } else {
-            if (kstart + ksize + dsize > ps) fail(`${name}: page ${pgno} node ${i} has a value running past the page`);
-            value = p.subarray(kstart + ksize, kstart + ksize + dsize);
-          }
-          keys.push(key);
-          count.entries++;
-          onValue(key, value, nflags);
-        }
-        // Key order: strictly increasing, inside [lo, hi) given by the parent. A branch page's
-        // first key is implicit (the parent's bound), so it is not compared.
-        const first = isLeaf ? 0 : 1;
-        for (let i = first; i < keys.length; i++) {
-          const k = keys[i]!;
-          if (i > first && cmp(keys[i - 1]!, k) >= 0) fail(`${name}: page ${pgno} has keys out of order at node ${i}`);
-          if (lo && cmp(k, lo) < 0) fail(`${name}: page ${pgno} node ${i} has a key below its parent's range`);
-          if (hi && cmp(k, hi) >= 0) fail(`${name}: page ${pgno} node ${i} has a key above its parent's range`);
-        }
-        for (let i = 0; i < children.length; i++) visit(children[i]!, level + 1, i === 0 ? lo : keys[i], i + 1 < children.length ? keys[i + 1] : hi);
-      };
-      visit(Number(db.root), 1, undefined, undefined);
-      for (const f of ['branch', 'leaf', 'overflow', 'entries'] as const) {
-        if (count[f] !== db[f]) fail(`${name}: ${count[f]} ${f === 'entries' ? 'entries' : `${f} pages`} found, ${db[f]} recorded`);
-      }
-      entries[name] = Number(count.entries);
-    };
-
-    walk('free', meta.free, (_k, v) => {
-      if (v.length < 8) fail('free list: an entry is cut short');
-      const n = Number(v.readBigUInt64LE(0));
-      if (v.length !== 8 * (n + 1)) fail(`free list: an entry holds ${v.length} bytes for ${n} pages`);
-      for (let i = 1; i <= n; i++) free.push(Number(v.readBigUInt64LE(8 * i)));
-    });
-    if ((meta.main.flags & ~0) !== 0) fail(`main: flags 0x${meta.main.flags.toString(16)}`);
-    const subs: Array<[string, Db]> = [];
-    walk('main', meta.main, (k, v, flags) => {
-      if (!(flags & F_SUBDATA)) return;
-      if (v.length !== DB_SIZE) fail(`main: database record '${k.toString('latin1')}' is ${v.length} bytes`);
-      subs.push([k.toString('utf8'), readDb(v, 0)]);
-    });
-    for (const [name, db] of subs) {
-      if (db.flags !== 0) fail(`${name}: flags 0x${db.flags.toString(16)} (this store uses none)`);
-      walk(name, db, (k, v) => {
-        const why = valueCheck?.(name, k, v);
-        if (why) fail(`${name}: ${why}`);
-      });
-    }
-    for (const f of free) {
-      if (f < 2 || f > lastPage) fail(`free list: page ${f} is outside the file`);
-      if (seen.has(f)) fail(`free list: page ${f} is both free and in use`);
-    }
-    return { ok: true, txnid: meta.txnid, pageSize: ps, lastPage, entries, used: [...seen].sort((a, b) => a - b) };
+    return checkSnapshot(r, meta, ps, valueCheck);
   } catch (e) {
     if (e instanceof Damage) return { ok: false, reason: e.message, ...(txnid !== undefined ? { txnid } : {}) };
     return { ok: false, reason: `cannot read it: ${(e as Error).message}`, ...(txnid !== undefined ? { txnid } : {}) };

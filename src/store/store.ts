@@ -557,17 +557,34 @@ export class Store {
    */
   async verify(repair = false): Promise<VerifyResult> {
     if (repair) this.ensureWritable();
-    const broken: VerifyResult['broken'] = [];
-    const brokenRuns: VerifyResult['brokenRuns'] = [];
-    let index: IndexState;
-    if (this.indexState.status === 'damaged' && !existsSync(this.path('FORMAT'))) index = this.indexState;
-    else if (existsSync(this.path('data.mdb'))) {
-      const c = checkIndex(this.root);
-      index = c.ok ? (this.index?.failed ? { status: 'unavailable', detail: this.index.failed } : { status: 'ok' }) : { status: 'damaged', detail: c.reason };
-    } else index = { status: 'missing' };
-
+    const index = this.verifyIndexState();
     const keys = this.nodeKeys();
     const referenced = new Set<string>();
+    const broken = this.verifyNodes(keys, referenced);
+    const runIds = this.runIds();
+    const brokenRuns = this.verifyRuns(runIds);
+    const stale = index.status === 'ok' && this.index?.usable ? this.staleIndexEntries(keys, runIds) : 0;
+    let orphanObjects = 0;
+    for (const o of this.objects.list()) if (!referenced.has(o.address)) orphanObjects++;
+    const result: VerifyResult = { checked: keys.length, broken, runsChecked: runIds.length, brokenRuns, orphanObjects, tempFiles: 0, staleLocks: 0, index: { ...index, stale, rebuilt: false } };
+    if (!repair) return result;
+    await this.repairVerified(result);
+    return result;
+  }
+
+  /** The index's state for verify: the structural and value check of data.mdb, if it exists. */
+  private verifyIndexState(): IndexState {
+    if (this.indexState.status === 'damaged' && !existsSync(this.path('FORMAT'))) return this.indexState;
+    if (existsSync(this.path('data.mdb'))) {
+      const c = checkIndex(this.root);
+      return c.ok ? (this.index?.failed ? { status: 'unavailable', detail: this.index.failed } : { status: 'ok' }) : { status: 'damaged', detail: c.reason };
+    }
+    return { status: 'missing' };
+  }
+
+  /** Checks each node record and its payload; adds the payloads named to `referenced`. */
+  private verifyNodes(keys: string[], referenced: Set<string>): VerifyResult['broken'] {
+    const broken: VerifyResult['broken'] = [];
     for (const key of keys) {
       const file = this.nodePath(key);
       let m: NodeMeta | undefined;
@@ -589,7 +606,12 @@ export class Store {
       if (!this.objects.has(m.checksum)) broken.push({ key, op: m.op, why: 'payload missing' });
       else if (!this.objects.read(m.checksum, true)) broken.push({ key, op: m.op, why: 'checksum mismatch (corrupt or truncated payload)' });
     }
-    const runIds = this.runIds();
+    return broken;
+  }
+
+  /** Checks each run record. */
+  private verifyRuns(runIds: string[]): VerifyResult['brokenRuns'] {
+    const brokenRuns: VerifyResult['brokenRuns'] = [];
     for (const id of runIds) {
       try {
         const r = decodeRecord<RunRecord>(readFileSync(this.runPath(id), 'utf8'));
@@ -600,25 +622,28 @@ export class Store {
         brokenRuns.push({ id, why: 'record is unreadable' });
       }
     }
-    // Index entries that do not match their record file (stale) or records with no entry.
-    let stale = 0;
-    if (index.status === 'ok' && this.index?.usable) {
-      const fresh = (db: IndexDb, ids: string[], file: (k: string) => string) => {
-        const have = new Set(this.index!.keys(db));
-        for (const k of ids) if (!have.has(k) || this.index!.get(db, k)?.st !== fileStamp(file(k))) stale++;
-        for (const k of have) if (!ids.includes(k)) stale++;
-      };
-      fresh('nodes', keys, (k) => this.nodePath(k));
-      fresh('runs', runIds, (k) => this.runPath(k));
-    }
-    let orphanObjects = 0;
-    for (const o of this.objects.list()) if (!referenced.has(o.address)) orphanObjects++;
-    let tempFiles = 0;
-    let staleLocks = 0;
-    const result: VerifyResult = { checked: keys.length, broken, runsChecked: runIds.length, brokenRuns, orphanObjects, tempFiles, staleLocks, index: { ...index, stale, rebuilt: false } };
-    if (!repair) return result;
+    return brokenRuns;
+  }
 
-    for (const b of broken) {
+  /** Index entries that do not match their record file (stale) or records with no entry. */
+  private staleIndexEntries(keys: string[], runIds: string[]): number {
+    let stale = 0;
+    const fresh = (db: IndexDb, ids: string[], file: (k: string) => string) => {
+      const have = new Set(this.index!.keys(db));
+      for (const k of ids) if (!have.has(k) || this.index!.get(db, k)?.st !== fileStamp(file(k))) stale++;
+      for (const k of have) if (!ids.includes(k)) stale++;
+    };
+    fresh('nodes', keys, (k) => this.nodePath(k));
+    fresh('runs', runIds, (k) => this.runPath(k));
+    return stale;
+  }
+
+  /**
+   * verify's repair: drops the broken records (and a node's payload that fails its checksum),
+   * removes what dead processes left, and rebuilds the index when it needs it. Updates `result`.
+   */
+  private async repairVerified(result: VerifyResult): Promise<void> {
+    for (const b of result.broken) {
       const m = (() => {
         try {
           return decodeRecord<NodeMeta>(readFileSync(this.nodePath(b.key), 'utf8'));
@@ -629,17 +654,14 @@ export class Store {
       this.removeRecord('nodes', b.key, this.nodePath(b.key));
       if (m?.checksum && typeof m.checksum === 'string' && /^[0-9a-f]+$/.test(m.checksum) && !this.objects.read(m.checksum, true)) this.objects.remove(m.checksum);
     }
-    for (const b of brokenRuns) this.removeRecord('runs', b.id, this.runPath(b.id));
-    tempFiles = this.objects.cleanTemp();
-    staleLocks = this.locks.cleanStale() + this.cleanProcFiles();
-    result.tempFiles = tempFiles;
-    result.staleLocks = staleLocks;
-    if (index.status !== 'ok' || stale > 0 || !existsSync(this.path('FORMAT'))) {
+    for (const b of result.brokenRuns) this.removeRecord('runs', b.id, this.runPath(b.id));
+    result.tempFiles = this.objects.cleanTemp();
+    result.staleLocks = this.locks.cleanStale() + this.cleanProcFiles();
+    if (result.index.status !== 'ok' || result.index.stale > 0 || !existsSync(this.path('FORMAT'))) {
       const why = await this.rebuildIndex();
       if (why) result.index.notRebuilt = why;
       else result.index.rebuilt = true;
     }
-    return result;
   }
 
   /** Other live processes that have this store open. */
