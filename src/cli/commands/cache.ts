@@ -33,8 +33,19 @@ function withStore<T>(dir: string | undefined, f: (s: Store) => Promise<T> | T, 
   return withOpenStore(dir, { create: false, readOnly }, f);
 }
 
-export function registerCacheCommands(program: Command, setCode: (c: number) => void): void {
+type SetCode = (c: number) => void;
+
+export function registerCacheCommands(program: Command, setCode: SetCode): void {
   const cache = program.command('cache').description('inspect and maintain the artifact cache');
+  registerCacheLs(cache, setCode);
+  registerCacheShow(cache, setCode);
+  registerCacheStats(cache, setCode);
+  registerCacheVerify(cache, setCode);
+  registerCacheGc(cache, setCode);
+  registerExport(program, setCode);
+}
+
+function registerCacheLs(cache: Command, setCode: SetCode): void {
   cache
     .command('ls')
     .description('list cached nodes')
@@ -49,6 +60,9 @@ export function registerCacheCommands(program: Command, setCode: (c: number) => 
         setCode(EXIT.ok);
       }),
     );
+}
+
+function registerCacheShow(cache: Command, setCode: SetCode): void {
   cache
     .command('show')
     .description('metadata and result summary of one cached node')
@@ -62,6 +76,9 @@ export function registerCacheCommands(program: Command, setCode: (c: number) => 
         setCode(EXIT.ok);
       }),
     );
+}
+
+function registerCacheStats(cache: Command, setCode: SetCode): void {
   cache
     .command('stats')
     .description('counts and sizes')
@@ -78,6 +95,9 @@ export function registerCacheCommands(program: Command, setCode: (c: number) => 
         setCode(EXIT.ok);
       }),
     );
+}
+
+function registerCacheVerify(cache: Command, setCode: SetCode): void {
   cache
     .command('verify')
     .description('check the index, every record and every payload against its checksum (exit 1 if anything is broken)')
@@ -109,6 +129,9 @@ export function registerCacheCommands(program: Command, setCode: (c: number) => 
         !o.repair,
       ),
     );
+}
+
+function registerCacheGc(cache: Command, setCode: SetCode): void {
   cache
     .command('gc')
     .description('remove what no kept run reaches, and return the disk space')
@@ -134,7 +157,9 @@ export function registerCacheCommands(program: Command, setCode: (c: number) => 
         false,
       );
     });
+}
 
+function registerExport(program: Command, setCode: SetCode): void {
   program
     .command('export')
     .description('export a cached artifact: weights as safetensors + JSON, batches and datasets as .npy, tables as CSV + JSON')
