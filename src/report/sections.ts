@@ -4,7 +4,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ratio, summaryAs, type OpName, type OpSummary } from '../compiler/contract.js';
 import type { NodeInfo } from '../compiler/dag.js';
+import { saturating } from '../runtime/analysis/fit.js';
 import type { NodeMeta, RunNode, RunRecord, Store } from '../store/store.js';
 import { barSpec, heatmapSpec, lineSpec, renderSvg, type Cell, type Point } from './charts.js';
 
@@ -28,10 +30,6 @@ const namesOf = (n: RunNode): string[] => {
   return [...(own !== undefined ? [own] : []), ...(i.aliases ?? [])];
 };
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
-const num = (s: string) => {
-  const [a, b] = s.split('/');
-  return Number(a) / (b ? Number(b) : 1);
-};
 
 function nodesOf(ctx: SectionContext, op: string): RunNode[] {
   return ctx.run.nodes.filter((n) => n.op === op && done(n));
@@ -44,8 +42,10 @@ function meta(ctx: SectionContext, n: RunNode): NodeMeta | undefined {
   if (!cache.has(n.key)) cache.set(n.key, ctx.store.meta(n.key));
   return cache.get(n.key);
 }
-function summary<T>(ctx: SectionContext, n: RunNode): T | undefined {
-  return meta(ctx, n)?.summary as T | undefined;
+/** A node's summary, typed by the contract for its operation `op` (the node's op). */
+function summary<K extends OpName>(ctx: SectionContext, n: RunNode, op: K): OpSummary<K> | undefined {
+  const s = meta(ctx, n)?.summary;
+  return s === undefined ? undefined : summaryAs(op, s);
 }
 function extra(ctx: SectionContext, n: RunNode): Record<string, unknown> {
   return meta(ctx, n)?.extra ?? {};
@@ -80,11 +80,11 @@ function byDeclaration(ctx: SectionContext, names: string[]): number[] {
 const models: Section = async (ctx) => {
   const trains = nodesOf(ctx, 'train');
   if (!trains.length) return [];
-  const clean = new Map(nodesOf(ctx, 'predict').map((n) => [info(n).classifier, summary<{ accuracy: number }>(ctx, n)?.accuracy]));
+  const clean = new Map(nodesOf(ctx, 'predict').map((n) => [info(n).classifier, summary(ctx, n, 'predict')?.accuracy]));
   const rows: Array<Array<string | number>> = [];
   const curves: Point[] = [];
   for (const n of trains) {
-    const s = summary<{ spec: { arch: string; width: string | number; input: { kind: string; bits?: number } | null; weightBits: number | null; activationBits: number | null }; method: string; params: number; bestEpoch: number; valAccuracy: number; history: Array<{ epoch: number; valAcc: number }> }>(ctx, n);
+    const s = summary(ctx, n, 'train');
     if (!s?.spec) continue; // a summary from another operation set (tests) has no model spec
     const name = info(n).model!;
     const q = [s.spec.input ? (s.spec.input.kind === 'halftone' ? 'input HT' : `input ${s.spec.input.bits}bit`) : '', s.spec.weightBits ? `weight ${s.spec.weightBits}bit` : '', s.spec.activationBits ? `act ${s.spec.activationBits}bit` : ''].filter(Boolean).join(', ');
@@ -108,7 +108,7 @@ const classifiers: Section = (ctx) => {
   const selects = new Map(nodesOf(ctx, 'select').map((n) => [info(n).classifier, n]));
   const rows: Array<Array<string | number>> = [];
   for (const n of nodesOf(ctx, 'predict')) {
-    const s = summary<{ kind: string; accuracy: number; members?: number[]; chosen?: number[] | null; smooth?: unknown }>(ctx, n);
+    const s = summary(ctx, n, 'predict');
     if (!s || s.kind !== 'ensemble') continue;
     const name = info(n).classifier!;
     const sel = selects.get(name);
@@ -121,24 +121,10 @@ const classifiers: Section = (ctx) => {
 };
 
 // ---------------------------------------------------------------- transfer matrices
-interface MatrixSummary {
-  attacks: Array<{
-    sweep: Record<string, string>;
-    tm: Array<Array<number | null>>;
-    generated: number[][];
-    eligible: number[][];
-    transferred: number[][];
-    rowAvg: Array<number | null>;
-    colAvg: Array<number | null>;
-    families: Array<{ targetFamily: number; sourceFamily: number; tmMean: number | null; tmSd: number | null; transferredMean: number | null; transferredSd: number | null; generatedMean: number | null; pairs: number }>;
-  }>;
-  fits: Array<Array<{ transferred: { a: number; b: number }; generated: { a: number; b: number }; rmse: number }>> | null;
-}
-
 const transfers: Section = async (ctx) => {
   const out: string[] = [];
   for (const n of nodesOf(ctx, 'matrix')) {
-    const s = summary<MatrixSummary>(ctx, n);
+    const s = summary(ctx, n, 'matrix');
     const l = info(n).labels;
     if (!s || !l) continue;
     const st = info(n).stmt!;
@@ -185,7 +171,7 @@ const transfers: Section = async (ctx) => {
       }
     }
     if (s.fits) {
-      const eps = s.attacks.map((a) => num(a.sweep.eps!));
+      const eps = s.attacks.map((a) => ratio(a.sweep.eps!));
       const pts: Point[] = [];
       const fitRows: Array<Array<string | number>> = [];
       const pairs = ro.flatMap((t) => co.filter((c) => l.targets![t] !== l.sources![c]).map((c) => [t, c] as const));
@@ -202,8 +188,8 @@ const transfers: Section = async (ctx) => {
         const hi = Math.max(...eps);
         for (let k = 0; k <= 30; k++) {
           const e = lo + ((hi - lo) * k) / 30;
-          const g = f.generated.a * (1 - Math.exp(-f.generated.b * e));
-          if (g > 0) pts.push({ series, x: e, y: (f.transferred.a * (1 - Math.exp(-f.transferred.b * e))) / g, kind: 'fit' });
+          const g = saturating(f.generated, e);
+          if (g > 0) pts.push({ series, x: e, y: saturating(f.transferred, e) / g, kind: 'fit' });
         }
       }
       const name = `transfer${st.n}-tm-vs-eps`;
@@ -223,7 +209,7 @@ const transfers: Section = async (ctx) => {
 const selections: Section = (ctx) => {
   const out: string[] = [];
   for (const n of nodesOf(ctx, 'select')) {
-    const s = summary<{ chosen: number[]; objective: number; method: string; evaluated: number; pairs: number[][] }>(ctx, n);
+    const s = summary(ctx, n, 'select');
     const cands = info(n).labels?.candidates;
     if (!s || !cands) continue;
     const name = info(n).classifier!;
@@ -235,19 +221,12 @@ const selections: Section = (ctx) => {
 };
 
 // ---------------------------------------------------------------- robustness (evaluate)
-interface RobustSummary {
-  accuracy: number;
-  attack: string;
-  kind: string;
-  members?: Array<{ input: number; onEnsembleAdversarial: number; whiteBox: number }>;
-}
-
 const robustness: Section = async (ctx) => {
   const robust = nodesOf(ctx, 'robust');
   if (!robust.length) return [];
   const out: string[] = [];
   const stmts = [...new Set(robust.map((n) => info(n).stmt!.n))].sort((a, b) => a - b);
-  const clean = new Map(nodesOf(ctx, 'predict').flatMap((n) => namesOf(n).map((c) => [c, summary<{ accuracy: number; members?: number[] }>(ctx, n)] as const)));
+  const clean = new Map(nodesOf(ctx, 'predict').flatMap((n) => namesOf(n).map((c) => [c, summary(ctx, n, 'predict')] as const)));
   for (const k of stmts) {
     const ns = robust.filter((n) => info(n).stmt!.n === k);
     const line = info(ns[0]!).stmt!.line;
@@ -258,29 +237,29 @@ const robustness: Section = async (ctx) => {
     if (swept) {
       const pts: Point[] = [];
       for (const n of ns) {
-        const s = summary<RobustSummary>(ctx, n);
+        const s = summary(ctx, n, 'robust');
         const sw = info(n).sweep!;
         const key = Object.keys(sw)[0]!;
-        if (s) pts.push({ series: `${info(n).target} / ${baseLabel(info(n).attack!)}`, x: num(sw[key]!), y: s.accuracy });
+        if (s) pts.push({ series: `${info(n).target} / ${baseLabel(info(n).attack!)}`, x: ratio(sw[key]!), y: s.accuracy });
       }
       const key = Object.keys(info(ns[0]!).sweep ?? { eps: '' })[0]!;
       const name = `evaluate${k}-sweep`;
       write(ctx, `${name}.csv`, csv([['series', key, 'accuracy'], ...pts.map((p) => [p.series, p.x, p.y])]));
       out.push(`![accuracy versus ${key}](${write(ctx, `${name}.svg`, await renderSvg(lineSpec(`Accuracy under attack versus ${key}`, pts, key, 'accuracy', { yDomain: [0, 1] })))})`, '', `Data: [${name}.csv](${name}.csv)`, '');
     } else {
-      const rows = targets.map((t) => [t, pct(clean.get(t)?.accuracy), ...attacks.map((a) => pct(summary<RobustSummary>(ctx, ns.find((n) => info(n).target === t && info(n).attack === a)!)?.accuracy))]);
-      write(ctx, `evaluate${k}.csv`, csv([['target', 'clean', ...attacks], ...targets.map((t) => [t, clean.get(t)?.accuracy ?? null, ...attacks.map((a) => summary<RobustSummary>(ctx, ns.find((n) => info(n).target === t && info(n).attack === a)!)?.accuracy ?? null)])]));
+      const rows = targets.map((t) => [t, pct(clean.get(t)?.accuracy), ...attacks.map((a) => pct(summary(ctx, ns.find((n) => info(n).target === t && info(n).attack === a)!, 'robust')?.accuracy))]);
+      write(ctx, `evaluate${k}.csv`, csv([['target', 'clean', ...attacks], ...targets.map((t) => [t, clean.get(t)?.accuracy ?? null, ...attacks.map((a) => summary(ctx, ns.find((n) => info(n).target === t && info(n).attack === a)!, 'robust')?.accuracy ?? null)])]));
       out.push(...table(['classifier', 'clean', ...attacks], rows), '');
     }
     // Ensembles against their members.
-    const ens = ns.filter((n) => summary<RobustSummary>(ctx, n)?.members);
+    const ens = ns.filter((n) => summary(ctx, n, 'robust')?.members);
     if (ens.length) {
       const selects = new Map(nodesOf(ctx, 'select').map((n) => [info(n).classifier, info(n).labels?.candidates]));
       out.push('Ensembles against their members: accuracy of each member on the ensemble\'s adversarial images, and when the same attack targets the member alone.', '');
       const rows: Array<Array<string | number>> = [];
       const bars: Array<{ group: string; series: string; value: number }> = [];
       for (const n of ens) {
-        const s = summary<RobustSummary>(ctx, n)!;
+        const s = summary(ctx, n, 'robust')!;
         const e = info(n).target!;
         const cands = selects.get(e);
         rows.push([e, info(n).attack!, 'ensemble', pct(s.accuracy), '–']);
@@ -310,7 +289,6 @@ function memberName(ctx: SectionContext, n: RunNode, i: number): string | undefi
 const unions: Section = (ctx) => {
   const us = nodesOf(ctx, 'union');
   if (!us.length) return [];
-  type UnionSummary = { union: number; clean: number; perAttack: number[] };
   const out = ['## Union accuracy', '', 'An image counts only if the classifier survives every attack of the set.', ''];
   const stmts = [...new Set(us.map((n) => info(n).stmt?.n ?? 0))].sort((a, b) => a - b);
   for (const k of stmts) {
@@ -319,18 +297,18 @@ const unions: Section = (ctx) => {
     // statement's declared order, read from its robust nodes.
     const declared = [...new Set(nodesOf(ctx, 'robust').filter((r) => info(r).stmt?.n === k).map((r) => info(r).attack!))];
     const attacks = declared.length ? declared : (info(ns[0]!).labels?.attacks ?? []);
-    const perAttack = (n: RunNode, s: UnionSummary) => {
+    const perAttack = (n: RunNode, s: OpSummary<'union'>) => {
       const labels = info(n).labels?.attacks ?? [];
       return attacks.map((a) => (labels.indexOf(a) >= 0 ? s.perAttack[labels.indexOf(a)] : undefined));
     };
-    const done = ns.filter((n) => summary<UnionSummary>(ctx, n));
+    const done = ns.filter((n) => summary(ctx, n, 'union'));
     const rows = done.map((n) => {
-      const s = summary<UnionSummary>(ctx, n)!;
+      const s = summary(ctx, n, 'union')!;
       return [info(n).target!, pct(s.clean), ...perAttack(n, s).map(pct), `**${pct(s.union)}**`];
     });
     const name = stmts.length > 1 ? `union${k}.csv` : 'union.csv';
     write(ctx, name, csv([['classifier', 'clean', ...attacks, 'union'], ...done.map((n) => {
-      const s = summary<UnionSummary>(ctx, n)!;
+      const s = summary(ctx, n, 'union')!;
       return [info(n).target!, s.clean, ...perAttack(n, s), s.union];
     })]));
     out.push(...table(['classifier', 'clean', ...attacks, 'union'], rows), '');
@@ -340,7 +318,7 @@ const unions: Section = (ctx) => {
 
 // ---------------------------------------------------------------- smoothing
 const smoothing: Section = async (ctx) => {
-  const preds = nodesOf(ctx, 'predict').filter((n) => summary<{ kind: string }>(ctx, n)?.kind === 'smooth');
+  const preds = nodesOf(ctx, 'predict').filter((n) => summary(ctx, n, 'predict')?.kind === 'smooth');
   if (!preds.length) return [];
   const out = ['## Smoothed inference', ''];
   const rows: Array<Array<string | number>> = [];
@@ -348,20 +326,21 @@ const smoothing: Section = async (ctx) => {
   const byM: Point[] = [];
   const cost: Point[] = [];
   for (const n of preds) {
-    const s = summary<{ accuracy: number; smooth: { sd: number; m: number; vote: string } }>(ctx, n)!;
+    const s = summary(ctx, n, 'predict')!;
+    const smooth = s.smooth!;
     const ms = extra(ctx, n).msPerImage as number | undefined;
     const name = namesOf(n).join(' = ');
     const fam = info(n).classifier!.replace(/\.\d+$/, '');
-    rows.push([name, s.smooth.vote, s.smooth.sd, s.smooth.m, pct(s.accuracy), ms !== undefined ? ms.toFixed(2) : '–']);
-    bySd.push({ series: `${fam} m=${s.smooth.m}`, x: s.smooth.sd, y: s.accuracy });
-    byM.push({ series: `${fam} sd=${s.smooth.sd}`, x: s.smooth.m, y: s.accuracy });
-    if (ms !== undefined) cost.push({ series: fam, x: s.smooth.m, y: ms });
+    rows.push([name, smooth.vote, smooth.sd, smooth.m, pct(s.accuracy), ms !== undefined ? ms.toFixed(2) : '–']);
+    bySd.push({ series: `${fam} m=${smooth.m}`, x: smooth.sd, y: s.accuracy });
+    byM.push({ series: `${fam} sd=${smooth.sd}`, x: smooth.m, y: s.accuracy });
+    if (ms !== undefined) cost.push({ series: fam, x: smooth.m, y: ms });
   }
   // Accuracy under attack of the same smoothed classifiers.
-  for (const n of nodesOf(ctx, 'robust').filter((r) => summary<RobustSummary>(ctx, r)?.kind === 'smooth')) {
-    const s = summary<RobustSummary>(ctx, n)!;
+  for (const n of nodesOf(ctx, 'robust').filter((r) => summary(ctx, r, 'robust')?.kind === 'smooth')) {
+    const s = summary(ctx, n, 'robust')!;
     const p = preds.find((q) => namesOf(q).includes(info(n).target!));
-    const sm = p ? summary<{ smooth: { sd: number; m: number } }>(ctx, p)!.smooth : undefined;
+    const sm = p ? summary(ctx, p, 'predict')!.smooth : undefined;
     if (!sm) continue;
     const fam = info(n).target!.replace(/\.\d+$/, '');
     bySd.push({ series: `${fam} m=${sm.m} under ${baseLabel(info(n).attack!)}`, x: sm.sd, y: s.accuracy });
@@ -384,7 +363,7 @@ const attacks: Section = (ctx) => {
   const advs = nodesOf(ctx, 'adversarial');
   if (!advs.length) return [];
   const rows = advs.map((n) => {
-    const s = summary<{ n: number; successRate: number; sourceCleanAccuracy: number; meanNorm: { linf: number; l2: number; l1: number } }>(ctx, n)!;
+    const s = summary(ctx, n, 'adversarial')!;
     const ips = extra(ctx, n).imagesPerSecond as number | undefined;
     return [info(n).attack!, info(n).source!, s.n, pct(s.sourceCleanAccuracy), pct(s.successRate), s.meanNorm.linf.toFixed(3), s.meanNorm.l2.toFixed(3), s.meanNorm.l1.toFixed(2), ips ? ips.toFixed(0) : '–'];
   });
