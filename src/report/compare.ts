@@ -76,6 +76,8 @@ type Loose<T> = { [F in keyof T]?: unknown };
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isObj = (v: unknown): v is Summary => typeof v === 'object' && v !== null && !Array.isArray(v);
 const info = (n: RunNode) => (n.info ?? {}) as NodeInfo;
+/** A node's labels: a matrix's sources, targets, attacks and families. */
+type MatrixLabels = NonNullable<NodeInfo['labels']>;
 
 /** The facts of one run, by identity. */
 export class RunFacts {
@@ -154,14 +156,38 @@ export class RunFacts {
     const model = info(n).model ?? this.modelName(id);
     const test = this.datasetCount('test');
     const val = this.datasetCount('val');
-    this.add({ path: `${id} testAccuracy`, kind: 'training', id, label: `${model}: test accuracy after training`, names: { model }, value: s.testAccuracy, ...(test !== undefined ? { n: test } : {}) });
-    this.add({ path: `${id} valAccuracy`, kind: 'training', id, label: `${model}: best validation accuracy`, names: { model }, value: s.valAccuracy, ...(val !== undefined ? { n: val } : {}) });
+    this.add({
+      path: `${id} testAccuracy`,
+      kind: 'training',
+      id,
+      label: `${model}: test accuracy after training`,
+      names: { model },
+      value: s.testAccuracy,
+      ...(test !== undefined ? { n: test } : {}),
+    });
+    this.add({
+      path: `${id} valAccuracy`,
+      kind: 'training',
+      id,
+      label: `${model}: best validation accuracy`,
+      names: { model },
+      value: s.valAccuracy,
+      ...(val !== undefined ? { n: val } : {}),
+    });
     this.add({ path: `${id} bestEpoch`, kind: 'training', id, label: `${model}: best epoch`, names: { model }, value: s.bestEpoch });
     this.add({ path: `${id} params`, kind: 'training', id, label: `${model}: trainable parameters`, names: { model }, value: s.params });
     if (Array.isArray(s.history)) {
       for (const h of s.history) {
         if (!isObj(h) || !isNum(h.epoch)) continue;
-        for (const k of ['loss', 'valAcc', 'lr']) this.add({ path: `${id} epoch ${h.epoch} ${k}`, kind: 'training', id, label: `${model}: epoch ${h.epoch} ${k}`, names: { model, epoch: String(h.epoch) }, value: h[k] });
+        for (const k of ['loss', 'valAcc', 'lr'])
+          this.add({
+            path: `${id} epoch ${h.epoch} ${k}`,
+            kind: 'training',
+            id,
+            label: `${model}: epoch ${h.epoch} ${k}`,
+            names: { model, epoch: String(h.epoch) },
+            value: h[k],
+          });
       }
     }
   }
@@ -178,7 +204,15 @@ export class RunFacts {
       s.members.forEach((v: unknown, j: number) => {
         const k = chosen[j];
         const m = this.modelName(isNum(k) ? inputs[k] : undefined);
-        this.add({ path: `${id} member ${m} accuracy`, kind: 'ensemble', id, label: `${c}: member ${m} clean accuracy`, names: { classifier: c, member: m }, value: v, ...(isNum(s.n) ? { n: s.n } : {}) });
+        this.add({
+          path: `${id} member ${m} accuracy`,
+          kind: 'ensemble',
+          id,
+          label: `${c}: member ${m} clean accuracy`,
+          names: { classifier: c, member: m },
+          value: v,
+          ...(isNum(s.n) ? { n: s.n } : {}),
+        });
       });
     }
   }
@@ -193,7 +227,9 @@ export class RunFacts {
     this.add({ path: `${id} generated`, kind: 'attack', id, label: `${base}: adversarial examples generated`, names, value: s.generated, ...nn });
     this.add({ path: `${id} sourceCleanAccuracy`, kind: 'attack', id, label: `${base}: source clean accuracy`, names, value: s.sourceCleanAccuracy, ...nn });
     const norms = s.meanNorm;
-    if (isObj(norms)) for (const k of ['linf', 'l2', 'l1']) this.add({ path: `${id} meanNorm ${k}`, kind: 'attack', id, label: `${base}: mean ${k} perturbation`, names, value: norms[k], ...nn });
+    if (isObj(norms))
+      for (const k of ['linf', 'l2', 'l1'])
+        this.add({ path: `${id} meanNorm ${k}`, kind: 'attack', id, label: `${base}: mean ${k} perturbation`, names, value: norms[k], ...nn });
   }
 
   private select(n: RunNode, s: Loose<OpSummary<'select'>>): void {
@@ -204,11 +240,26 @@ export class RunFacts {
     if (Array.isArray(s.chosen) && cands.length) {
       this.choices.set(`${id} chosen`, { id, label: `${ens}: members chosen`, names: s.chosen.map((j: number) => cands[j] ?? `#${j}`).sort() });
     }
-    this.add({ path: `${id} objective`, kind: 'ensemble', id, label: `${ens}: selection objective (pairwise TM)`, names: { classifier: ens }, value: s.objective });
+    this.add({
+      path: `${id} objective`,
+      kind: 'ensemble',
+      id,
+      label: `${ens}: selection objective (pairwise TM)`,
+      names: { classifier: ens },
+      value: s.objective,
+    });
     if (Array.isArray(s.pairs) && cands.length) {
       s.pairs.forEach((row: unknown[], a: number) =>
         row.forEach((v, b) => {
-          if (a < b) this.add({ path: `${id} pair ${[cands[a], cands[b]].sort().join('~')}`, kind: 'other', id, label: `${ens}: symmetric TM ${cands[a]} ~ ${cands[b]}`, names: { a: cands[a]!, b: cands[b]! }, value: v });
+          if (a < b)
+            this.add({
+              path: `${id} pair ${[cands[a], cands[b]].sort().join('~')}`,
+              kind: 'other',
+              id,
+              label: `${ens}: symmetric TM ${cands[a]} ~ ${cands[b]}`,
+              names: { a: cands[a]!, b: cands[b]! },
+              value: v,
+            });
         }),
       );
     }
@@ -220,17 +271,51 @@ export class RunFacts {
     const names = { target: i.target ?? '?', attack: i.attack ?? '?' };
     const nn = isNum(s.n) ? { n: s.n } : {};
     const ens = s.kind === 'ensemble';
-    this.add({ path: `${id} accuracy`, kind: ens ? 'ensemble' : 'robust', id, label: `${names.target} under ${names.attack}`, names, value: s.accuracy, ...nn });
+    this.add({
+      path: `${id} accuracy`,
+      kind: ens ? 'ensemble' : 'robust',
+      id,
+      label: `${names.target} under ${names.attack}`,
+      names,
+      value: s.accuracy,
+      ...nn,
+    });
     const norms = s.meanNorm;
-    if (isObj(norms)) for (const k of ['linf', 'l2', 'l1']) this.add({ path: `${id} meanNorm ${k}`, kind: 'other', id, label: `${names.target} under ${names.attack}: mean ${k} perturbation`, names, value: norms[k], ...nn });
+    if (isObj(norms))
+      for (const k of ['linf', 'l2', 'l1'])
+        this.add({
+          path: `${id} meanNorm ${k}`,
+          kind: 'other',
+          id,
+          label: `${names.target} under ${names.attack}: mean ${k} perturbation`,
+          names,
+          value: norms[k],
+          ...nn,
+        });
     if (Array.isArray(s.members)) {
       const inputs = ([] as string[]).concat(n.inputs.models ?? []);
       for (const m of s.members) {
         if (!isObj(m)) continue;
         const member = this.modelName(isNum(m.input) ? inputs[m.input] : undefined);
         const mn = { ...names, member };
-        this.add({ path: `${id} member ${member} onEnsembleAdversarial`, kind: 'ensemble', id, label: `${names.target} under ${names.attack}: member ${member} on the ensemble's examples`, names: mn, value: m.onEnsembleAdversarial, ...nn });
-        this.add({ path: `${id} member ${member} whiteBox`, kind: 'ensemble', id, label: `${names.target} under ${names.attack}: member ${member} attacked alone`, names: mn, value: m.whiteBox, ...nn });
+        this.add({
+          path: `${id} member ${member} onEnsembleAdversarial`,
+          kind: 'ensemble',
+          id,
+          label: `${names.target} under ${names.attack}: member ${member} on the ensemble's examples`,
+          names: mn,
+          value: m.onEnsembleAdversarial,
+          ...nn,
+        });
+        this.add({
+          path: `${id} member ${member} whiteBox`,
+          kind: 'ensemble',
+          id,
+          label: `${names.target} under ${names.attack}: member ${member} attacked alone`,
+          names: mn,
+          value: m.whiteBox,
+          ...nn,
+        });
       }
     }
   }
@@ -246,65 +331,128 @@ export class RunFacts {
     if (Array.isArray(s.perAttack)) {
       s.perAttack.forEach((v: unknown, j: number) => {
         const attack = labels[j] ?? `#${j}`;
-        this.add({ path: `${id} perAttack ${attack}`, kind: 'union', id, label: `${target}: accuracy under ${attack}`, names: { target, attack }, value: v, ...nn });
+        this.add({
+          path: `${id} perAttack ${attack}`,
+          kind: 'union',
+          id,
+          label: `${target}: accuracy under ${attack}`,
+          names: { target, attack },
+          value: v,
+          ...nn,
+        });
       });
     }
   }
 
   private matrix(n: RunNode, s: Loose<OpSummary<'matrix'>>): void {
     const l = info(n).labels ?? {};
-    const sources = l.sources ?? [];
-    const targets = l.targets ?? [];
     const attacks: Array<Loose<MatrixAttackSummary>> = Array.isArray(s.attacks) ? s.attacks : [];
-    const id = n.id;
     attacks.forEach((a, ai) => {
       const attack = l.attacks?.[ai] ?? `#${ai}`;
-      const grid = (k: 'tm' | 'eligible' | 'transferred'): unknown[][] => {
-        const g = a[k];
-        return Array.isArray(g) ? g : [];
-      };
-      const tm = grid('tm');
-      const eligible = grid('eligible');
-      const transferred = grid('transferred');
-      tm.forEach((row, t) =>
-        row.forEach((v, si) => {
-          const source = sources[si] ?? `#${si}`;
-          const target = targets[t] ?? `#${t}`;
-          const e = eligible[t]?.[si];
-          const tr = transferred[t]?.[si];
-          this.add({
-            path: `${id} tm ${attack} ${source}->${target}`,
-            kind: 'tm',
-            id,
-            label: `${attack}: ${source} -> ${target}`,
-            names: { attack, source, target },
-            value: v,
-            ...(isNum(e) ? { n: e } : {}),
-            ...(isNum(e) && isNum(tr) ? { counts: { transferred: tr, eligible: e } } : {}),
-          });
-        }),
-      );
-      const rowAvg = Array.isArray(a.rowAvg) ? a.rowAvg : [];
-      rowAvg.forEach((v, t) => this.add({ path: `${id} rowAvg ${attack} ${targets[t] ?? t}`, kind: 'other', id, label: `${attack}: mean TM to ${targets[t] ?? t}`, names: { attack, target: targets[t] ?? String(t) }, value: v }));
-      const colAvg = Array.isArray(a.colAvg) ? a.colAvg : [];
-      colAvg.forEach((v, si) => this.add({ path: `${id} colAvg ${attack} ${sources[si] ?? si}`, kind: 'other', id, label: `${attack}: mean TM from ${sources[si] ?? si}`, names: { attack, source: sources[si] ?? String(si) }, value: v }));
-      if (Array.isArray(a.families)) {
-        for (const f of a.families) {
-          if (!isObj(f)) continue;
-          const tf = (isNum(f.targetFamily) ? l.targetFamilies?.[f.targetFamily] : undefined) ?? `#${String(f.targetFamily)}`;
-          const sf = (isNum(f.sourceFamily) ? l.sourceFamilies?.[f.sourceFamily] : undefined) ?? `#${String(f.sourceFamily)}`;
-          for (const k of ['tmMean', 'tmSd']) this.add({ path: `${id} family ${attack} ${sf}->${tf} ${k}`, kind: 'other', id, label: `${attack}: family ${sf} -> ${tf} ${k}`, names: { attack, source: sf, target: tf }, value: f[k], ...(isNum(f.pairs) ? { n: f.pairs } : {}) });
-        }
-      }
+      this.matrixCells(n.id, l, attack, a);
+      this.matrixAverages(n.id, l, attack, a);
+      this.matrixFamilies(n.id, l, attack, a);
     });
-    if (Array.isArray(s.fits)) {
-      s.fits.forEach((row: unknown[], t: number) =>
-        row.forEach((f, si) => {
-          if (!isObj(f)) return;
-          this.add({ path: `${id} fit ${sources[si] ?? si}->${targets[t] ?? t} rmse`, kind: 'other', id, label: `TM-vs-eps fit ${sources[si] ?? si} -> ${targets[t] ?? t}: rmse`, names: { source: sources[si] ?? String(si), target: targets[t] ?? String(t) }, value: f.rmse });
-        }),
-      );
+    this.matrixFits(n.id, l, s.fits);
+  }
+
+  /** One attack's TM cells, by source and target, with their eligible and transferred counts. */
+  private matrixCells(id: string, l: MatrixLabels, attack: string, a: Loose<MatrixAttackSummary>): void {
+    const sources = l.sources ?? [];
+    const targets = l.targets ?? [];
+    const grid = (k: 'tm' | 'eligible' | 'transferred'): unknown[][] => {
+      const g = a[k];
+      return Array.isArray(g) ? g : [];
+    };
+    const tm = grid('tm');
+    const eligible = grid('eligible');
+    const transferred = grid('transferred');
+    tm.forEach((row, t) =>
+      row.forEach((v, si) => {
+        const source = sources[si] ?? `#${si}`;
+        const target = targets[t] ?? `#${t}`;
+        const e = eligible[t]?.[si];
+        const tr = transferred[t]?.[si];
+        this.add({
+          path: `${id} tm ${attack} ${source}->${target}`,
+          kind: 'tm',
+          id,
+          label: `${attack}: ${source} -> ${target}`,
+          names: { attack, source, target },
+          value: v,
+          ...(isNum(e) ? { n: e } : {}),
+          ...(isNum(e) && isNum(tr) ? { counts: { transferred: tr, eligible: e } } : {}),
+        });
+      }),
+    );
+  }
+
+  /** One attack's mean TM per target (row) and per source (column). */
+  private matrixAverages(id: string, l: MatrixLabels, attack: string, a: Loose<MatrixAttackSummary>): void {
+    const sources = l.sources ?? [];
+    const targets = l.targets ?? [];
+    const rowAvg = Array.isArray(a.rowAvg) ? a.rowAvg : [];
+    rowAvg.forEach((v, t) =>
+      this.add({
+        path: `${id} rowAvg ${attack} ${targets[t] ?? t}`,
+        kind: 'other',
+        id,
+        label: `${attack}: mean TM to ${targets[t] ?? t}`,
+        names: { attack, target: targets[t] ?? String(t) },
+        value: v,
+      }),
+    );
+    const colAvg = Array.isArray(a.colAvg) ? a.colAvg : [];
+    colAvg.forEach((v, si) =>
+      this.add({
+        path: `${id} colAvg ${attack} ${sources[si] ?? si}`,
+        kind: 'other',
+        id,
+        label: `${attack}: mean TM from ${sources[si] ?? si}`,
+        names: { attack, source: sources[si] ?? String(si) },
+        value: v,
+      }),
+    );
+  }
+
+  /** One attack's TM mean and sd per (source family, target family). */
+  private matrixFamilies(id: string, l: MatrixLabels, attack: string, a: Loose<MatrixAttackSummary>): void {
+    if (!Array.isArray(a.families)) return;
+    for (const f of a.families) {
+      if (!isObj(f)) continue;
+      const tf = (isNum(f.targetFamily) ? l.targetFamilies?.[f.targetFamily] : undefined) ?? `#${String(f.targetFamily)}`;
+      const sf = (isNum(f.sourceFamily) ? l.sourceFamilies?.[f.sourceFamily] : undefined) ?? `#${String(f.sourceFamily)}`;
+      for (const k of ['tmMean', 'tmSd'])
+        this.add({
+          path: `${id} family ${attack} ${sf}->${tf} ${k}`,
+          kind: 'other',
+          id,
+          label: `${attack}: family ${sf} -> ${tf} ${k}`,
+          names: { attack, source: sf, target: tf },
+          value: f[k],
+          ...(isNum(f.pairs) ? { n: f.pairs } : {}),
+        });
     }
+  }
+
+  /** The TM-versus-eps fits' RMSE per (source, target), where the matrix has fits. */
+  private matrixFits(id: string, l: MatrixLabels, fits: unknown): void {
+    if (!Array.isArray(fits)) return;
+    const sources = l.sources ?? [];
+    const targets = l.targets ?? [];
+    fits.forEach((row: unknown[], t: number) =>
+      row.forEach((f, si) => {
+        if (!isObj(f)) return;
+        this.add({
+          path: `${id} fit ${sources[si] ?? si}->${targets[t] ?? t} rmse`,
+          kind: 'other',
+          id,
+          label: `TM-vs-eps fit ${sources[si] ?? si} -> ${targets[t] ?? t}: rmse`,
+          names: { source: sources[si] ?? String(si), target: targets[t] ?? String(t) },
+          value: f.rmse,
+        });
+      }),
+    );
   }
 
   /** A summary of unknown shape: numeric leaves by object path (array indices only in such summaries). */
@@ -341,7 +489,8 @@ export function diffRuns(ra: RunRecord, rb: RunRecord, store: Store, minDelta: n
     const a = fa.facts.get(path);
     if (!a || a.value === b.value) continue;
     const delta = a.value !== null && b.value !== null ? b.value - a.value : null;
-    const n = a.n !== undefined || b.n !== undefined ? { ...(a.n !== undefined ? { before: a.n } : {}), ...(b.n !== undefined ? { after: b.n } : {}) } : undefined;
+    const n =
+      a.n !== undefined || b.n !== undefined ? { ...(a.n !== undefined ? { before: a.n } : {}), ...(b.n !== undefined ? { after: b.n } : {}) } : undefined;
     const counts = a.counts || b.counts ? { ...(a.counts ? { before: a.counts } : {}), ...(b.counts ? { after: b.counts } : {}) } : undefined;
     results.push({
       id: b.id,

@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ratio, summaryAs, type OpName, type OpSummary } from '../compiler/contract.js';
+import { ratio, summaryAs, type MatrixAttackSummary, type OpName, type OpSummary } from '../compiler/contract.js';
 import type { NodeInfo } from '../compiler/dag.js';
 import { saturating } from '../runtime/analysis/fit.js';
 import type { NodeMeta, RunNode, RunRecord, Store } from '../store/store.js';
@@ -56,7 +56,13 @@ function write(ctx: SectionContext, name: string, content: string): string {
   return name;
 }
 function csv(rows: Array<Array<string | number | null | undefined>>): string {
-  return rows.map((r) => r.map((c) => (c === null || c === undefined ? '' : typeof c === 'number' ? String(c) : /[",\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(',')).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r.map((c) => (c === null || c === undefined ? '' : typeof c === 'number' ? String(c) : /[",\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(','),
+      )
+      .join('\n') + '\n'
+  );
 }
 function table(header: string[], rows: Array<Array<string | number>>): string[] {
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)];
@@ -87,13 +93,37 @@ const models: Section = async (ctx) => {
     const s = summary(ctx, n, 'train');
     if (!s?.spec) continue; // a summary from another operation set (tests) has no model spec
     const name = info(n).model!;
-    const q = [s.spec.input ? (s.spec.input.kind === 'halftone' ? 'input HT' : `input ${s.spec.input.bits}bit`) : '', s.spec.weightBits ? `weight ${s.spec.weightBits}bit` : '', s.spec.activationBits ? `act ${s.spec.activationBits}bit` : ''].filter(Boolean).join(', ');
+    const q = [
+      s.spec.input ? (s.spec.input.kind === 'halftone' ? 'input HT' : `input ${s.spec.input.bits}bit`) : '',
+      s.spec.weightBits ? `weight ${s.spec.weightBits}bit` : '',
+      s.spec.activationBits ? `act ${s.spec.activationBits}bit` : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
     const ips = extra(ctx, n).trainImagesPerSecond;
-    rows.push([name, `${s.spec.arch} ×${Number(s.spec.width).toFixed(3).replace(/\.?0+$/, '')}`, q || '–', s.method, s.params.toLocaleString('en-US'), s.bestEpoch, pct(s.valAccuracy), pct(clean.get(name)), typeof ips === 'number' ? ips : '–']);
+    rows.push([
+      name,
+      `${s.spec.arch} ×${Number(s.spec.width)
+        .toFixed(3)
+        .replace(/\.?0+$/, '')}`,
+      q || '–',
+      s.method,
+      s.params.toLocaleString('en-US'),
+      s.bestEpoch,
+      pct(s.valAccuracy),
+      pct(clean.get(name)),
+      typeof ips === 'number' ? ips : '–',
+    ]);
     for (const h of s.history) curves.push({ series: name, x: h.epoch, y: h.valAcc });
   }
-  write(ctx, 'models.csv', csv([['model', 'architecture', 'quantisation', 'method', 'params', 'best epoch', 'val accuracy', 'test accuracy', 'train images/s'], ...rows]));
-  const svg = curves.length ? write(ctx, 'training.svg', await renderSvg(lineSpec('Validation accuracy per epoch', curves, 'epoch', 'validation accuracy'))) : undefined;
+  write(
+    ctx,
+    'models.csv',
+    csv([['model', 'architecture', 'quantisation', 'method', 'params', 'best epoch', 'val accuracy', 'test accuracy', 'train images/s'], ...rows]),
+  );
+  const svg = curves.length
+    ? write(ctx, 'training.svg', await renderSvg(lineSpec('Validation accuracy per epoch', curves, 'epoch', 'validation accuracy')))
+    : undefined;
   return [
     '## Models',
     '',
@@ -117,7 +147,7 @@ const classifiers: Section = (ctx) => {
     rows.push([name, members.length ? members.join(', ') : '(as declared)', pct(s.accuracy), (s.members ?? []).map(pct).join(', ')]);
   }
   if (!rows.length) return [];
-  return ['## Ensembles (clean accuracy)', '', ...table(['ensemble', 'members', 'accuracy', 'members\' accuracy'], rows)];
+  return ['## Ensembles (clean accuracy)', '', ...table(['ensemble', 'members', 'accuracy', "members' accuracy"], rows)];
 };
 
 // ---------------------------------------------------------------- transfer matrices
@@ -127,83 +157,145 @@ const transfers: Section = async (ctx) => {
     const s = summary(ctx, n, 'matrix');
     const l = info(n).labels;
     if (!s || !l) continue;
-    const st = info(n).stmt!;
-    const ro = byDeclaration(ctx, l.targets!);
-    const co = byDeclaration(ctx, l.sources!);
-    const rows = ro.map((i) => l.targets![i]!);
-    const cols = co.map((i) => l.sources![i]!);
-    out.push(`## Transferability (transfer statement at line ${st.line})`, '', 'TM = fraction of the images the source classifies correctly, its attack fools, and the target classifies correctly when clean, that also fool the target. Rows are targets, columns sources; averages leave out a model\'s transfer to itself.', '');
-    for (const [ai, a] of s.attacks.entries()) {
-      const label = l.attacks![ai]!;
-      const cells: Cell[] = [];
-      ro.forEach((t) => co.forEach((c) => cells.push({ row: l.targets![t]!, col: l.sources![c]!, value: a.tm[t]![c] ?? null })));
-      ro.forEach((t) => cells.push({ row: l.targets![t]!, col: 'avg', value: a.rowAvg[t] ?? null, margin: true }));
-      co.forEach((c) => cells.push({ row: 'avg', col: l.sources![c]!, value: a.colAvg[c] ?? null, margin: true }));
-      const base = `transfer${st.n}-${s.attacks.length > 1 ? `${ai + 1}-` : ''}${slug(label)}`;
-      const svg = write(ctx, `${base}.svg`, await renderSvg(heatmapSpec(`TM under ${label}`, cells, [...rows, 'avg'], [...cols, 'avg'], 'target', 'source')));
-      write(
-        ctx,
-        `${base}.csv`,
-        csv([
-          ['target', 'source', 'tm', 'generated', 'eligible', 'transferred'],
-          ...ro.flatMap((t) => co.map((c) => [l.targets![t]!, l.sources![c]!, a.tm[t]![c] ?? null, a.generated[t]![c]!, a.eligible[t]![c]!, a.transferred[t]![c]!])),
-        ]),
-      );
-      const f2 = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toFixed(2));
-      out.push(`### ${label}`, '', `![TM heatmap for ${label}](${svg})`, '');
-      out.push(
-        ...table(
-          ['target \\ source', ...cols, 'avg'],
-          [...ro.map((t) => [l.targets![t]!, ...co.map((c) => f2(a.tm[t]![c])), f2(a.rowAvg[t])]), ['avg', ...co.map((c) => f2(a.colAvg[c])), '']],
-        ),
-        '',
-        `Data (with the generated, eligible and transferred counts): [${base}.csv](${base}.csv)`,
-        '',
-      );
-      if (a.families.length) {
-        out.push(
-          ...table(
-            ['target family', 'source family', 'TM mean ± sd', 'transferred mean ± sd', 'pairs'],
-            a.families.map((f) => [l.targetFamilies![f.targetFamily]!, l.sourceFamilies![f.sourceFamily]!, `${f.tmMean?.toFixed(3) ?? '–'} ± ${f.tmSd?.toFixed(3) ?? '–'}`, `${f.transferredMean?.toFixed(1) ?? '–'} ± ${f.transferredSd?.toFixed(1) ?? '–'}`, f.pairs]),
-          ),
-          '',
-        );
-      }
-    }
-    if (s.fits) {
-      const eps = s.attacks.map((a) => ratio(a.sweep.eps!));
-      const pts: Point[] = [];
-      const fitRows: Array<Array<string | number>> = [];
-      const pairs = ro.flatMap((t) => co.filter((c) => l.targets![t] !== l.sources![c]).map((c) => [t, c] as const));
-      for (const [t, c] of pairs) {
-        const f = s.fits[t]![c]!;
-        const series = `${l.sources![c]} → ${l.targets![t]}`;
-        fitRows.push([series, f.transferred.a, f.transferred.b, f.generated.a, f.generated.b, f.rmse]);
-        if (pairs.length > 12) continue;
-        s.attacks.forEach((a, i) => {
-          const v = a.tm[t]![c];
-          if (v !== null && v !== undefined) pts.push({ series, x: eps[i]!, y: v });
-        });
-        const lo = Math.min(...eps);
-        const hi = Math.max(...eps);
-        for (let k = 0; k <= 30; k++) {
-          const e = lo + ((hi - lo) * k) / 30;
-          const g = saturating(f.generated, e);
-          if (g > 0) pts.push({ series, x: e, y: saturating(f.transferred, e) / g, kind: 'fit' });
-        }
-      }
-      const name = `transfer${st.n}-tm-vs-eps`;
-      write(ctx, `${name}.csv`, csv([['pair', 'transferred a', 'transferred b', 'generated a', 'generated b', 'TM fit rmse'], ...fitRows]));
-      out.push('### TM versus eps', '', 'Transferred and generated counts each fit a(1 - exp(-b eps)); the dashed curves are the ratio of the fits (TREND appendix V).', '');
-      if (pts.length) out.push(`![TM versus eps](${write(ctx, `${name}.svg`, await renderSvg(lineSpec('TM versus eps', pts, 'eps', 'TM')))})`, '');
-      // Three significant digits: when the counts grow linearly over the swept range, the fit
-      // runs to a large a and a small b (only their product, the initial slope, is determined).
-      const sig = (v: string | number) => String(Number(Number(v).toPrecision(3)));
-      out.push(...table(['pair', 'transferred a, b', 'generated a, b', 'fit RMSE'], fitRows.map((r) => [String(r[0]), `${sig(r[1]!)}, ${sig(r[2]!)}`, `${sig(r[3]!)}, ${sig(r[4]!)}`, sig(r[5]!)])), '');
-    }
+    out.push(...(await transferMatrix(ctx, info(n).stmt!.n, info(n).stmt!.line, s, l)));
   }
   return out;
 };
+
+/** A transfer matrix's labels, with its rows (targets) and columns (sources) in declaration order. */
+interface MatrixAxes {
+  l: Record<string, string[]>;
+  /** Target and source indices, in declaration order. */
+  ro: number[];
+  co: number[];
+  /** Their names. */
+  rows: string[];
+  cols: string[];
+}
+
+/** One transfer statement's section: a heatmap, table and CSV per attack, then the TM-versus-eps fits. */
+async function transferMatrix(ctx: SectionContext, stmt: number, line: number, s: OpSummary<'matrix'>, l: Record<string, string[]>): Promise<string[]> {
+  const ro = byDeclaration(ctx, l.targets!);
+  const co = byDeclaration(ctx, l.sources!);
+  const ax: MatrixAxes = { l, ro, co, rows: ro.map((i) => l.targets![i]!), cols: co.map((i) => l.sources![i]!) };
+  const out = [
+    `## Transferability (transfer statement at line ${line})`,
+    '',
+    "TM = fraction of the images the source classifies correctly, its attack fools, and the target classifies correctly when clean, that also fool the target. Rows are targets, columns sources; averages leave out a model's transfer to itself.",
+    '',
+  ];
+  for (const [ai, a] of s.attacks.entries()) {
+    const label = l.attacks![ai]!;
+    const base = `transfer${stmt}-${s.attacks.length > 1 ? `${ai + 1}-` : ''}${slug(label)}`;
+    out.push(...(await transferAttack(ctx, ax, a, label, base)));
+  }
+  if (s.fits) out.push(...(await transferFits(ctx, ax, s.attacks, s.fits, `transfer${stmt}-tm-vs-eps`)));
+  return out;
+}
+
+/** One attack's TM: heatmap (SVG), counts (CSV), the table, and the per-family table. */
+async function transferAttack(ctx: SectionContext, ax: MatrixAxes, a: MatrixAttackSummary, label: string, base: string): Promise<string[]> {
+  const { l, ro, co, rows, cols } = ax;
+  const cells: Cell[] = [];
+  ro.forEach((t) => co.forEach((c) => cells.push({ row: l.targets![t]!, col: l.sources![c]!, value: a.tm[t]![c] ?? null })));
+  ro.forEach((t) => cells.push({ row: l.targets![t]!, col: 'avg', value: a.rowAvg[t] ?? null, margin: true }));
+  co.forEach((c) => cells.push({ row: 'avg', col: l.sources![c]!, value: a.colAvg[c] ?? null, margin: true }));
+  const svg = write(ctx, `${base}.svg`, await renderSvg(heatmapSpec(`TM under ${label}`, cells, [...rows, 'avg'], [...cols, 'avg'], 'target', 'source')));
+  write(
+    ctx,
+    `${base}.csv`,
+    csv([
+      ['target', 'source', 'tm', 'generated', 'eligible', 'transferred'],
+      ...ro.flatMap((t) =>
+        co.map((c) => [l.targets![t]!, l.sources![c]!, a.tm[t]![c] ?? null, a.generated[t]![c]!, a.eligible[t]![c]!, a.transferred[t]![c]!]),
+      ),
+    ]),
+  );
+  const f2 = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toFixed(2));
+  const out = [`### ${label}`, '', `![TM heatmap for ${label}](${svg})`, ''];
+  out.push(
+    ...table(
+      ['target \\ source', ...cols, 'avg'],
+      [...ro.map((t) => [l.targets![t]!, ...co.map((c) => f2(a.tm[t]![c])), f2(a.rowAvg[t])]), ['avg', ...co.map((c) => f2(a.colAvg[c])), '']],
+    ),
+    '',
+    `Data (with the generated, eligible and transferred counts): [${base}.csv](${base}.csv)`,
+    '',
+  );
+  if (a.families.length) out.push(...familyTable(l, a), '');
+  return out;
+}
+
+/** TM and transferred counts by (target family, source family). */
+function familyTable(l: Record<string, string[]>, a: MatrixAttackSummary): string[] {
+  return table(
+    ['target family', 'source family', 'TM mean ± sd', 'transferred mean ± sd', 'pairs'],
+    a.families.map((f) => [
+      l.targetFamilies![f.targetFamily]!,
+      l.sourceFamilies![f.sourceFamily]!,
+      `${f.tmMean?.toFixed(3) ?? '–'} ± ${f.tmSd?.toFixed(3) ?? '–'}`,
+      `${f.transferredMean?.toFixed(1) ?? '–'} ± ${f.transferredSd?.toFixed(1) ?? '–'}`,
+      f.pairs,
+    ]),
+  );
+}
+
+/** The TM-versus-eps fits: per (target, source) pair, the fit's parameters and, for up to 12 pairs, measured and fitted points. */
+function fitSeries(ax: MatrixAxes, attacks: MatrixAttackSummary[], fits: NonNullable<OpSummary<'matrix'>['fits']>) {
+  const { l, ro, co } = ax;
+  const eps = attacks.map((a) => ratio(a.sweep.eps!));
+  const pts: Point[] = [];
+  const fitRows: Array<Array<string | number>> = [];
+  const pairs = ro.flatMap((t) => co.filter((c) => l.targets![t] !== l.sources![c]).map((c) => [t, c] as const));
+  for (const [t, c] of pairs) {
+    const f = fits[t]![c]!;
+    const series = `${l.sources![c]} → ${l.targets![t]}`;
+    fitRows.push([series, f.transferred.a, f.transferred.b, f.generated.a, f.generated.b, f.rmse]);
+    if (pairs.length > 12) continue;
+    attacks.forEach((a, i) => {
+      const v = a.tm[t]![c];
+      if (v !== null && v !== undefined) pts.push({ series, x: eps[i]!, y: v });
+    });
+    const lo = Math.min(...eps);
+    const hi = Math.max(...eps);
+    for (let k = 0; k <= 30; k++) {
+      const e = lo + ((hi - lo) * k) / 30;
+      const g = saturating(f.generated, e);
+      if (g > 0) pts.push({ series, x: e, y: saturating(f.transferred, e) / g, kind: 'fit' });
+    }
+  }
+  return { pts, fitRows };
+}
+
+/** The "TM versus eps" subsection: the fits' CSV, chart and table. */
+async function transferFits(
+  ctx: SectionContext,
+  ax: MatrixAxes,
+  attacks: MatrixAttackSummary[],
+  fits: NonNullable<OpSummary<'matrix'>['fits']>,
+  name: string,
+): Promise<string[]> {
+  const { pts, fitRows } = fitSeries(ax, attacks, fits);
+  write(ctx, `${name}.csv`, csv([['pair', 'transferred a', 'transferred b', 'generated a', 'generated b', 'TM fit rmse'], ...fitRows]));
+  const out = [
+    '### TM versus eps',
+    '',
+    'Transferred and generated counts each fit a(1 - exp(-b eps)); the dashed curves are the ratio of the fits (TREND appendix V).',
+    '',
+  ];
+  if (pts.length) out.push(`![TM versus eps](${write(ctx, `${name}.svg`, await renderSvg(lineSpec('TM versus eps', pts, 'eps', 'TM')))})`, '');
+  // Three significant digits: when the counts grow linearly over the swept range, the fit
+  // runs to a large a and a small b (only their product, the initial slope, is determined).
+  const sig = (v: string | number) => String(Number(Number(v).toPrecision(3)));
+  out.push(
+    ...table(
+      ['pair', 'transferred a, b', 'generated a, b', 'fit RMSE'],
+      fitRows.map((r) => [String(r[0]), `${sig(r[1]!)}, ${sig(r[2]!)}`, `${sig(r[3]!)}, ${sig(r[4]!)}`, sig(r[5]!)]),
+    ),
+    '',
+  );
+  return out;
+}
 
 // ---------------------------------------------------------------- TREND selection
 const selections: Section = (ctx) => {
@@ -213,7 +305,12 @@ const selections: Section = (ctx) => {
     const cands = info(n).labels?.candidates;
     if (!s || !cands) continue;
     const name = info(n).classifier!;
-    out.push(`## TREND selection: ${name}`, '', `Chosen: **${s.chosen.map((i) => cands[i]).join(', ')}** (sum of pairwise symmetric TM ${s.objective.toFixed(3)}, ${s.method} search over ${s.evaluated} subsets).`, '');
+    out.push(
+      `## TREND selection: ${name}`,
+      '',
+      `Chosen: **${s.chosen.map((i) => cands[i]).join(', ')}** (sum of pairwise symmetric TM ${s.objective.toFixed(3)}, ${s.method} search over ${s.evaluated} subsets).`,
+      '',
+    );
     write(ctx, `select-${slug(name)}.csv`, csv([['', ...cands], ...s.pairs.map((r, i) => [cands[i]!, ...r.map((v) => +v.toFixed(4))])]));
     out.push(`Symmetric pairwise TM: [select-${slug(name)}.csv](select-${slug(name)}.csv)`);
   }
@@ -227,55 +324,100 @@ const robustness: Section = async (ctx) => {
   const out: string[] = [];
   const stmts = [...new Set(robust.map((n) => info(n).stmt!.n))].sort((a, b) => a - b);
   const clean = new Map(nodesOf(ctx, 'predict').flatMap((n) => namesOf(n).map((c) => [c, summary(ctx, n, 'predict')] as const)));
-  for (const k of stmts) {
-    const ns = robust.filter((n) => info(n).stmt!.n === k);
-    const line = info(ns[0]!).stmt!.line;
-    out.push(`## Robustness (evaluate statement at line ${line})`, '');
-    const swept = ns.some((n) => info(n).sweep);
-    const targets = [...new Set(ns.map((n) => info(n).target!))];
-    const attacks = [...new Set(ns.map((n) => info(n).attack!))];
-    if (swept) {
-      const pts: Point[] = [];
-      for (const n of ns) {
-        const s = summary(ctx, n, 'robust');
-        const sw = info(n).sweep!;
-        const key = Object.keys(sw)[0]!;
-        if (s) pts.push({ series: `${info(n).target} / ${baseLabel(info(n).attack!)}`, x: ratio(sw[key]!), y: s.accuracy });
-      }
-      const key = Object.keys(info(ns[0]!).sweep ?? { eps: '' })[0]!;
-      const name = `evaluate${k}-sweep`;
-      write(ctx, `${name}.csv`, csv([['series', key, 'accuracy'], ...pts.map((p) => [p.series, p.x, p.y])]));
-      out.push(`![accuracy versus ${key}](${write(ctx, `${name}.svg`, await renderSvg(lineSpec(`Accuracy under attack versus ${key}`, pts, key, 'accuracy', { yDomain: [0, 1] })))})`, '', `Data: [${name}.csv](${name}.csv)`, '');
-    } else {
-      const rows = targets.map((t) => [t, pct(clean.get(t)?.accuracy), ...attacks.map((a) => pct(summary(ctx, ns.find((n) => info(n).target === t && info(n).attack === a)!, 'robust')?.accuracy))]);
-      write(ctx, `evaluate${k}.csv`, csv([['target', 'clean', ...attacks], ...targets.map((t) => [t, clean.get(t)?.accuracy ?? null, ...attacks.map((a) => summary(ctx, ns.find((n) => info(n).target === t && info(n).attack === a)!, 'robust')?.accuracy ?? null)])]));
-      out.push(...table(['classifier', 'clean', ...attacks], rows), '');
-    }
-    // Ensembles against their members.
-    const ens = ns.filter((n) => summary(ctx, n, 'robust')?.members);
-    if (ens.length) {
-      const selects = new Map(nodesOf(ctx, 'select').map((n) => [info(n).classifier, info(n).labels?.candidates]));
-      out.push('Ensembles against their members: accuracy of each member on the ensemble\'s adversarial images, and when the same attack targets the member alone.', '');
-      const rows: Array<Array<string | number>> = [];
-      const bars: Array<{ group: string; series: string; value: number }> = [];
-      for (const n of ens) {
-        const s = summary(ctx, n, 'robust')!;
-        const e = info(n).target!;
-        const cands = selects.get(e);
-        rows.push([e, info(n).attack!, 'ensemble', pct(s.accuracy), '–']);
-        bars.push({ group: `${e} ${info(n).attack}`, series: 'ensemble', value: s.accuracy });
-        for (const m of s.members!) {
-          const mName = cands?.[m.input] ?? memberName(ctx, n, m.input) ?? `member ${m.input + 1}`;
-          rows.push([e, info(n).attack!, mName, pct(m.whiteBox), pct(m.onEnsembleAdversarial)]);
-          bars.push({ group: `${e} ${info(n).attack}`, series: mName, value: m.whiteBox });
-        }
-      }
-      out.push(...table(['ensemble', 'attack', 'classifier', 'accuracy when attacked itself', 'accuracy on the ensemble\'s adversarial images'], rows), '');
-      if (!swept) out.push(`![ensemble versus members](${write(ctx, `evaluate${k}-members.svg`, await renderSvg(barSpec('Accuracy under attack: ensemble and members', bars, 'accuracy')))})`, '');
-    }
-  }
+  for (const k of stmts)
+    out.push(
+      ...(await robustStatement(
+        ctx,
+        k,
+        robust.filter((n) => info(n).stmt!.n === k),
+        clean,
+      )),
+    );
   return out;
 };
+
+type CleanSummaries = Map<string, OpSummary<'predict'> | undefined>;
+
+/** One evaluate statement's section: a sweep chart or an accuracy table, then its ensembles against their members. */
+async function robustStatement(ctx: SectionContext, k: number, ns: RunNode[], clean: CleanSummaries): Promise<string[]> {
+  const line = info(ns[0]!).stmt!.line;
+  const out = [`## Robustness (evaluate statement at line ${line})`, ''];
+  const swept = ns.some((n) => info(n).sweep);
+  out.push(...(swept ? await robustSweep(ctx, k, ns) : robustTable(ctx, k, ns, clean)));
+  out.push(...(await ensemblesAgainstMembers(ctx, k, ns, swept)));
+  return out;
+}
+
+/** Accuracy under attack versus the swept parameter: chart and CSV. */
+async function robustSweep(ctx: SectionContext, k: number, ns: RunNode[]): Promise<string[]> {
+  const pts: Point[] = [];
+  for (const n of ns) {
+    const s = summary(ctx, n, 'robust');
+    const sw = info(n).sweep!;
+    const key = Object.keys(sw)[0]!;
+    if (s) pts.push({ series: `${info(n).target} / ${baseLabel(info(n).attack!)}`, x: ratio(sw[key]!), y: s.accuracy });
+  }
+  const key = Object.keys(info(ns[0]!).sweep ?? { eps: '' })[0]!;
+  const name = `evaluate${k}-sweep`;
+  write(ctx, `${name}.csv`, csv([['series', key, 'accuracy'], ...pts.map((p) => [p.series, p.x, p.y])]));
+  return [
+    `![accuracy versus ${key}](${write(ctx, `${name}.svg`, await renderSvg(lineSpec(`Accuracy under attack versus ${key}`, pts, key, 'accuracy', { yDomain: [0, 1] })))})`,
+    '',
+    `Data: [${name}.csv](${name}.csv)`,
+    '',
+  ];
+}
+
+/** Clean accuracy and accuracy under each attack, per classifier: table and CSV. */
+function robustTable(ctx: SectionContext, k: number, ns: RunNode[], clean: CleanSummaries): string[] {
+  const targets = [...new Set(ns.map((n) => info(n).target!))];
+  const attacks = [...new Set(ns.map((n) => info(n).attack!))];
+  const accuracy = (t: string, a: string) =>
+    summary(
+      ctx,
+      ns.find((n) => info(n).target === t && info(n).attack === a)!,
+      'robust',
+    )?.accuracy;
+  const rows = targets.map((t) => [t, pct(clean.get(t)?.accuracy), ...attacks.map((a) => pct(accuracy(t, a)))]);
+  write(
+    ctx,
+    `evaluate${k}.csv`,
+    csv([['target', 'clean', ...attacks], ...targets.map((t) => [t, clean.get(t)?.accuracy ?? null, ...attacks.map((a) => accuracy(t, a) ?? null)])]),
+  );
+  return [...table(['classifier', 'clean', ...attacks], rows), ''];
+}
+
+/** Ensembles against their members: each member's accuracy on the ensemble's adversarial images and when attacked alone. */
+async function ensemblesAgainstMembers(ctx: SectionContext, k: number, ns: RunNode[], swept: boolean): Promise<string[]> {
+  const ens = ns.filter((n) => summary(ctx, n, 'robust')?.members);
+  if (!ens.length) return [];
+  const selects = new Map(nodesOf(ctx, 'select').map((n) => [info(n).classifier, info(n).labels?.candidates]));
+  const out = [
+    "Ensembles against their members: accuracy of each member on the ensemble's adversarial images, and when the same attack targets the member alone.",
+    '',
+  ];
+  const rows: Array<Array<string | number>> = [];
+  const bars: Array<{ group: string; series: string; value: number }> = [];
+  for (const n of ens) {
+    const s = summary(ctx, n, 'robust')!;
+    const e = info(n).target!;
+    const cands = selects.get(e);
+    rows.push([e, info(n).attack!, 'ensemble', pct(s.accuracy), '–']);
+    bars.push({ group: `${e} ${info(n).attack}`, series: 'ensemble', value: s.accuracy });
+    for (const m of s.members!) {
+      const mName = cands?.[m.input] ?? memberName(ctx, n, m.input) ?? `member ${m.input + 1}`;
+      rows.push([e, info(n).attack!, mName, pct(m.whiteBox), pct(m.onEnsembleAdversarial)]);
+      bars.push({ group: `${e} ${info(n).attack}`, series: mName, value: m.whiteBox });
+    }
+  }
+  out.push(...table(['ensemble', 'attack', 'classifier', 'accuracy when attacked itself', "accuracy on the ensemble's adversarial images"], rows), '');
+  if (!swept)
+    out.push(
+      `![ensemble versus members](${write(ctx, `evaluate${k}-members.svg`, await renderSvg(barSpec('Accuracy under attack: ensemble and members', bars, 'accuracy')))})`,
+      '',
+    );
+  return out;
+}
 
 /** An explicit ensemble's member, by its position among the node's model inputs. */
 function memberName(ctx: SectionContext, n: RunNode, i: number): string | undefined {
@@ -295,7 +437,13 @@ const unions: Section = (ctx) => {
     const ns = us.filter((n) => (info(n).stmt?.n ?? 0) === k);
     // Each union node lists its attacks in its own (content-key) order; columns follow the
     // statement's declared order, read from its robust nodes.
-    const declared = [...new Set(nodesOf(ctx, 'robust').filter((r) => info(r).stmt?.n === k).map((r) => info(r).attack!))];
+    const declared = [
+      ...new Set(
+        nodesOf(ctx, 'robust')
+          .filter((r) => info(r).stmt?.n === k)
+          .map((r) => info(r).attack!),
+      ),
+    ];
     const attacks = declared.length ? declared : (info(ns[0]!).labels?.attacks ?? []);
     const perAttack = (n: RunNode, s: OpSummary<'union'>) => {
       const labels = info(n).labels?.attacks ?? [];
@@ -307,10 +455,17 @@ const unions: Section = (ctx) => {
       return [info(n).target!, pct(s.clean), ...perAttack(n, s).map(pct), `**${pct(s.union)}**`];
     });
     const name = stmts.length > 1 ? `union${k}.csv` : 'union.csv';
-    write(ctx, name, csv([['classifier', 'clean', ...attacks, 'union'], ...done.map((n) => {
-      const s = summary(ctx, n, 'union')!;
-      return [info(n).target!, s.clean, ...perAttack(n, s), s.union];
-    })]));
+    write(
+      ctx,
+      name,
+      csv([
+        ['classifier', 'clean', ...attacks, 'union'],
+        ...done.map((n) => {
+          const s = summary(ctx, n, 'union')!;
+          return [info(n).target!, s.clean, ...perAttack(n, s), s.union];
+        }),
+      ]),
+    );
     out.push(...table(['classifier', 'clean', ...attacks, 'union'], rows), '');
   }
   return out;
@@ -350,10 +505,20 @@ const smoothing: Section = async (ctx) => {
   out.push(...table(['classifier', 'vote', 'sd', 'm', 'clean accuracy', 'inference ms/image'], rows), '');
   const sdCount = new Set(bySd.map((p) => p.x)).size;
   const mCount = new Set(byM.map((p) => p.x)).size;
-  if (sdCount > 1) out.push(`![accuracy versus sd](${write(ctx, 'smoothing-sd.svg', await renderSvg(lineSpec('Accuracy versus noise sd', bySd, 'noise sd', 'accuracy', { yDomain: [0, 1] })))})`, '');
+  if (sdCount > 1)
+    out.push(
+      `![accuracy versus sd](${write(ctx, 'smoothing-sd.svg', await renderSvg(lineSpec('Accuracy versus noise sd', bySd, 'noise sd', 'accuracy', { yDomain: [0, 1] })))})`,
+      '',
+    );
   if (mCount > 1) {
-    out.push(`![accuracy versus m](${write(ctx, 'smoothing-m.svg', await renderSvg(lineSpec('Accuracy versus samples m', byM, 'samples m', 'accuracy', { logX: true, yDomain: [0, 1] })))})`, '');
-    out.push(`![inference cost versus m](${write(ctx, 'smoothing-cost.svg', await renderSvg(lineSpec('Inference cost per image versus m', cost, 'samples m', 'ms per image', { logX: true })))})`, '');
+    out.push(
+      `![accuracy versus m](${write(ctx, 'smoothing-m.svg', await renderSvg(lineSpec('Accuracy versus samples m', byM, 'samples m', 'accuracy', { logX: true, yDomain: [0, 1] })))})`,
+      '',
+    );
+    out.push(
+      `![inference cost versus m](${write(ctx, 'smoothing-cost.svg', await renderSvg(lineSpec('Inference cost per image versus m', cost, 'samples m', 'ms per image', { logX: true })))})`,
+      '',
+    );
   }
   return out;
 };
@@ -365,10 +530,26 @@ const attacks: Section = (ctx) => {
   const rows = advs.map((n) => {
     const s = summary(ctx, n, 'adversarial')!;
     const ips = extra(ctx, n).imagesPerSecond as number | undefined;
-    return [info(n).attack!, info(n).source!, s.n, pct(s.sourceCleanAccuracy), pct(s.successRate), s.meanNorm.linf.toFixed(3), s.meanNorm.l2.toFixed(3), s.meanNorm.l1.toFixed(2), ips ? ips.toFixed(0) : '–'];
+    return [
+      info(n).attack!,
+      info(n).source!,
+      s.n,
+      pct(s.sourceCleanAccuracy),
+      pct(s.successRate),
+      s.meanNorm.linf.toFixed(3),
+      s.meanNorm.l2.toFixed(3),
+      s.meanNorm.l1.toFixed(2),
+      ips ? ips.toFixed(0) : '–',
+    ];
   });
   write(ctx, 'attacks.csv', csv([['attack', 'source', 'images', 'source clean acc', 'success rate', 'mean linf', 'mean l2', 'mean l1', 'images/s'], ...rows]));
-  return ['## Adversarial batches', '', 'Success rate: the fraction of the images the source classifies correctly that its attack fools.', '', ...table(['attack', 'source', 'images', 'source clean acc.', 'success', 'mean l∞', 'mean l2', 'mean l1', 'images/s'], rows)];
+  return [
+    '## Adversarial batches',
+    '',
+    'Success rate: the fraction of the images the source classifies correctly that its attack fools.',
+    '',
+    ...table(['attack', 'source', 'images', 'source clean acc.', 'success', 'mean l∞', 'mean l2', 'mean l1', 'images/s'], rows),
+  ];
 };
 
 export const sections: Section[] = [models, classifiers, transfers, selections, robustness, unions, smoothing, attacks];
