@@ -15,7 +15,10 @@ import { timeTrendc, type Figure } from './figures.js';
 
 export async function benchPgd(quick: boolean): Promise<Figure[]> {
   const choice = await selectBackend('wasm');
-  const model = Model.create({ arch: 'cnn', width: 1, shape: [28, 28, 1], classes: 10, input: null, weightBits: null, activationBits: null, noise: {}, mean: [0.13], std: [0.31] }, 1);
+  const model = Model.create(
+    { arch: 'cnn', width: 1, shape: [28, 28, 1], classes: 10, input: null, weightBits: null, activationBits: null, noise: {}, mean: [0.13], std: [0.31] },
+    1,
+  );
   const x = tf.randomUniform([100, 28, 28, 1]) as tf.Tensor4D;
   const y = Int32Array.from({ length: 100 }, (_, i) => i % 10);
   const spec = { attack: 'pgd', params: { eps: '3/10', steps: 40, step: '1/100', norm: 'linf', random_start: true } };
@@ -33,8 +36,25 @@ export async function benchPgd(quick: boolean): Promise<Figure[]> {
 
 export async function benchMatrix(): Promise<Figure[]> {
   const dir = mkdtempSync(join(tmpdir(), 'trend-bench-'));
-  const models = ['fp = cnn', 'q8 = cnn quant input 8bit', 'q4 = cnn quant input 4bit', 'q2 = cnn quant input 2bit', 'q1 = cnn quant input 1bit', 'ht = cnn quant input halftone', 'adam = cnn optimizer adam lr=0.001'];
-  writeFileSync(join(dir, 'm.trend'), ['dataset mnist subset train=2000 test=1000', 'train epochs=1 lr=0.05', ...models.map((m) => `model ${m}`), 'transfer pgd eps=0.2 steps=40 step=0.01 from * to *', ''].join('\n'));
+  const models = [
+    'fp = cnn',
+    'q8 = cnn quant input 8bit',
+    'q4 = cnn quant input 4bit',
+    'q2 = cnn quant input 2bit',
+    'q1 = cnn quant input 1bit',
+    'ht = cnn quant input halftone',
+    'adam = cnn optimizer adam lr=0.001',
+  ];
+  writeFileSync(
+    join(dir, 'm.trend'),
+    [
+      'dataset mnist subset train=2000 test=1000',
+      'train epochs=1 lr=0.05',
+      ...models.map((m) => `model ${m}`),
+      'transfer pgd eps=0.2 steps=40 step=0.01 from * to *',
+      '',
+    ].join('\n'),
+  );
   timeTrendc(['run', 'm.trend', '--quiet', '--no-report', '--only', 'predict/*'], dir);
   const s = timeTrendc(['run', 'm.trend', '--quiet', '--no-report'], dir) / 1000;
   return [{ name: 'transfer.matrix_7x7.mnist1000.seconds', value: +s.toFixed(1), unit: 's' }];

@@ -44,13 +44,21 @@ export async function benchCnn(backend: string, quick: boolean): Promise<Figure[
   const reps = quick ? 3 : 7;
   const inner = quick ? 3 : 5;
   const inputGrad = bestMs(() => tf.tidy(() => void grad(x).dataSync()), reps, inner);
-  const train = bestMs(() => {
-    const { value, grads } = tf.variableGrads(() => loss(x, true), vars);
-    opt.step(vars, vars.map((v) => grads[v.name]!), 0.01);
-    value.dataSync();
-    value.dispose();
-    Object.values(grads).forEach((g) => g.dispose());
-  }, reps, inner);
+  const train = bestMs(
+    () => {
+      const { value, grads } = tf.variableGrads(() => loss(x, true), vars);
+      opt.step(
+        vars,
+        vars.map((v) => grads[v.name]!),
+        0.01,
+      );
+      value.dataSync();
+      value.dispose();
+      Object.values(grads).forEach((g) => g.dispose());
+    },
+    reps,
+    inner,
+  );
   const name = choice.name;
   model.dispose();
   [x, yh].forEach((t) => t.dispose());

@@ -56,18 +56,7 @@ export const Subset = keyword('subset');
 export const Using = keyword('using');
 export const By = keyword('by');
 
-export const STATEMENT_KEYWORDS = [
-  Dataset,
-  Train,
-  Model,
-  Attack,
-  Transfer,
-  Ensemble,
-  Evaluate,
-  Smooth,
-  Report,
-  Backend,
-];
+export const STATEMENT_KEYWORDS = [Dataset, Train, Model, Attack, Transfer, Ensemble, Evaluate, Smooth, Report, Backend];
 export const CLAUSE_KEYWORDS = [Quant, Noise, Optimizer, Seed, From, To, Against, With, Union, Trend, Vote, Subset, Using, By];
 
 export const Bits = createToken({ name: 'Bits', pattern: /[0-9]+bits?(?![A-Za-z0-9_])/, label: 'a bit width (e.g. 4bit)' });
@@ -80,7 +69,7 @@ export const StringLit = createToken({ name: 'StringLit', pattern: /"(?:[^"\\\r\
 /** Matched only when a string has no closing quote on its line; the parser reports it. */
 export const UnterminatedString = createToken({ name: 'UnterminatedString', pattern: /"(?:[^"\\\r\n]|\\.)*/ });
 export const DotDot = createToken({ name: 'DotDot', pattern: /\.\./, label: "'..'" });
-export const Glob = createToken({ name: 'Glob', pattern: /[A-Za-z0-9_.]*\*[A-Za-z0-9_.*]*/, label: "a pattern (e.g. * or q*)" });
+export const Glob = createToken({ name: 'Glob', pattern: /[A-Za-z0-9_.]*\*[A-Za-z0-9_.*]*/, label: 'a pattern (e.g. * or q*)' });
 export const Equals = createToken({ name: 'Equals', pattern: /=/, label: "'='" });
 export const Comma = createToken({ name: 'Comma', pattern: /,/, label: "','" });
 export const Slash = createToken({ name: 'Slash', pattern: /\//, label: "'/'" });

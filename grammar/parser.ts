@@ -104,11 +104,7 @@ export class TrendParser extends CstParser {
     // `train adversarial ...` names a method; `train epochs=3` starts with a parameter.
     this.OPTION({ GATE: () => this.LA(2).tokenType !== T.Equals, DEF: () => this.CONSUME(T.Identifier, { LABEL: 'method' }) });
     this.MANY(() =>
-      this.OR([
-        { ALT: () => this.SUBRULE(this.optimizerClause) },
-        { ALT: () => this.SUBRULE(this.seedClause) },
-        { ALT: () => this.SUBRULE(this.param) },
-      ]),
+      this.OR([{ ALT: () => this.SUBRULE(this.optimizerClause) }, { ALT: () => this.SUBRULE(this.seedClause) }, { ALT: () => this.SUBRULE(this.param) }]),
     );
   });
 
@@ -170,9 +166,7 @@ export class TrendParser extends CstParser {
       {
         ALT: () => {
           this.SUBRULE(this.selection, { LABEL: 'members' });
-          this.MANY2(() =>
-            this.OR3([{ ALT: () => this.SUBRULE2(this.voteClause) }, { ALT: () => this.SUBRULE2(this.param) }]),
-          );
+          this.MANY2(() => this.OR3([{ ALT: () => this.SUBRULE2(this.voteClause) }, { ALT: () => this.SUBRULE2(this.param) }]));
         },
       },
     ]);
@@ -194,9 +188,7 @@ export class TrendParser extends CstParser {
     this.CONSUME(T.Identifier, { LABEL: 'name' });
     this.CONSUME(T.Equals);
     this.CONSUME2(T.Identifier, { LABEL: 'base' });
-    this.MANY(() =>
-      this.OR([{ ALT: () => this.SUBRULE(this.voteClause) }, { ALT: () => this.SUBRULE(this.param) }]),
-    );
+    this.MANY(() => this.OR([{ ALT: () => this.SUBRULE(this.voteClause) }, { ALT: () => this.SUBRULE(this.param) }]));
   });
 
   private reportStmt = this.RULE('reportStmt', () => {

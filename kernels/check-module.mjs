@@ -47,7 +47,8 @@ const anyGlobal = [...wat.matchAll(/^\s*\(global\b/gm)];
 if (anyGlobal.length !== 1 || globals.length !== 1) fail(`has ${anyGlobal.length} globals: expected only the stack pointer`);
 const [, gIndex, gType, gInit] = globals[0];
 if (gIndex !== '0' || gType !== '(mut i32)') fail('the only global is not a mutable i32 stack pointer');
-if (!/\(export "__stack_pointer" \(global 0\)\)/.test(wat)) fail('does not export its stack pointer as __stack_pointer: threads could not be given their own stacks');
+if (!/\(export "__stack_pointer" \(global 0\)\)/.test(wat))
+  fail('does not export its stack pointer as __stack_pointer: threads could not be given their own stacks');
 if (Number(gInit) !== GLOBAL_BASE + stackSize)
   fail(`stack pointer starts at ${gInit}, not ${GLOBAL_BASE + stackSize}: something static (data or bss) is laid out below the stack`);
 
@@ -85,7 +86,8 @@ for (const f of funcs) {
     } else if (/^global\.set\b/.test(ins)) {
       const prev = L[i - 1] ?? '';
       const release = /^i32\.const (\d+)$/.exec(L[i - 2] ?? '');
-      const ok = ins === 'global.set 0' && (/^local\.tee \d+$/.test(prev) ? L[i - 2] === 'i32.sub' : prev === 'i32.add' && release && Number(release[1]) === size);
+      const ok =
+        ins === 'global.set 0' && (/^local\.tee \d+$/.test(prev) ? L[i - 2] === 'i32.sub' : prev === 'i32.add' && release && Number(release[1]) === size);
       if (!ok) fail(`${nameOf(f.index)}: a write of the stack pointer that is neither a frame allocation nor its release`);
     }
   }

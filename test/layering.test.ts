@@ -52,7 +52,8 @@ function violations(): string[] {
     for (const target of projectImports(file)) {
       const to = layerOf(target) ?? target;
       if (to === from) continue;
-      if (!LAYERS[from]!.includes(to) || (from === 'src/runtime' && to === 'src/store' && !STORE_USERS.test(file))) out.push(`${file} (${from}) imports ${target} (${to})`);
+      if (!LAYERS[from]!.includes(to) || (from === 'src/runtime' && to === 'src/store' && !STORE_USERS.test(file)))
+        out.push(`${file} (${from}) imports ${target} (${to})`);
     }
   }
   return out;

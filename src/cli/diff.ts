@@ -89,7 +89,9 @@ function section(title: string, rows: ResultChange[], minDelta: number): string[
 }
 
 export function renderDiff(d: RunDiff): string {
-  const out: string[] = [`diff ${d.a} -> ${d.b}${d.pipelineA === d.pipelineB ? ` (${where(d.pipelineB)})` : ` (${where(d.pipelineA)} -> ${where(d.pipelineB)})`}`];
+  const out: string[] = [
+    `diff ${d.a} -> ${d.b}${d.pipelineA === d.pipelineB ? ` (${where(d.pipelineB)})` : ` (${where(d.pipelineA)} -> ${where(d.pipelineB)})`}`,
+  ];
   const of = (...kinds: ResultKind[]) => d.results.filter((r) => kinds.includes(r.kind));
   const body = [
     ...section('clean accuracy', of('accuracy'), d.minDelta),

@@ -66,6 +66,9 @@ export function describeFsError(e: unknown): string | undefined {
   const err = e as NodeJS.ErrnoException | undefined;
   if (!(err instanceof Error) || typeof err.code !== 'string' || !/^E[A-Z0-9]+$/.test(err.code) || typeof err.syscall !== 'string') return undefined;
   const verb = FS_VERBS[err.syscall] ?? err.syscall;
-  const reason = err.code === 'EEXIST' && err.syscall === 'mkdir' ? 'it exists and is not a directory' : FS_REASONS[err.code] ?? err.message.replace(/^E[A-Z0-9]+:\s*/, '').replace(/,.*$/, '');
+  const reason =
+    err.code === 'EEXIST' && err.syscall === 'mkdir'
+      ? 'it exists and is not a directory'
+      : (FS_REASONS[err.code] ?? err.message.replace(/^E[A-Z0-9]+:\s*/, '').replace(/,.*$/, ''));
   return `cannot ${verb}${err.path ? ` '${err.path}'` : ''}: ${reason} (${err.code})`;
 }

@@ -87,7 +87,12 @@ export class ProgressRenderer {
           const rate = p.rate ?? p.done / Math.max(1e-3, (performance.now() - b.started) / 1000);
           const eta = p.eta ?? (rate > 0 ? (p.total - p.done) / rate : undefined);
           b.bar.setTotal(p.total);
-          b.bar.update(p.done, { rate: rate.toFixed(1), etaText: eta === undefined ? '-' : secs(eta * 1000), metrics: fmtMetrics(p.metrics), unit: p.unit ?? '' });
+          b.bar.update(p.done, {
+            rate: rate.toFixed(1),
+            etaText: eta === undefined ? '-' : secs(eta * 1000),
+            metrics: fmtMetrics(p.metrics),
+            unit: p.unit ?? '',
+          });
         } else if (this.mode === 'plain') {
           const now = performance.now();
           const last = this.lastPlain.get(e.id) ?? 0;

@@ -63,7 +63,9 @@ export function resolveRef(store: Store, ref: string, runRef?: string): Resolved
         const m = store.meta(k);
         return `  ${k.slice(0, 16)}  ${m?.op ?? '?'}  ${m?.id ?? '-'}  ${m?.pipeline ? where(m.pipeline) : '-'}  ${m?.endedAt.slice(0, 19).replace('T', ' ') ?? ''}`;
       });
-      throw new UserError(`key prefix '${ref}' is ambiguous (${keys.length} matches); give more digits:\n${lines.join('\n')}${keys.length > 20 ? `\n  ... and ${keys.length - 20} more` : ''}`);
+      throw new UserError(
+        `key prefix '${ref}' is ambiguous (${keys.length} matches); give more digits:\n${lines.join('\n')}${keys.length > 20 ? `\n  ... and ${keys.length - 20} more` : ''}`,
+      );
     }
     if (pinned) throw new UserError(`run ${pinned.id} has no node with a key starting '${ref}'`);
     // Not a key prefix: it may still be a node id made of hex letters; fall through.

@@ -123,17 +123,7 @@ export interface BackendStmt extends StmtBase {
   name: Name;
 }
 
-export type Statement =
-  | DatasetStmt
-  | TrainStmt
-  | ModelStmt
-  | AttackStmt
-  | TransferStmt
-  | EnsembleStmt
-  | EvaluateStmt
-  | SmoothStmt
-  | ReportStmt
-  | BackendStmt;
+export type Statement = DatasetStmt | TrainStmt | ModelStmt | AttackStmt | TransferStmt | EnsembleStmt | EvaluateStmt | SmoothStmt | ReportStmt | BackendStmt;
 
 export interface Comment {
   text: string;

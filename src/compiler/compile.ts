@@ -98,7 +98,11 @@ function declaresNothing(program: Program): Diagnostic | undefined {
   if (program.statements.some((s) => STEP_STATEMENTS.has(s.kind))) return undefined;
   const first = program.statements[0];
   const loc = first?.loc ?? { file: program.file, line: 1, col: 1, endLine: 1, endCol: 1 };
-  const what = first ? `only ${[...new Set(program.statements.map((s) => `'${s.kind}'`))].join(', ')} settings` : program.comments.length ? 'only comments' : 'an empty file';
+  const what = first
+    ? `only ${[...new Set(program.statements.map((s) => `'${s.kind}'`))].join(', ')} settings`
+    : program.comments.length
+      ? 'only comments'
+      : 'an empty file';
   return diag('E010', `this pipeline declares nothing to compute (${what})`, loc, {
     expected: "a step: 'dataset', 'model', 'smooth', 'ensemble', 'transfer' or 'evaluate'",
     note: "for example 'model a = cnn' (see docs/language.md)",

@@ -89,7 +89,13 @@ function makeBuilderClass(): new (file: string) => AstBuilder {
     }
     private nodeLoc(n: CstNode): A.Loc {
       const l = n.location;
-      return { file: this.file, line: l?.startLine ?? 0, col: l?.startColumn ?? 0, endLine: l?.endLine ?? l?.startLine ?? 0, endCol: l?.endColumn ?? l?.startColumn ?? 0 };
+      return {
+        file: this.file,
+        line: l?.startLine ?? 0,
+        col: l?.startColumn ?? 0,
+        endLine: l?.endLine ?? l?.startLine ?? 0,
+        endCol: l?.endColumn ?? l?.startColumn ?? 0,
+      };
     }
     private name(t: IToken | undefined): A.Name {
       const k = need(t);
@@ -288,13 +294,17 @@ function makeBuilderClass(): new (file: string) => AstBuilder {
 
     quantClause(ch: Children, { loc }: At): A.QuantClause {
       const bits = tok(ch, 'Bits');
-      const value = bits ? { kind: 'bits' as const, bits: parseInt(bits.image, 10), text: bits.image, loc: this.tokLoc(bits) } : (this.identValue(tok(ch, 'kind')) as A.QuantClause['value']);
+      const value = bits
+        ? { kind: 'bits' as const, bits: parseInt(bits.image, 10), text: bits.image, loc: this.tokLoc(bits) }
+        : (this.identValue(tok(ch, 'kind')) as A.QuantClause['value']);
       return { target: this.name(tok(ch, 'target')), value, loc };
     }
 
     noiseClause(ch: Children, { loc }: At): A.NoiseClause {
       const num = node(ch, 'number');
-      const value = num ? { kind: 'number' as const, ...this.sub<Num>(num), loc: this.nodeLoc(num) } : (this.identValue(tok(ch, 'kind')) as A.NoiseClause['value']);
+      const value = num
+        ? { kind: 'number' as const, ...this.sub<Num>(num), loc: this.nodeLoc(num) }
+        : (this.identValue(tok(ch, 'kind')) as A.NoiseClause['value']);
       return { target: this.name(tok(ch, 'target')), value, loc };
     }
 

@@ -185,7 +185,16 @@ class DagBuilder {
     return this.add(
       'dataset',
       `dataset/${d.name}`,
-      { name: d.name, train: d.train ?? null, test: d.test ?? null, val: d.val, seed: d.seed, shape: info.shape, classes: info.classes, identity: this.opts.datasetIdentity },
+      {
+        name: d.name,
+        train: d.train ?? null,
+        test: d.test ?? null,
+        val: d.val,
+        seed: d.seed,
+        shape: info.shape,
+        classes: info.classes,
+        identity: this.opts.datasetIdentity,
+      },
       {},
       loc,
       d.path ? { path: d.path } : {},
@@ -216,7 +225,11 @@ class DagBuilder {
       // K-bit input quantisation reads its statistics (batch or image) and always passes
       // gradients straight through; halftone normalises per image and reads its BPDA stand-in.
       const q = m.input;
-      const input: OpParams<'train'>['input'] = !q ? null : q.kind === 'bits' ? { kind: 'bits', bits: q.bits!, stats: q.stats } : { kind: 'halftone', bpda: q.bpda };
+      const input: OpParams<'train'>['input'] = !q
+        ? null
+        : q.kind === 'bits'
+          ? { kind: 'bits', bits: q.bits!, stats: q.stats }
+          : { kind: 'halftone', bpda: q.bpda };
       // Momentum and weight decay belong to SGD; Adam reads neither.
       const { momentum, wd, ...common } = m.train;
       const train = m.train.optimizer === 'sgd' ? { ...common, momentum, wd } : common;
@@ -258,7 +271,16 @@ class DagBuilder {
     const base = this.classifier(s.base);
     return {
       // `average` is read by the soft vote only.
-      spec: { kind: 'smooth', sd: s.sd, m: s.m, vote: s.vote, ...(s.vote === 'soft' ? { average: s.average } : {}), seed: s.seed, batch: s.batch, base: base.spec },
+      spec: {
+        kind: 'smooth',
+        sd: s.sd,
+        m: s.m,
+        vote: s.vote,
+        ...(s.vote === 'soft' ? { average: s.average } : {}),
+        seed: s.seed,
+        batch: s.batch,
+        base: base.spec,
+      },
       models: base.models,
       ...(base.select ? { select: base.select } : {}),
       loc: s.loc,
@@ -346,7 +368,10 @@ class DagBuilder {
         targets: targets.length,
         sourceFamilies: sf.map(([, g]) => g).sort(),
         targetFamilies: tf.map(([, g]) => g).sort(),
-        self: targets.flatMap((t, ti) => sources.map((s, si) => [ti, si, s === t] as const)).filter(([, , same]) => same).map(([ti, si]): [number, number] => [ti, si]),
+        self: targets
+          .flatMap((t, ti) => sources.map((s, si) => [ti, si, s === t] as const))
+          .filter(([, , same]) => same)
+          .map(([ti, si]): [number, number] => [ti, si]),
       };
       return this.add('matrix', `matrix/transfer${i + 1}`, params, { cells }, t.loc, {
         stmt: { kind: 'transfer', n: i + 1, line: t.loc.line },

@@ -103,15 +103,10 @@ export function format(program: A.Program, source: string): string {
 
   // Alignment groups: runs of consecutive same-kind named declarations on adjacent lines.
   const pad = new Map<A.Statement, number>();
-  for (let i = 0; i < stmts.length; ) {
+  for (let i = 0; i < stmts.length;) {
     let j = i;
     const kind = stmts[i]!.kind;
-    while (
-      j + 1 < stmts.length &&
-      stmts[j + 1]!.kind === kind &&
-      declName(stmts[j + 1]!) !== undefined &&
-      stmts[j + 1]!.loc.line === stmts[j]!.loc.endLine + 1
-    )
+    while (j + 1 < stmts.length && stmts[j + 1]!.kind === kind && declName(stmts[j + 1]!) !== undefined && stmts[j + 1]!.loc.line === stmts[j]!.loc.endLine + 1)
       j++;
     const group = stmts.slice(i, j + 1).filter((s) => declName(s) !== undefined);
     const width = Math.max(0, ...group.map((s) => declName(s)!.length));

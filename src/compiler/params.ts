@@ -134,12 +134,7 @@ export interface Validated {
  * Validates params against a schema. Unknown keys get a "did you mean"; duplicates are errors;
  * lists and ranges are allowed only where the schema says `sweep`.
  */
-export function validateParams(
-  params: Param[],
-  schema: Record<string, ParamSpec>,
-  context: string,
-  diags: Diagnostic[],
-): Validated {
+export function validateParams(params: Param[], schema: Record<string, ParamSpec>, context: string, diags: Diagnostic[]): Validated {
   const out: Validated = { fixed: {}, swept: {}, locs: {}, attackRefs: {} };
   for (const p of params) {
     const spec = schema[p.key];

@@ -68,7 +68,9 @@ export function parse(text: string, file: string): ParseResult {
   const tokens: IToken[] = [];
   for (const t of lexed.tokens) {
     if (t.tokenType === UnterminatedString) {
-      diagnostics.push(diag('E003', 'unterminated string', at(t.startLine ?? 0, t.startColumn ?? 0, t.image.length), { expected: 'a closing " on the same line' }));
+      diagnostics.push(
+        diag('E003', 'unterminated string', at(t.startLine ?? 0, t.startColumn ?? 0, t.image.length), { expected: 'a closing " on the same line' }),
+      );
       continue;
     }
     tokens.push(t);
@@ -110,12 +112,7 @@ export function parse(text: string, file: string): ParseResult {
   return { program, diagnostics };
 }
 
-function syntaxDiagnostic(
-  err: { message: string; token: IToken; previousToken?: IToken },
-  stmt: IToken[],
-  file: string,
-  joined: boolean,
-): Diagnostic {
+function syntaxDiagnostic(err: { message: string; token: IToken; previousToken?: IToken }, stmt: IToken[], file: string, joined: boolean): Diagnostic {
   const t = err.token;
   const atEnd = t.tokenType === EOF || t.startLine === undefined || Number.isNaN(t.startLine);
   let loc: Loc;

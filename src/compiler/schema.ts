@@ -223,7 +223,7 @@ export const ATTACKS: Record<string, AttackInfo> = {
       steps: { type: int(1, 100000), default: 7, doc: 'iterations' },
       step: { type: num(q(0), true), optional: true, doc: 'step size; default eps/4' },
       m: { type: int(1, 100000), default: 8, sweep: true, doc: 'noise draws per step' },
-      sd: { type: num(q(0)), optional: true, doc: 'noise sd; default the smoothed target\'s sd' },
+      sd: { type: num(q(0)), optional: true, doc: "noise sd; default the smoothed target's sd" },
       random_start: { type: { t: 'bool' }, default: true, doc: 'uniform random start' },
       ...common,
     },

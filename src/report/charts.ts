@@ -26,7 +26,12 @@ export interface Cell {
  * averages on the margins.
  */
 export function heatmapSpec(title: string, cells: Cell[], rows: string[], cols: string[], rowTitle: string, colTitle: string): TopLevelSpec {
-  const values = cells.map((c) => ({ ...c, text: c.value === null ? '–' : (c.label ?? c.value.toFixed(2)), shade: c.margin ? null : c.value, grey: c.margin ? c.value : null }));
+  const values = cells.map((c) => ({
+    ...c,
+    text: c.value === null ? '–' : (c.label ?? c.value.toFixed(2)),
+    shade: c.margin ? null : c.value,
+    grey: c.margin ? c.value : null,
+  }));
   const size = Math.max(28, Math.min(60, 420 / Math.max(rows.length, cols.length)));
   const x = { field: 'col', type: 'ordinal' as const, sort: cols, title: colTitle, axis: { labelAngle: -40, orient: 'top' as const } };
   const y = { field: 'row', type: 'ordinal' as const, sort: rows, title: rowTitle };
@@ -37,7 +42,10 @@ export function heatmapSpec(title: string, cells: Cell[], rows: string[], cols: 
     width: size * cols.length,
     height: size * rows.length,
     layer: [
-      { mark: { type: 'rect', stroke: 'white' }, encoding: { x, y, color: { field: 'shade', type: 'quantitative', scale: { scheme: 'blues', domain: [0, 1] }, title: 'TM' } } },
+      {
+        mark: { type: 'rect', stroke: 'white' },
+        encoding: { x, y, color: { field: 'shade', type: 'quantitative', scale: { scheme: 'blues', domain: [0, 1] }, title: 'TM' } },
+      },
       { transform: [{ filter: 'datum.grey !== null' }], mark: { type: 'rect', stroke: 'white' }, encoding: { x, y, color: { value: '#d9d9d9' } } },
       {
         mark: { type: 'text', fontSize: Math.max(8, Math.min(12, size / 3.6)) },
@@ -56,7 +64,13 @@ export interface Point {
   kind?: 'measured' | 'fit';
 }
 
-export function lineSpec(title: string, points: Point[], xTitle: string, yTitle: string, opts: { logX?: boolean; yDomain?: [number, number] } = {}): TopLevelSpec {
+export function lineSpec(
+  title: string,
+  points: Point[],
+  xTitle: string,
+  yTitle: string,
+  opts: { logX?: boolean; yDomain?: [number, number] } = {},
+): TopLevelSpec {
   const x = { field: 'x', type: 'quantitative' as const, title: xTitle, ...(opts.logX ? { scale: { type: 'log' as const } } : {}) };
   const y = { field: 'y', type: 'quantitative' as const, title: yTitle, ...(opts.yDomain ? { scale: { domain: opts.yDomain } } : {}) };
   const color = { field: 'series', type: 'nominal' as const, title: null };

@@ -16,7 +16,9 @@ export async function writeReport(store: Store, run: RunRecord, dir: string): Pr
   md.push(`# ${titleOf(run)}`, '');
   md.push(
     `Run \`${run.id}\` of \`${relative(process.cwd(), run.pipeline) || run.pipeline}\`: **${run.status}**; ` +
-      `${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}; backend \`${run.backend ?? 'none needed (all cached)'}\`; trend ${run.packageVersion}.`,
+      `${Object.entries(counts)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ')}; backend \`${run.backend ?? 'none needed (all cached)'}\`; trend ${run.packageVersion}.`,
     '',
   );
   const ctx = { store, run, dir, files: [] as string[] };
@@ -40,7 +42,23 @@ export async function writeReport(store: Store, run: RunRecord, dir: string): Pr
   md.push('## Steps', '', '| node | op | status | time |', '|---|---|---|---|');
   for (const n of run.nodes) md.push(`| \`${n.id}\` | ${n.op} | ${n.status} | ${n.ms !== undefined ? `${(n.ms / 1000).toFixed(1)}s` : ''} |`);
   writeFileSync(join(dir, 'index.md'), md.join('\n') + '\n');
-  writeFileSync(join(dir, 'run.json'), JSON.stringify({ id: run.id, pipeline: run.pipeline, status: run.status, backend: run.backend, packageVersion: run.packageVersion, startedAt: run.startedAt, endedAt: run.endedAt, nodes: run.nodes.map(({ params: _p, ...n }) => n) }, null, 2) + '\n');
+  writeFileSync(
+    join(dir, 'run.json'),
+    JSON.stringify(
+      {
+        id: run.id,
+        pipeline: run.pipeline,
+        status: run.status,
+        backend: run.backend,
+        packageVersion: run.packageVersion,
+        startedAt: run.startedAt,
+        endedAt: run.endedAt,
+        nodes: run.nodes.map(({ params: _p, ...n }) => n),
+      },
+      null,
+      2,
+    ) + '\n',
+  );
 }
 
 /**

@@ -24,7 +24,11 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v, (_, x) => {
     if (typeof x === 'number' && !Number.isFinite(x)) throw new Error(`artifact summary holds a non-finite number (${x})`);
     if (x && typeof x === 'object' && !Array.isArray(x)) {
-      return Object.fromEntries(Object.keys(x).sort().map((k) => [k, (x as Record<string, unknown>)[k]]));
+      return Object.fromEntries(
+        Object.keys(x)
+          .sort()
+          .map((k) => [k, (x as Record<string, unknown>)[k]]),
+      );
     }
     return x;
   });

@@ -49,7 +49,11 @@ export function encodeSafetensors(tensors: Record<string, TensorData>, metadata:
 }
 
 function csv(rows: Array<Array<string | number | null>>): string {
-  return rows.map((r) => r.map((c) => (c === null ? '' : typeof c === 'number' ? String(c) : /[",\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(',')).join('\n') + '\n';
+  return (
+    rows
+      .map((r) => r.map((c) => (c === null ? '' : typeof c === 'number' ? String(c) : /[",\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(','))
+      .join('\n') + '\n'
+  );
 }
 
 function labelsFor(store: Store, key: string): Record<string, string[]> | undefined {
@@ -78,7 +82,10 @@ export async function exportArtifact(store: Store, key: string, out: string): Pr
   if (meta.op === 'train') {
     const tensors = Object.fromEntries(Object.entries(a.tensors).map(([k, t]) => [k.replace(/^p\//, ''), t]));
     write('model.safetensors', encodeSafetensors(tensors, { format: 'trend', key, layout: 'NHWC; conv HWIO; dense [in, out]' }));
-    write('model.json', JSON.stringify({ ...(a.summary as object), parameters: Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.shape])) }, null, 2) + '\n');
+    write(
+      'model.json',
+      JSON.stringify({ ...(a.summary as object), parameters: Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.shape])) }, null, 2) + '\n',
+    );
   } else if (meta.op === 'matrix') {
     const labels = labelsFor(store, key) ?? {};
     const s = a.summary as { attacks: Array<{ tm: Array<Array<number | null>>; transferred: number[][]; eligible: number[][] }> };

@@ -105,7 +105,8 @@ export class Index {
     }
     this.env = open({ path, ...ENV_OPTIONS, readOnly });
     const dbs = {} as Record<IndexDb, Database<Buffer, Buffer>>;
-    for (const name of INDEX_DBS) dbs[name] = this.env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary', ...(readOnly ? { create: false } : {}) });
+    for (const name of INDEX_DBS)
+      dbs[name] = this.env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary', ...(readOnly ? { create: false } : {}) });
     this.dbs = dbs;
   }
 
@@ -198,7 +199,10 @@ export async function buildIndex(dir: string, entries: Array<{ db: IndexDb; key:
   prefillLockFile(dir);
   const env = open({ path: dir, ...ENV_OPTIONS });
   try {
-    const dbs = Object.fromEntries(INDEX_DBS.map((n) => [n, env.openDB<Buffer, Buffer>({ name: n, encoding: 'binary', keyEncoding: 'binary' })])) as Record<IndexDb, Database<Buffer, Buffer>>;
+    const dbs = Object.fromEntries(INDEX_DBS.map((n) => [n, env.openDB<Buffer, Buffer>({ name: n, encoding: 'binary', keyEncoding: 'binary' })])) as Record<
+      IndexDb,
+      Database<Buffer, Buffer>
+    >;
     for (let i = 0; i < entries.length; i += 500) {
       const chunk = entries.slice(i, i + 500);
       env.transactionSync(() => {

@@ -84,7 +84,14 @@ function readMeta(b: Buffer, which: number): Meta {
   if (b.readUInt32LE(16) !== MAGIC) fail(`meta page ${which} has a bad magic number`);
   if (b.readUInt32LE(20) !== 1) fail(`meta page ${which} has data format version ${b.readUInt32LE(20)} (expected 1)`);
   const free = readDb(b, 40);
-  return { pageSize: b.readUInt32LE(40), free, main: readDb(b, 88), lastPage: b.readBigUInt64LE(136), txnid: b.readBigUInt64LE(144), mapSize: b.readBigUInt64LE(32) };
+  return {
+    pageSize: b.readUInt32LE(40),
+    free,
+    main: readDb(b, 88),
+    lastPage: b.readBigUInt64LE(136),
+    txnid: b.readBigUInt64LE(144),
+    mapSize: b.readBigUInt64LE(32),
+  };
 }
 
 class Reader {

@@ -143,7 +143,9 @@ function encodeRecord(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isFinite(x) ? { $num: String(x) } : typeof x === 'bigint' ? x.toString() : x));
 }
 function decodeRecord<T>(text: string): T {
-  return JSON.parse(text, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) && Object.keys(x).length === 1 && typeof x.$num === 'string' ? Number(x.$num) : x)) as T;
+  return JSON.parse(text, (_k, x) =>
+    x && typeof x === 'object' && !Array.isArray(x) && Object.keys(x).length === 1 && typeof x.$num === 'string' ? Number(x.$num) : x,
+  ) as T;
 }
 
 export class Store {
@@ -257,7 +259,8 @@ export class Store {
       this.registered = true;
     } catch (e) {
       const code = (e as StoreError).code ?? errno(e);
-      if (code && isReadOnlyError({ code })) this.writeBlock = `the store at ${this.root} is read-only (${code === 'EROFS' ? 'read-only file system' : 'permission denied'})`;
+      if (code && isReadOnlyError({ code }))
+        this.writeBlock = `the store at ${this.root} is read-only (${code === 'EROFS' ? 'read-only file system' : 'permission denied'})`;
       // A full disk: not registered; writes will report it.
     }
   }
@@ -269,7 +272,9 @@ export class Store {
       const c = checkIndex(this.root);
       if (!c.ok) {
         this.indexState = { status: 'damaged', detail: c.reason };
-        this.warn(`the store index ${file} is damaged (${c.reason}); working from the node and run records alone. Run 'trendc cache verify --repair' to rebuild it`);
+        this.warn(
+          `the store index ${file} is damaged (${c.reason}); working from the node and run records alone. Run 'trendc cache verify --repair' to rebuild it`,
+        );
         return;
       }
     } else if (!canWrite) {
@@ -330,7 +335,8 @@ export class Store {
   private async waitForLock(name: string, limitMs = 600_000): Promise<void> {
     const t0 = Date.now();
     while (this.holder(name) !== undefined) {
-      if (Date.now() - t0 > limitMs) throw new StoreError(`the store at ${this.root} is held by process ${this.holder(name)} (locks/${name}) for over ${limitMs / 1000} s`);
+      if (Date.now() - t0 > limitMs)
+        throw new StoreError(`the store at ${this.root} is held by process ${this.holder(name)} (locks/${name}) for over ${limitMs / 1000} s`);
       await sleep(50);
     }
   }
@@ -529,7 +535,15 @@ export class Store {
   }
 
   // ------------------------------------------------------------------ maintenance
-  stats(): { nodes: number; byOp: Record<string, { count: number; bytes: number }>; payloadBytes: number; runs: number; dbBytes: number; storeBytes: number; index: IndexState } {
+  stats(): {
+    nodes: number;
+    byOp: Record<string, { count: number; bytes: number }>;
+    payloadBytes: number;
+    runs: number;
+    dbBytes: number;
+    storeBytes: number;
+    index: IndexState;
+  } {
     let nodes = 0;
     let payloadBytes = 0;
     const byOp: Record<string, { count: number; bytes: number }> = {};
@@ -566,7 +580,16 @@ export class Store {
     const stale = index.status === 'ok' && this.index?.usable ? this.staleIndexEntries(keys, runIds) : 0;
     let orphanObjects = 0;
     for (const o of this.objects.list()) if (!referenced.has(o.address)) orphanObjects++;
-    const result: VerifyResult = { checked: keys.length, broken, runsChecked: runIds.length, brokenRuns, orphanObjects, tempFiles: 0, staleLocks: 0, index: { ...index, stale, rebuilt: false } };
+    const result: VerifyResult = {
+      checked: keys.length,
+      broken,
+      runsChecked: runIds.length,
+      brokenRuns,
+      orphanObjects,
+      tempFiles: 0,
+      staleLocks: 0,
+      index: { ...index, stale, rebuilt: false },
+    };
     if (!repair) return result;
     await this.repairVerified(result);
     return result;
@@ -652,7 +675,8 @@ export class Store {
         }
       })();
       this.removeRecord('nodes', b.key, this.nodePath(b.key));
-      if (m?.checksum && typeof m.checksum === 'string' && /^[0-9a-f]+$/.test(m.checksum) && !this.objects.read(m.checksum, true)) this.objects.remove(m.checksum);
+      if (m?.checksum && typeof m.checksum === 'string' && /^[0-9a-f]+$/.test(m.checksum) && !this.objects.read(m.checksum, true))
+        this.objects.remove(m.checksum);
     }
     for (const b of result.brokenRuns) this.removeRecord('runs', b.id, this.runPath(b.id));
     result.tempFiles = this.objects.cleanTemp();
@@ -747,7 +771,9 @@ export class Store {
    * node of a live run is kept, whatever its status. When no other process uses the store, the
    * index is then rebuilt, which compacts it (LMDB never shrinks its file otherwise).
    */
-  async gc(opts: { keepRuns?: number; maxSize?: number } = {}): Promise<{ runsRemoved: number; nodesRemoved: number; objectsRemoved: number; bytesBefore: number; bytesAfter: number; compacted: boolean }> {
+  async gc(
+    opts: { keepRuns?: number; maxSize?: number } = {},
+  ): Promise<{ runsRemoved: number; nodesRemoved: number; objectsRemoved: number; bytesBefore: number; bytesAfter: number; compacted: boolean }> {
     this.ensureWritable();
     if (!this.locks.tryAcquire('gc')) throw new StoreError(`another 'trendc cache gc' is running on ${this.root} (pid ${this.locks.owner('gc')})`);
     let runsRemoved = 0;
@@ -776,7 +802,8 @@ export class Store {
       }
       kept.sort((a, b) => (a.id < b.id ? -1 : 1));
       const liveKeys = live.flatMap((r) => r.nodes.map((n) => n.key));
-      const reach = (rs: RunRecord[]) => new Set(rs.flatMap((r) => r.nodes.filter((n) => n.status === 'cached' || n.status === 'ran').map((n) => n.key)).concat(liveKeys));
+      const reach = (rs: RunRecord[]) =>
+        new Set(rs.flatMap((r) => r.nodes.filter((n) => n.status === 'cached' || n.status === 'ran').map((n) => n.key)).concat(liveKeys));
       if (opts.maxSize !== undefined) {
         const size = (keys: Set<string>) => [...keys].reduce((s, k) => s + (this.meta(k)?.bytes ?? 0), 0);
         while (kept.length > 0 && size(reach(kept)) > opts.maxSize) kept.shift();
@@ -832,11 +859,16 @@ export class Store {
     const c = checkMdb(file);
     if (!c.ok) {
       this.indexState = { status: 'damaged', detail: `a format-1 index: ${c.reason}` };
-      this.warn(`the store index ${file} is damaged (${c.reason}); its records cannot be read. Run 'trendc cache verify --repair' to start the index afresh (payload files are kept; nodes recompute)`);
+      this.warn(
+        `the store index ${file} is damaged (${c.reason}); its records cannot be read. Run 'trendc cache verify --repair' to start the index afresh (payload files are kept; nodes recompute)`,
+      );
       return;
     }
     // An upgrade rewrites no content, so a read-only open may do it where the file system allows.
-    if (this.writeBlock || !this.registered) throw new StoreError(`the store at ${this.root} is in an older format and cannot be upgraded here (${this.writeBlock ?? 'cannot register as a user'}); open it once with write access`);
+    if (this.writeBlock || !this.registered)
+      throw new StoreError(
+        `the store at ${this.root} is in an older format and cannot be upgraded here (${this.writeBlock ?? 'cannot register as a user'}); open it once with write access`,
+      );
     const locks = this.lockDirectory();
     if (!locks.tryAcquire('maintenance')) {
       await this.waitForLock('maintenance');
@@ -844,7 +876,10 @@ export class Store {
     }
     try {
       const others = this.otherUsers();
-      if (others.length) throw new StoreError(`the store at ${this.root} is in an older format and is in use by pid ${others.join(', ')}; rerun when they have finished, to upgrade it`);
+      if (others.length)
+        throw new StoreError(
+          `the store at ${this.root} is in an older format and is in use by pid ${others.join(', ')}; rerun when they have finished, to upgrade it`,
+        );
       const env = openLmdb({ path: this.root, maxDbs: 8, compression: false, overlappingSync: false, noSubdir: false });
       try {
         const nodes = env.openDB<NodeMeta, string>({ name: 'nodes', encoding: 'msgpack' });

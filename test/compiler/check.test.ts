@@ -30,7 +30,10 @@ describe('checker', () => {
   });
 
   it('reports a wildcard or pattern that selects nothing', () => {
-    expect(msgs('transfer pgd from * to *\n')).toEqual(["'*' selects nothing: the pipeline declares no models", "'*' selects nothing: the pipeline declares no models"]);
+    expect(msgs('transfer pgd from * to *\n')).toEqual([
+      "'*' selects nothing: the pipeline declares no models",
+      "'*' selects nothing: the pipeline declares no models",
+    ]);
     expect(msgs('model a = cnn\ntransfer pgd from q* to a\n')).toEqual(["'q*' selects nothing"]);
   });
 

@@ -56,8 +56,27 @@ describe('the operation contract', () => {
 });
 
 describe('run comparison on contract summaries (src/report/compare.ts)', () => {
-  const node = (id: string, op: string, info: unknown, inputs: RunNode['inputs'] = {}): RunNode => ({ id, key: `k-${id}`, op, status: 'ran', params: {}, inputs, info, line: 1 });
-  const run = (nodes: RunNode[]): RunRecord => ({ id: 'r', pipeline: 'p.trend', textHash: 'h', source: '', pid: 1, startedAt: '2024-01-01', status: 'ok', packageVersion: '0', nodes });
+  const node = (id: string, op: string, info: unknown, inputs: RunNode['inputs'] = {}): RunNode => ({
+    id,
+    key: `k-${id}`,
+    op,
+    status: 'ran',
+    params: {},
+    inputs,
+    info,
+    line: 1,
+  });
+  const run = (nodes: RunNode[]): RunRecord => ({
+    id: 'r',
+    pipeline: 'p.trend',
+    textHash: 'h',
+    source: '',
+    pid: 1,
+    startedAt: '2024-01-01',
+    status: 'ok',
+    packageVersion: '0',
+    nodes,
+  });
 
   it('names results by meaning: a classifier, its members, a TM cell by source and target', () => {
     const predict: PredictSummary = { accuracy: 0.9, correct: 90, n: 100, kind: 'ensemble', chosen: [1, 0], members: [0.8, 0.7] };
@@ -65,7 +84,9 @@ describe('run comparison on contract summaries (src/report/compare.ts)', () => {
       sources: 2,
       targets: 1,
       fits: null,
-      attacks: [{ sweep: {}, tm: [[0.25, null]], generated: [[8, 0]], eligible: [[4, 0]], transferred: [[1, 0]], rowAvg: [0.25], colAvg: [0.25, null], families: [] }],
+      attacks: [
+        { sweep: {}, tm: [[0.25, null]], generated: [[8, 0]], eligible: [[4, 0]], transferred: [[1, 0]], rowAvg: [0.25], colAvg: [0.25, null], families: [] },
+      ],
     };
     const summaries = new Map<string, OpSummary<'predict'> | OpSummary<'matrix'>>([
       ['k-predict/e', predict],

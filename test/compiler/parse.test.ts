@@ -58,7 +58,9 @@ describe('parser', () => {
   });
 
   it('recovers: one run reports all independent errors', () => {
-    const src = ['dataset mnist', 'modle a = cnn', 'model b = cnn optimzer sgd', 'model c = cnn', 'transfer pgd eps=8/255 from * to', 'model d = ', ''].join('\n');
+    const src = ['dataset mnist', 'modle a = cnn', 'model b = cnn optimzer sgd', 'model c = cnn', 'transfer pgd eps=8/255 from * to', 'model d = ', ''].join(
+      '\n',
+    );
     const d = diagnose(src);
     expect(d.map((x) => x.loc.line)).toEqual([2, 3, 5, 6]);
   });

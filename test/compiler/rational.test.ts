@@ -21,13 +21,19 @@ describe('Rational', () => {
   });
   it('arithmetic agrees with integer cross-multiplication', () => {
     fc.assert(
-      fc.property(fc.integer({ min: -1000, max: 1000 }), fc.integer({ min: 1, max: 1000 }), fc.integer({ min: -1000, max: 1000 }), fc.integer({ min: 1, max: 1000 }), (a, b, c, d) => {
-        const x = Rational.of(a, b);
-        const y = Rational.of(c, d);
-        expect(x.add(y).eq(Rational.of(a * d + c * b, b * d))).toBe(true);
-        expect(x.mul(y).eq(Rational.of(a * c, b * d))).toBe(true);
-        expect(Math.sign(x.cmp(y))).toBe(Math.sign(a * d - c * b));
-      }),
+      fc.property(
+        fc.integer({ min: -1000, max: 1000 }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.integer({ min: -1000, max: 1000 }),
+        fc.integer({ min: 1, max: 1000 }),
+        (a, b, c, d) => {
+          const x = Rational.of(a, b);
+          const y = Rational.of(c, d);
+          expect(x.add(y).eq(Rational.of(a * d + c * b, b * d))).toBe(true);
+          expect(x.mul(y).eq(Rational.of(a * c, b * d))).toBe(true);
+          expect(Math.sign(x.cmp(y))).toBe(Math.sign(a * d - c * b));
+        },
+      ),
     );
   });
   it('rejects a zero denominator', () => {

@@ -102,6 +102,8 @@ describe('parameters that cannot take effect', () => {
     expect(d.map((x) => x.message)).toEqual(["'momentum' applies only to optimizer sgd; Adam ignores it"]);
     expect(d[0]!.loc.line).toBe(2);
     // An SGD default that an Adam model overrides is not a mistake.
-    expect(diagnose(`dataset toy\ntrain epochs=1 momentum=0.5\nmodel m = mlp optimizer adam\nmodel n = mlp\n`).filter((x) => x.severity === 'warning')).toEqual([]);
+    expect(diagnose(`dataset toy\ntrain epochs=1 momentum=0.5\nmodel m = mlp optimizer adam\nmodel n = mlp\n`).filter((x) => x.severity === 'warning')).toEqual(
+      [],
+    );
   });
 });

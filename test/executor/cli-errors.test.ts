@@ -9,7 +9,12 @@ import { BIN, FAKE_OPS, TOY, trendc, workdir } from '../helpers/cli.js';
 
 /** trendc with a short timeout (a command reading /dev/zero would otherwise run until killed). */
 function quick(args: string[], cwd: string, env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, TREND_CACHE: '', FORCE_COLOR: '0', ...env }, encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { ...process.env, TREND_CACHE: '', FORCE_COLOR: '0', ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, timedOut: r.error !== undefined || r.signal !== null };
 }
 
@@ -171,7 +176,8 @@ describe('filesystem errors name the path and the reason', () => {
 describe('describeFsError', () => {
   it('says what could not be done to which path, and why, for errors root never sees in these tests', async () => {
     const { describeFsError } = await import('../../src/cli/output.js');
-    const err = (code: string, syscall: string, path: string) => Object.assign(new Error(`${code}: x, ${syscall} '${path}'`), { code, syscall, path, errno: -1 });
+    const err = (code: string, syscall: string, path: string) =>
+      Object.assign(new Error(`${code}: x, ${syscall} '${path}'`), { code, syscall, path, errno: -1 });
     expect(describeFsError(err('EACCES', 'open', '/r/o.md'))).toBe("cannot open '/r/o.md': permission denied (EACCES)");
     expect(describeFsError(err('EROFS', 'mkdir', '/ro/d'))).toBe("cannot create directory '/ro/d': read-only file system (EROFS)");
     expect(describeFsError(err('ENOSPC', 'write', '/full/f'))).toBe("cannot write '/full/f': no space left on device (ENOSPC)");

@@ -15,7 +15,8 @@ describe('explain, runs, diff', () => {
     expect(trendc(['explain', 'toy.trend'], { cwd: dir }).stdout).toMatch(/nothing to run/);
     writeFileSync(join(dir, 'toy.trend'), TOY.replace('model b = mlp width=0.25 seed 2', 'model b = mlp width=0.25 seed 12'));
     const e1 = trendc(['explain', 'toy.trend', '--json'], { cwd: dir });
-    const items = (JSON.parse(e1.stdout) as { nodes: Array<{ id: string; reason: string; changes: Array<{ path: string; before: unknown; after: unknown }> }> }).nodes;
+    const items = (JSON.parse(e1.stdout) as { nodes: Array<{ id: string; reason: string; changes: Array<{ path: string; before: unknown; after: unknown }> }> })
+      .nodes;
     const trainB = items.find((i) => i.id === 'train/b')!;
     expect(trainB.reason).toMatch(/parameters changed/);
     expect(trainB.changes).toContainEqual({ path: 'params.train.seed', before: 2, after: 12 });
@@ -43,7 +44,12 @@ describe('cache maintenance and export', () => {
     writeFileSync(join(dir, 'toy.trend'), TOY.replace('train=400', 'train=300'));
     trendc(['run', 'toy.trend', '--quiet'], { cwd: dir, env: fake });
     const before = JSON.parse(trendc(['cache', 'stats', '--json'], { cwd: dir }).stdout) as { nodes: number };
-    const g = JSON.parse(trendc(['cache', 'gc', '--keep-runs', '1', '--json'], { cwd: dir }).stdout) as { nodesRemoved: number; bytesBefore: number; bytesAfter: number; runsRemoved: number };
+    const g = JSON.parse(trendc(['cache', 'gc', '--keep-runs', '1', '--json'], { cwd: dir }).stdout) as {
+      nodesRemoved: number;
+      bytesBefore: number;
+      bytesAfter: number;
+      runsRemoved: number;
+    };
     expect(g.runsRemoved).toBe(1);
     expect(g.nodesRemoved).toBeGreaterThan(0);
     expect(g.bytesAfter).toBeLessThan(g.bytesBefore);

@@ -53,7 +53,8 @@ describe('determinism with the real runtime', () => {
     // s2 is the sweep's second point under another name: computed once, reported under both.
     expect(md).toMatch(/^\| s\.2 = s2 \| soft \| 0\.5 \| 4 \| \d+\.\d% \|/m);
     expect(md).toMatch(/^\| s2 \| \d+\.\d% \| \d+\.\d% \|/m);
-    for (const h of ['## Models', '## Ensembles', '## Transferability', '## Robustness', '## Union', '## Smooth', '## Adversarial batches']) expect(md).toContain(h);
+    for (const h of ['## Models', '## Ensembles', '## Transferability', '## Robustness', '## Union', '## Smooth', '## Adversarial batches'])
+      expect(md).toContain(h);
     // The TM table: a header with both sources and an avg column, and a row per target.
     expect(md).toMatch(/\| target \\ source \| a \| b \| avg \|/);
     expect(md).toMatch(/^\| a \| (–|\d\.\d\d) \| (–|\d\.\d\d) \| /m);
@@ -63,14 +64,24 @@ describe('determinism with the real runtime', () => {
       const part = md.slice(md.indexOf(section));
       const lines = part.split('\n').filter((l) => l.startsWith('| '));
       const header = lines[0]!.split('|').map((c) => c.trim());
-      return { header, rows: new Map(lines.slice(1).map((l) => l.split('|').map((c) => c.trim().replace(/\*/g, ''))).map((c) => [c[1]!, c])) };
+      return {
+        header,
+        rows: new Map(
+          lines
+            .slice(1)
+            .map((l) => l.split('|').map((c) => c.trim().replace(/\*/g, '')))
+            .map((c) => [c[1]!, c]),
+        ),
+      };
     };
     const rob = rowsOf('## Robustness (evaluate statement at line 13)');
     const uni = rowsOf('## Union accuracy');
     // The check only bites if the union nodes order their attacks differently and the accuracies
     // differ between attacks; with these four targets and budgets they do (if a key change ever
     // made the orders agree, pick other seeds for c and d).
-    const plan = JSON.parse(trendc(['plan', 'p.trend', '--json'], { cwd: dir }).stdout) as { nodes: Array<{ op: string; info: { labels?: { attacks: string[] } } }> };
+    const plan = JSON.parse(trendc(['plan', 'p.trend', '--json'], { cwd: dir }).stdout) as {
+      nodes: Array<{ op: string; info: { labels?: { attacks: string[] } } }>;
+    };
     const orders = new Set(plan.nodes.filter((n) => n.op === 'union').map((n) => n.info.labels!.attacks.join()));
     expect(orders.size).toBeGreaterThan(1);
     expect(new Set(['tinf', 'tl2', 'tl1'].map((a) => uni.rows.get('a')![uni.header.indexOf(a)])).size).toBeGreaterThan(1);

@@ -41,7 +41,9 @@ function run(dir: string, file = 'p.trend'): string {
 }
 
 function planMatrix(dir: string, file: string): { sources: string[]; targets: string[] } {
-  const plan = JSON.parse(trendc(['plan', file, '--json'], { cwd: dir }).stdout) as { nodes: Array<{ id: string; info: { labels?: Record<string, string[]> } }> };
+  const plan = JSON.parse(trendc(['plan', file, '--json'], { cwd: dir }).stdout) as {
+    nodes: Array<{ id: string; info: { labels?: Record<string, string[]> } }>;
+  };
   const l = plan.nodes.find((n) => n.id === 'matrix/transfer1')!.info.labels!;
   return { sources: l.sources!, targets: l.targets! };
 }
@@ -52,7 +54,9 @@ function matrixByName(dir: string, runId: string, labels: { sources: string[]; t
   };
   const a = m.summary.attacks[0]!;
   const out = new Map<string, Cell>();
-  labels.targets.forEach((t, ti) => labels.sources.forEach((s, si) => out.set(`${s}->${t}`, { tm: a.tm[ti]![si]!, transferred: a.transferred[ti]![si]!, eligible: a.eligible[ti]![si]! })));
+  labels.targets.forEach((t, ti) =>
+    labels.sources.forEach((s, si) => out.set(`${s}->${t}`, { tm: a.tm[ti]![si]!, transferred: a.transferred[ti]![si]!, eligible: a.eligible[ti]![si]! })),
+  );
   return out;
 }
 
@@ -89,7 +93,10 @@ describe('diff by meaning', () => {
       expect(r.names.attack).toBe('pgd');
       expect(r.before).toBe(A.get(k)!.tm);
       expect(r.after).toBe(B.get(k)!.tm);
-      expect(r.counts).toEqual({ before: { transferred: A.get(k)!.transferred, eligible: A.get(k)!.eligible }, after: { transferred: B.get(k)!.transferred, eligible: B.get(k)!.eligible } });
+      expect(r.counts).toEqual({
+        before: { transferred: A.get(k)!.transferred, eligible: A.get(k)!.eligible },
+        after: { transferred: B.get(k)!.transferred, eligible: B.get(k)!.eligible },
+      });
       expect(r.n).toEqual({ before: A.get(k)!.eligible, after: B.get(k)!.eligible });
     }
     // Accuracies by model: b moved, a and c did not.
@@ -143,7 +150,10 @@ describe('diff by meaning', () => {
     expect(amb.stderr).toContain('q/other.trend (1 runs)');
     expect(amb.stderr.trim().split('\n')).toHaveLength(1);
     expect(amb.stderr).not.toMatch(/\n\s+at /);
-    for (const args of [['diff', 'p.trend', '--json'], ['diff', '--file', 'p.trend', '--json']]) {
+    for (const args of [
+      ['diff', 'p.trend', '--json'],
+      ['diff', '--file', 'p.trend', '--json'],
+    ]) {
       const d = JSON.parse(trendc(args, { cwd: dir }).stdout) as { a: string; b: string };
       expect([d.a, d.b]).toEqual([r2, r3]);
     }

@@ -75,7 +75,10 @@ describe('executor with a fake operation set', () => {
     expect(c.cached).toBeGreaterThanOrEqual(4);
     expect(c.ran + c.cached).toBe(TOTAL);
     // Only the node that was cut off runs twice.
-    const lines = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')[1]);
+    const lines = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ')[1]);
     const twice = lines.filter((id, i) => lines.indexOf(id) !== i);
     expect(twice.length).toBeLessThanOrEqual(1);
     expect(lines.length).toBe(before + c.ran);
@@ -91,7 +94,10 @@ describe('executor with a fake operation set', () => {
     const p2 = trendcAsync(['run', 'toy2.trend', '--quiet'], { cwd: dir, env });
     const codes = await Promise.all([p1, p2].map((p) => new Promise<number>((r) => p.on('exit', (c) => r(c ?? -1)))));
     expect(codes).toEqual([0, 0]);
-    const ids = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')[1]!);
+    const ids = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ')[1]!);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids.length).toBe(TOTAL + 2); // toy2 adds its own select and ensemble prediction
     expect(trendc(['cache', 'verify'], { cwd: dir }).code).toBe(0);

@@ -196,7 +196,11 @@ describe('the terminal progress bar', () => {
     const dir = workdir({ 'p.trend': TRAIN.replace('epochs=50', 'epochs=12') });
     // `script` gives trendc a terminal (stderr.isTTY), as in an interactive shell.
     const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} run p.trend --backend wasm --no-report`;
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: dir, env: { ...process.env, TREND_CACHE: '', COLUMNS: '200', LINES: '40' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+      cwd: dir,
+      env: { ...process.env, TREND_CACHE: '', COLUMNS: '200', LINES: '40' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const code = await new Promise<number | null>((r) => child.on('exit', r));

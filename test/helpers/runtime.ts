@@ -8,9 +8,21 @@ import type { OpContext } from '../../src/runtime/executor/types.js';
  * writes them (some tests give deliberately partial or other-version parameters); K is the
  * operation called, inferred from the call the context is passed to.
  */
-export function fakeContext<K extends OpName = OpName>(params: unknown, inputs: Record<string, Artifact | Artifact[]> = {}, info: DagNode['info'] = {}): OpContext<K> {
+export function fakeContext<K extends OpName = OpName>(
+  params: unknown,
+  inputs: Record<string, Artifact | Artifact[]> = {},
+  info: DagNode['info'] = {},
+): OpContext<K> {
   return {
-    node: { id: 'test', op: 'dataset', key: 'k', params: params as DagNode['params'], inputs: {}, loc: { file: 't', line: 1, col: 1, endLine: 1, endCol: 1 }, info },
+    node: {
+      id: 'test',
+      op: 'dataset',
+      key: 'k',
+      params: params as DagNode['params'],
+      inputs: {},
+      loc: { file: 't', line: 1, col: 1, endLine: 1, endCol: 1 },
+      info,
+    },
     params: params as OpParams<K>,
     inputs,
     progress: () => {},

@@ -48,7 +48,18 @@ describe('attacks', () => {
     toy = (await datasetOp(fakeContext({ name: 'toy', train: 600, test: 200, val: '1/10', seed: 0, shape: [8, 8, 1], classes: 2 }))).artifact;
     const s = toy.summary as { mean: number[]; std: number[] };
     const r = await train({
-      spec: { arch: 'mlp', width: 0.25, shape: [8, 8, 1], classes: 2, input: null, weightBits: null, activationBits: null, noise: {}, mean: s.mean, std: s.std },
+      spec: {
+        arch: 'mlp',
+        width: 0.25,
+        shape: [8, 8, 1],
+        classes: 2,
+        input: null,
+        weightBits: null,
+        activationBits: null,
+        noise: {},
+        mean: s.mean,
+        std: s.std,
+      },
       settings: { epochs: 3, batch: 32, lr: '1/20', momentum: '9/10', wd: '0', optimizer: 'sgd', seed: 1, schedule: 'step' },
       method: { name: 'standard' },
       data: toy,
@@ -171,7 +182,11 @@ describe('attacks', () => {
 
 describe('ensemble attack directions on constructed members', () => {
   // Three linear members over 4 pixels with chosen gradient signs; one step from x, no start.
-  const w = (d: number[]) => linear(d.map((v) => [0, v]), [0, 0]);
+  const w = (d: number[]) =>
+    linear(
+      d.map((v) => [0, v]),
+      [0, 0],
+    );
   const m1 = w([10, 1, -1, 1]); // dominates D-AG
   const m2 = w([-1, 1, -1, -1]);
   const m3 = w([-1, 1, 1, -1]);

@@ -92,12 +92,15 @@ describe('smoothed votes', () => {
   it('a single draw agrees with the argmax under every rule', () => {
     fc.assert(
       // Distinct logits (a tie would let the rules break it differently).
-      fc.property(fc.uniqueArray(fc.integer({ min: -100, max: 100 }), { minLength: 4, maxLength: 4 }).map((v) => v.map((u) => u / 10)), (row) => {
-        const a = new SmoothAccumulator(1, 4);
-        a.add(Float32Array.from(row));
-        const arg = row.indexOf(Math.max(...row));
-        for (const v of ['prediction', 'soft', 'weighted'] as const) expect(a.decide(v)[0]).toBe(arg);
-      }),
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: -100, max: 100 }), { minLength: 4, maxLength: 4 }).map((v) => v.map((u) => u / 10)),
+        (row) => {
+          const a = new SmoothAccumulator(1, 4);
+          a.add(Float32Array.from(row));
+          const arg = row.indexOf(Math.max(...row));
+          for (const v of ['prediction', 'soft', 'weighted'] as const) expect(a.decide(v)[0]).toBe(arg);
+        },
+      ),
     );
   });
 });
@@ -154,9 +157,15 @@ describe('TREND selection by lowest pairwise transferability', () => {
   it('matches a brute-force search on random matrices (sum and max)', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 3, max: 7 }).chain((n) =>
-          fc.tuple(fc.constant(n), fc.integer({ min: 2, max: n }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: n * n, maxLength: n * n })),
-        ),
+        fc
+          .integer({ min: 3, max: 7 })
+          .chain((n) =>
+            fc.tuple(
+              fc.constant(n),
+              fc.integer({ min: 2, max: n }),
+              fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: n * n, maxLength: n * n }),
+            ),
+          ),
         fc.constantFrom<'sum' | 'max'>('sum', 'max'),
         ([n, k, flat], objective) => {
           const s = symmetric((i, j) => flat[i * n + j]!, n);
@@ -167,7 +176,8 @@ describe('TREND selection by lowest pairwise transferability', () => {
             const set = [...Array(n).keys()].filter((i) => mask & (1 << i));
             if (set.length !== k) continue;
             let v = 0;
-            for (let a = 0; a < k; a++) for (let b = a + 1; b < k; b++) v = objective === 'sum' ? v + s[set[a]!]![set[b]!]! : Math.max(v, s[set[a]!]![set[b]!]!);
+            for (let a = 0; a < k; a++)
+              for (let b = a + 1; b < k; b++) v = objective === 'sum' ? v + s[set[a]!]![set[b]!]! : Math.max(v, s[set[a]!]![set[b]!]!);
             best = Math.min(best, v);
           }
           expect(sel.chosen).toHaveLength(k);

@@ -25,7 +25,17 @@ import { fakeContext } from '../helpers/runtime.js';
 let toy: Artifact;
 let model: Artifact;
 
-const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({ epochs: 3, batch: 32, lr: '1/20', momentum: '9/10', wd: '0', optimizer: 'sgd', seed: 1, schedule: 'step', ...over });
+const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({
+  epochs: 3,
+  batch: 32,
+  lr: '1/20',
+  momentum: '9/10',
+  wd: '0',
+  optimizer: 'sgd',
+  seed: 1,
+  schedule: 'step',
+  ...over,
+});
 const trainParams = (method: MethodJson, over: Partial<TrainSettings> = {}) => ({
   arch: 'cnn',
   width: '1/2',
@@ -40,7 +50,10 @@ const trainParams = (method: MethodJson, over: Partial<TrainSettings> = {}) => (
 });
 
 /** Aborts `ctl` after `ms`; resolves how long after the abort `p` settled, and how. */
-async function abortAfter<T>(ms: number, run: (signal: AbortSignal) => Promise<T>): Promise<{ outcome: 'resolved' | 'rejected'; error?: string; lateMs: number }> {
+async function abortAfter<T>(
+  ms: number,
+  run: (signal: AbortSignal) => Promise<T>,
+): Promise<{ outcome: 'resolved' | 'rejected'; error?: string; lateMs: number }> {
   const ctl = new AbortController();
   let abortedAt = Infinity;
   const timer = setTimeout(() => {
@@ -71,8 +84,20 @@ describe('interruptible training and attacks', () => {
   it('training stops mid-epoch within half a second of the abort and frees every tensor', async () => {
     const before = tf.memory().numTensors;
     const progress: Progress[] = [];
-    const spec = { arch: 'cnn', width: 0.5, shape: [8, 8, 1] as [number, number, number], classes: 2, input: null, weightBits: null, activationBits: null, noise: {}, ...(toy.summary as { mean: number[]; std: number[] }) };
-    const r = await abortAfter(400, (signal) => train({ spec, settings: settings({ epochs: 40, batch: 8 }), method: { name: 'standard' }, data: toy, progress: (p) => progress.push(p), signal }));
+    const spec = {
+      arch: 'cnn',
+      width: 0.5,
+      shape: [8, 8, 1] as [number, number, number],
+      classes: 2,
+      input: null,
+      weightBits: null,
+      activationBits: null,
+      noise: {},
+      ...(toy.summary as { mean: number[]; std: number[] }),
+    };
+    const r = await abortAfter(400, (signal) =>
+      train({ spec, settings: settings({ epochs: 40, batch: 8 }), method: { name: 'standard' }, data: toy, progress: (p) => progress.push(p), signal }),
+    );
     expect(r.outcome).toBe('rejected');
     expect(r.error).toMatch(/interrupted/);
     expect(r.lateMs).toBeLessThan(500);
@@ -83,7 +108,11 @@ describe('interruptible training and attacks', () => {
   it('adversarial training stops inside the batch attack and frees every tensor (the train op too)', async () => {
     const before = tf.memory().numTensors;
     // One batch per epoch whose PGD takes 400 steps: stopping at batch boundaries would take seconds.
-    const method: MethodJson = { name: 'adversarial', attack: { attack: 'pgd', params: { eps: '1/10', steps: 400, step: '1/100', norm: 'linf', random_start: true } }, mix: '1/2' };
+    const method: MethodJson = {
+      name: 'adversarial',
+      attack: { attack: 'pgd', params: { eps: '1/10', steps: 400, step: '1/100', norm: 'linf', random_start: true } },
+      mix: '1/2',
+    };
     const r = await abortAfter(400, (signal) => trainOp(ctxWith(trainParams(method, { epochs: 3, batch: 720 }), { data: toy, from: model }, signal, [])));
     expect(r.outcome).toBe('rejected');
     expect(r.error).toMatch(/interrupted/);
@@ -114,7 +143,16 @@ describe('interruptible training and attacks', () => {
   it('a robust node against an ensemble and its members stops the same way', async () => {
     const before = tf.memory().numTensors;
     const attack = { attack: 'agd', params: { eps: '1/10', steps: 600, step: '1/100', random_start: true, images: 400, batch: 400, seed: 0 } };
-    const r = await abortAfter(400, (signal) => robustOp(ctxWith({ attack, target: { kind: 'ensemble', vote: 'majority', seed: 0, n: 2, select: false }, members: true }, { data: toy, models: [model, model] }, signal, [])));
+    const r = await abortAfter(400, (signal) =>
+      robustOp(
+        ctxWith(
+          { attack, target: { kind: 'ensemble', vote: 'majority', seed: 0, n: 2, select: false }, members: true },
+          { data: toy, models: [model, model] },
+          signal,
+          [],
+        ),
+      ),
+    );
     expect(r.outcome).toBe('rejected');
     expect(r.error).toMatch(/interrupted/);
     expect(r.lateMs).toBeLessThan(500);
@@ -132,7 +170,10 @@ describe('interruptible training and attacks', () => {
   ];
   for (const [name, p] of attacks) {
     it(`${name}${p.norm ? ` (${p.norm})` : ''} in steps: stopped after two steps it frees every tensor; run to the end it equals the synchronous attack`, async () => {
-      const clf = buildClassifier(name === 'agd' || name === 'empir' ? { kind: 'ensemble', vote: 'majority', seed: 0, n: 2, select: false } : { kind: 'model' }, [model, model]);
+      const clf = buildClassifier(
+        name === 'agd' || name === 'empir' ? { kind: 'ensemble', vote: 'majority', seed: 0, n: 2, select: false } : { kind: 'model' },
+        [model, model],
+      );
       const x = imageBatch(toy.tensors.testX!, range(0, 40));
       const y = labelBatch(toy.tensors.testY!, range(0, 40));
       const before = tf.memory().numTensors;

@@ -32,7 +32,11 @@ describe('kernel pool', () => {
     // wait that re-read the worker's flag could sleep through a job already done.
     const jobs = 4000;
     const lens = Array.from({ length: jobs }, (_, j) => (j * 2654435761) % big);
-    for (const len of lens) pool.run('add_into', (i) => (i === 0 ? [y0, a, len] : [y1, a, small]), [[0, 1], [0, 1]]);
+    for (const len of lens)
+      pool.run('add_into', (i) => (i === 0 ? [y0, a, len] : [y1, a, small]), [
+        [0, 1],
+        [0, 1],
+      ]);
     pool.dispose();
     const got0 = f32().subarray(y0 >> 2, (y0 >> 2) + big);
     const expected0 = new Float64Array(big);

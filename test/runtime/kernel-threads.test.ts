@@ -58,10 +58,27 @@ describe('kernel threads own their state', () => {
     try {
       // A training step of a narrow ResNet with batch norm: conv forward and both gradients,
       // pooling and ReLU passes large enough to be split across the threads.
-      const spec: ModelSpec = { arch: 'resnet18', width: 1 / 16, shape: [28, 28, 1], classes: 10, input: null, weightBits: null, activationBits: null, noise: {}, mean: [0.5], std: [0.25] };
+      const spec: ModelSpec = {
+        arch: 'resnet18',
+        width: 1 / 16,
+        shape: [28, 28, 1],
+        classes: 10,
+        input: null,
+        weightBits: null,
+        activationBits: null,
+        noise: {},
+        mean: [0.5],
+        std: [0.25],
+      };
       const model = Model.create(spec, 1);
       const x = tf.randomUniform([64, 28, 28, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
-      const y = tf.oneHot(tf.tensor1d(Array.from({ length: 64 }, (_, i) => i % 10), 'int32'), 10);
+      const y = tf.oneHot(
+        tf.tensor1d(
+          Array.from({ length: 64 }, (_, i) => i % 10),
+          'int32',
+        ),
+        10,
+      );
       const { grads, value } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.logits(x, { training: true })) as tf.Scalar);
       expect(Number.isFinite(value.dataSync()[0])).toBe(true);
       tf.dispose([x, y, value, ...Object.values(grads)]);
@@ -106,15 +123,20 @@ describe('the kernel modules prove their stack use at build time', () => {
       // The module as built before this check existed: no exported stack pointer.
       expect(variant('unexported', wat.replace(/\s*\(export "__stack_pointer" \(global 0\)\)/, '')).stderr).toMatch(/does not export its stack pointer/);
       // A read of the stack pointer that is not a frame allocation.
-      expect(variant('stray-read', wat.replace('global.get 0\n    i32.const 32\n    i32.sub', 'global.get 0\n    i32.const 32\n    i32.add')).stderr).toMatch(/not a frame allocation/);
+      expect(variant('stray-read', wat.replace('global.get 0\n    i32.const 32\n    i32.sub', 'global.get 0\n    i32.const 32\n    i32.add')).stderr).toMatch(
+        /not a frame allocation/,
+      );
       // Something static below the stack.
       expect(variant('static', wat.replace('(i32.const 66560)', '(i32.const 66576)')).stderr).toMatch(/static/);
       // A frame too large for the budget.
-      expect(variant('big-frame', wat.replaceAll('i32.const 160\n    i32.sub', 'i32.const 8000\n    i32.sub').replaceAll('i32.const 160\n    i32.add', 'i32.const 8000\n    i32.add')).stderr).toMatch(/over the budget/);
+      expect(
+        variant(
+          'big-frame',
+          wat.replaceAll('i32.const 160\n    i32.sub', 'i32.const 8000\n    i32.sub').replaceAll('i32.const 160\n    i32.add', 'i32.const 8000\n    i32.add'),
+        ).stderr,
+      ).toMatch(/over the budget/);
       // A data segment.
       expect(variant('data', wat.replace(/\)\s*$/, '\n  (data (i32.const 2048) "x"))')).stderr).toMatch(/data segment/);
     });
   });
 });
-
-

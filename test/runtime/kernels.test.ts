@@ -118,7 +118,12 @@ describe('wasm reductions and matmul agree with the cpu backend', () => {
     const { cpu, wasm } = await both(() => {
       const A = tf.tensor2d(a, [7, 13]);
       const B = tf.tensor2d(b, [13, 5]);
-      return [tf.matMul(A, B), tf.matMul(A.transpose(), B, true, false), tf.matMul(A, B.transpose(), false, true), tf.matMul(A.transpose(), B.transpose(), true, true)];
+      return [
+        tf.matMul(A, B),
+        tf.matMul(A.transpose(), B, true, false),
+        tf.matMul(A, B.transpose(), false, true),
+        tf.matMul(A.transpose(), B.transpose(), true, true),
+      ];
     });
     for (let i = 0; i < 4; i++) expect(maxRelErr(cpu[i]!, wasm[i]!)).toBeLessThan(1e-5);
   });

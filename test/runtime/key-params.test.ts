@@ -13,7 +13,18 @@ import type { OpName, OpParams } from '../../src/compiler/contract.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Dag, DagNode } from '../../src/compiler/dag.js';
 import { jsonSafe } from '../../src/compiler/jsonsafe.js';
-import { ATTACKS, ARCHS, DATASET_PARAMS, DATASETS, ENSEMBLE_PARAMS, METHOD_PARAMS, METHODS, MODEL_PARAMS, SMOOTH_PARAMS, type ParamSpec } from '../../src/compiler/schema.js';
+import {
+  ATTACKS,
+  ARCHS,
+  DATASET_PARAMS,
+  DATASETS,
+  ENSEMBLE_PARAMS,
+  METHOD_PARAMS,
+  METHODS,
+  MODEL_PARAMS,
+  SMOOTH_PARAMS,
+  type ParamSpec,
+} from '../../src/compiler/schema.js';
 import { canonicalJson, type Artifact } from '../../src/runtime/artifact.js';
 import { lossGrad, oneHot } from '../../src/runtime/attacks/base.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
@@ -118,14 +129,31 @@ function setAt(obj: unknown, path: Path, value: unknown): unknown {
   return copy;
 }
 
-const pathName = (p: Path) => p.map((k) => (typeof k === 'number' ? `[${k}]` : k)).join('.').replace(/\.\[/g, '[');
+const pathName = (p: Path) =>
+  p
+    .map((k) => (typeof k === 'number' ? `[${k}]` : k))
+    .join('.')
+    .replace(/\.\[/g, '[');
 
-const CHOICES: Record<string, readonly string[]> = { arch: ['cnn', 'mlp', ...Object.keys(ARCHS)], attack: Object.keys(ATTACKS), bpda: ['sigmoid', 'identity'], stats: ['batch', 'image'], vote: SMOOTH_PARAMS.vote!.type.t === 'choice' ? SMOOTH_PARAMS.vote!.type.choices : [] };
+const CHOICES: Record<string, readonly string[]> = {
+  arch: ['cnn', 'mlp', ...Object.keys(ARCHS)],
+  attack: Object.keys(ATTACKS),
+  bpda: ['sigmoid', 'identity'],
+  stats: ['batch', 'image'],
+  vote: SMOOTH_PARAMS.vote!.type.t === 'choice' ? SMOOTH_PARAMS.vote!.type.choices : [],
+};
 function choicesFor(key: string, path: Path): readonly string[] | undefined {
   if (CHOICES[key]) return CHOICES[key];
   if (key === 'name') return path.length === 1 ? Object.keys(DATASETS) : path.includes('method') ? METHODS : undefined;
   if (key === 'kind') return path.includes('input') ? ['bits', 'halftone'] : ['model', 'ensemble', 'smooth'];
-  const tables: Array<Record<string, ParamSpec>> = [MODEL_PARAMS, DATASET_PARAMS, ENSEMBLE_PARAMS, SMOOTH_PARAMS, ...Object.values(METHOD_PARAMS), ...Object.values(ATTACKS).map((a) => a.params)];
+  const tables: Array<Record<string, ParamSpec>> = [
+    MODEL_PARAMS,
+    DATASET_PARAMS,
+    ENSEMBLE_PARAMS,
+    SMOOTH_PARAMS,
+    ...Object.values(METHOD_PARAMS),
+    ...Object.values(ATTACKS).map((a) => a.params),
+  ];
   for (const t of tables) {
     const s = t[key];
     if (s?.type.t === 'choice') return s.type.choices;
@@ -164,7 +192,15 @@ async function runOp(pl: Planned, n: DagNode, params: unknown): Promise<Artifact
   const impl = await ops.get(n.op);
   const inputs: Record<string, Artifact | Artifact[]> = {};
   for (const [role, v] of Object.entries(n.inputs)) inputs[role] = Array.isArray(v) ? v.map((id) => pl.artifacts.get(id)!) : pl.artifacts.get(v)!;
-  const res = await impl({ node: n, params: params as OpParams<OpName>, inputs, progress: () => {}, log: () => {}, backend: 'wasm', signal: new AbortController().signal });
+  const res = await impl({
+    node: n,
+    params: params as OpParams<OpName>,
+    inputs,
+    progress: () => {},
+    log: () => {},
+    backend: 'wasm',
+    signal: new AbortController().signal,
+  });
   return res.artifact;
 }
 
@@ -300,7 +336,10 @@ describe('every key parameter changes what its operation produces', () => {
             }
             if (matters) break;
           }
-          if (!matters) unused.push(`${n.id}: ${pathName(path)} = ${JSON.stringify(value)}${alts.length ? ` (tried ${alts.map((x) => JSON.stringify(x)).join(', ')})` : ' (no other value to try)'}`);
+          if (!matters)
+            unused.push(
+              `${n.id}: ${pathName(path)} = ${JSON.stringify(value)}${alts.length ? ` (tried ${alts.map((x) => JSON.stringify(x)).join(', ')})` : ' (no other value to try)'}`,
+            );
         }
       }
     }

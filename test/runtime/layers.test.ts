@@ -17,7 +17,13 @@ function checkLayer(layer: Layer, P: Params, shape: number[], training = false, 
   const n = shape.reduce((a, b) => a * b, 1);
   const x = vals(n, 1, 1);
   const out = tf.tidy(() => layer(P, tf.tensor(x, shape), { training }).shape);
-  const w = tf.tensor(vals(out.reduce((a, b) => a * b, 1), 2), out);
+  const w = tf.tensor(
+    vals(
+      out.reduce((a, b) => a * b, 1),
+      2,
+    ),
+    out,
+  );
   const f = (t: tf.Tensor) => tf.sum(tf.mul(layer(P, t, { training }), w)) as tf.Scalar;
   const g = tf.tidy(() => tf.grad(f)(tf.tensor(x, shape)).dataSync());
   let worst = 0;
@@ -43,7 +49,21 @@ function checkLayer(layer: Layer, P: Params, shape: number[], training = false, 
 }
 
 function params(net: Net, seed = 3): Params {
-  return new Map(net.decls.map((d, i) => [d.name, tf.tensor(d.init.kind === 'ones' ? new Float32Array(d.shape.reduce((a, b) => a * b, 1)).fill(1) : vals(d.shape.reduce((a, b) => a * b, 1), seed + i, 0.5), d.shape)]));
+  return new Map(
+    net.decls.map((d, i) => [
+      d.name,
+      tf.tensor(
+        d.init.kind === 'ones'
+          ? new Float32Array(d.shape.reduce((a, b) => a * b, 1)).fill(1)
+          : vals(
+              d.shape.reduce((a, b) => a * b, 1),
+              seed + i,
+              0.5,
+            ),
+        d.shape,
+      ),
+    ]),
+  );
 }
 
 describe('layer gradients match finite differences (wasm backend, trend kernels)', () => {
@@ -83,7 +103,18 @@ describe('layer gradients match finite differences (wasm backend, trend kernels)
   });
 
   it('a whole model: logits with respect to the pixel-space input', () => {
-    const spec: ModelSpec = { arch: 'resnet18', width: 1 / 16, shape: [8, 8, 1], classes: 3, input: null, weightBits: null, activationBits: null, noise: {}, mean: [0.5], std: [0.25] };
+    const spec: ModelSpec = {
+      arch: 'resnet18',
+      width: 1 / 16,
+      shape: [8, 8, 1],
+      classes: 3,
+      input: null,
+      weightBits: null,
+      activationBits: null,
+      noise: {},
+      mean: [0.5],
+      std: [0.25],
+    };
     const model = Model.create(spec, 7);
     const layer: Layer = (_P, x) => model.logits(x as tf.Tensor4D, { training: false });
     expect(checkLayer(layer, new Map(), [2, 8, 8, 1], false, 2e-3)).toBeLessThan(3e-2);

@@ -1,6 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/runtime/backends/select.js';
-import { halftoneStandIn, halftoneValue, HALFTONE_KERNEL, inputQuant, inputQuantValue, quantizeActivations, quantizeWeights } from '../../src/runtime/models/quant.js';
+import {
+  halftoneStandIn,
+  halftoneValue,
+  HALFTONE_KERNEL,
+  inputQuant,
+  inputQuantValue,
+  quantizeActivations,
+  quantizeWeights,
+} from '../../src/runtime/models/quant.js';
 import { tf } from '../../src/runtime/tf.js';
 
 const arr = (t: tf.Tensor) => Array.from(t.dataSync());
@@ -55,7 +63,13 @@ describe('quantisers against hand-computed values', () => {
   });
 
   it('DoReFa activations clip to [0,1] and quantise', () => {
-    expect(arr(quantizeActivations(tf.tensor1d([-1, 0.2, 0.5, 0.9, 2]), 2)).map((v) => +v.toFixed(6))).toEqual([0, +(1 / 3).toFixed(6), +(2 / 3).toFixed(6), 1, 1]);
+    expect(arr(quantizeActivations(tf.tensor1d([-1, 0.2, 0.5, 0.9, 2]), 2)).map((v) => +v.toFixed(6))).toEqual([
+      0,
+      +(1 / 3).toFixed(6),
+      +(2 / 3).toFixed(6),
+      1,
+      1,
+    ]);
   });
 
   it('halftone: sign of the kernel response of the normalised image', () => {
@@ -88,7 +102,10 @@ describe('gradients: stand-ins and straight-through estimators', () => {
   it('the halftone stand-in matches finite differences', () => {
     const x = Float32Array.from({ length: 2 * 4 * 4 * 1 }, (_, i) => Math.sin(i * 1.7) * 0.8);
     const shape = [2, 4, 4, 1];
-    const wts = tf.tensor(Float32Array.from({ length: x.length }, (_, i) => Math.cos(i)), shape);
+    const wts = tf.tensor(
+      Float32Array.from({ length: x.length }, (_, i) => Math.cos(i)),
+      shape,
+    );
     const f = (t: tf.Tensor) => tf.sum(tf.mul(halftoneStandIn(t as tf.Tensor4D), wts)) as tf.Scalar;
     const analytic = tf.grad(f)(tf.tensor(x, shape)).dataSync();
     const numeric = numericGrad(f, x, shape);
@@ -97,12 +114,24 @@ describe('gradients: stand-ins and straight-through estimators', () => {
 
   it('halftone with BPDA backpropagates the stand-in gradient', async () => {
     const { halftone } = await import('../../src/runtime/models/quant.js');
-    const x = tf.tensor4d(Float32Array.from({ length: 16 }, (_, i) => Math.sin(i)), [1, 4, 4, 1]);
-    const w = tf.tensor4d(Float32Array.from({ length: 16 }, (_, i) => Math.cos(i)), [1, 4, 4, 1]);
-    const viaBpda = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(halftone(t as tf.Tensor4D, 'sigmoid'), w)))(x).dataSync();
-    const viaStandIn = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(halftoneStandIn(t as tf.Tensor4D), w)))(x).dataSync();
+    const x = tf.tensor4d(
+      Float32Array.from({ length: 16 }, (_, i) => Math.sin(i)),
+      [1, 4, 4, 1],
+    );
+    const w = tf.tensor4d(
+      Float32Array.from({ length: 16 }, (_, i) => Math.cos(i)),
+      [1, 4, 4, 1],
+    );
+    const viaBpda = tf
+      .grad((t: tf.Tensor) => tf.sum(tf.mul(halftone(t as tf.Tensor4D, 'sigmoid'), w)))(x)
+      .dataSync();
+    const viaStandIn = tf
+      .grad((t: tf.Tensor) => tf.sum(tf.mul(halftoneStandIn(t as tf.Tensor4D), w)))(x)
+      .dataSync();
     expect(Array.from(viaBpda)).toEqual(Array.from(viaStandIn));
-    const viaIdentity = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(halftone(t as tf.Tensor4D, 'identity'), w)))(x).dataSync();
+    const viaIdentity = tf
+      .grad((t: tf.Tensor) => tf.sum(tf.mul(halftone(t as tf.Tensor4D, 'identity'), w)))(x)
+      .dataSync();
     expect(Array.from(viaIdentity)).toEqual(Array.from(w.dataSync()));
   });
 
@@ -153,7 +182,10 @@ describe('gradients: stand-ins and straight-through estimators', () => {
 describe('halftone on colour images, and every quantiser on the wasm backend', () => {
   it('on a 3-channel image: per-image normalisation, then the kernel over each channel alone', async () => {
     await selectBackend('cpu');
-    const x = tf.tensor4d(Float32Array.from({ length: 2 * 5 * 5 * 3 }, (_, i) => (Math.sin(i * 0.37) + 1) / 2), [2, 5, 5, 3]);
+    const x = tf.tensor4d(
+      Float32Array.from({ length: 2 * 5 * 5 * 3 }, (_, i) => (Math.sin(i * 0.37) + 1) / 2),
+      [2, 5, 5, 3],
+    );
     const all = halftoneStandIn(x).arraySync() as number[][][][];
     // Normalisation is per image over all channels (mean, min and max of the whole image); the
     // 3x3 kernel then runs over each channel alone. Computed by hand below.
@@ -192,12 +224,26 @@ describe('halftone on colour images, and every quantiser on the wasm backend', (
     ] as Array<[number, number, number]>) {
       const x = Float32Array.from({ length: 4 * shape[0] * shape[1] * shape[2] }, (_, i) => (Math.sin(i * 0.7) + 1) / 2);
       for (const v of variants) {
-        const spec = { arch: 'cnn', width: 0.25, shape, classes: 3, input: null, weightBits: null, activationBits: null, noise: {}, mean: shape.map(() => 0.5).slice(0, shape[2]), std: shape.map(() => 0.25).slice(0, shape[2]), ...v };
+        const spec = {
+          arch: 'cnn',
+          width: 0.25,
+          shape,
+          classes: 3,
+          input: null,
+          weightBits: null,
+          activationBits: null,
+          noise: {},
+          mean: shape.map(() => 0.5).slice(0, shape[2]),
+          std: shape.map(() => 0.25).slice(0, shape[2]),
+          ...v,
+        };
         const grads: Float32Array[] = [];
         for (const be of ['cpu', 'wasm'] as const) {
           await selectBackend(be);
           const m = Model.create(spec, 4);
-          const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(m.logits(t as tf.Tensor4D, { training: false }), tf.tensor2d([[1, -1, 0.5]]))))(tf.tensor4d(x, [4, ...shape]));
+          const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(m.logits(t as tf.Tensor4D, { training: false }), tf.tensor2d([[1, -1, 0.5]]))))(
+            tf.tensor4d(x, [4, ...shape]),
+          );
           grads.push(g.dataSync() as Float32Array);
           m.dispose();
         }

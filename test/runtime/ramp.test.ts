@@ -57,7 +57,9 @@ describe('RAMP loss pieces against hand computations', () => {
     // Its gradient (the correctness mask held constant) matches central differences.
     const yh = oneHot(Int32Array.from(y), 3);
     const f = (s: number[][]) => rampLoss(tf.tensor2d(s), tf.tensor2d(tgt), yh, 0.5).dataSync()[0]!;
-    const g = tf.grad((s: tf.Tensor) => rampLoss(s as tf.Tensor2D, tf.tensor2d(tgt), yh, 0.5))(tf.tensor2d(src)).arraySync() as number[][];
+    const g = tf
+      .grad((s: tf.Tensor) => rampLoss(s as tf.Tensor2D, tf.tensor2d(tgt), yh, 0.5))(tf.tensor2d(src))
+      .arraySync() as number[][];
     for (let i = 0; i < 3; i++)
       for (let j = 0; j < 3; j++) {
         const h = 1e-2;
@@ -112,7 +114,18 @@ describe('multi-norm training methods on a small MNIST subset', () => {
     await selectBackend('wasm');
     mnist = (await datasetOp(fakeContext({ name: 'mnist', train: 2000, test: 200, val: '1/10', seed: 0, shape: [28, 28, 1], classes: 10 }))).artifact;
     const s = mnist.summary as { mean: number[]; std: number[] };
-    spec = { arch: 'mlp', width: 0.5, shape: [28, 28, 1], classes: 10, input: null, weightBits: null, activationBits: null, noise: {}, mean: s.mean, std: s.std };
+    spec = {
+      arch: 'mlp',
+      width: 0.5,
+      shape: [28, 28, 1],
+      classes: 10,
+      input: null,
+      weightBits: null,
+      activationBits: null,
+      noise: {},
+      mean: s.mean,
+      std: s.std,
+    };
   });
 
   it('MAX loss >= AVG loss on the same batch and attack draws', async () => {

@@ -79,7 +79,10 @@ describe('EPGD', () => {
     const r = rng(11);
     const yh = oneHot(y, 2);
     const grads = [0, 1, 2].map(() =>
-      tf.grad((z: tf.Tensor) => ce(t.logits(z as tf.Tensor4D, r, { smoothSd: 0.7 }), yh))(x).mul(y.length).dataSync(),
+      tf
+        .grad((z: tf.Tensor) => ce(t.logits(z as tf.Tensor4D, r, { smoothSd: 0.7 }), yh))(x)
+        .mul(y.length)
+        .dataSync(),
     );
     const xs = x.dataSync();
     let moved = 0;

@@ -13,7 +13,17 @@ const spec = (arch: string, data: Artifact, width = 0.5): ModelSpec => {
   const s = data.summary as { mean: number[]; std: number[] };
   return { arch, width, shape: [8, 8, 1], classes: 2, input: null, weightBits: null, activationBits: null, noise: {}, mean: s.mean, std: s.std };
 };
-const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({ epochs: 3, batch: 32, lr: '1/20', momentum: '9/10', wd: '0', optimizer: 'sgd', seed: 1, schedule: 'step', ...over });
+const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({
+  epochs: 3,
+  batch: 32,
+  lr: '1/20',
+  momentum: '9/10',
+  wd: '0',
+  optimizer: 'sgd',
+  seed: 1,
+  schedule: 'step',
+  ...over,
+});
 
 describe('training', () => {
   beforeAll(async () => {
@@ -66,7 +76,11 @@ describe('training', () => {
         const x = imageBatch(toy.tensors.trainX!, idx);
         const vars = m.trainable();
         const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(yh, m.logits(x, { training: true })) as tf.Scalar, vars);
-        opt.step(vars, vars.map((v) => grads[v.name]!), 0.05);
+        opt.step(
+          vars,
+          vars.map((v) => grads[v.name]!),
+          0.05,
+        );
         [value, x, yh, ...Object.values(grads)].forEach((t) => t.dispose());
       }
       weights[be] = m.trainable().map((v) => (v.dataSync() as Float32Array).slice());
@@ -108,7 +122,13 @@ describe('training', () => {
     const y = labelBatch(toy.tensors.testY!, range(0, 50));
     const { rng } = await import('../../src/runtime/rng.js');
     for (let i = 0; i < 4; i++) {
-      const adv = runAttack({ attack: 'pgd', params: { eps: '1/10', steps: 5, step: '1/50', norm: 'linf', random_start: true } }, modelTarget(r.model), x, y, rng(1, 'm'));
+      const adv = runAttack(
+        { attack: 'pgd', params: { eps: '1/10', steps: 5, step: '1/50', norm: 'linf', random_start: true } },
+        modelTarget(r.model),
+        x,
+        y,
+        rng(1, 'm'),
+      );
       adv.dispose();
       counts.push(tf.memory().numTensors);
     }

@@ -26,14 +26,34 @@ async function probe(threads: number): Promise<Probe[]> {
     timeout: 300_000,
   });
   expect(r.stderr).toBe('');
-  return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Probe);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Probe);
 }
 
 describe('determinism of training and attacks across the zoo', () => {
   it('gives the same bytes run twice, and on one thread as on two', { timeout: 600_000 }, async () => {
     const two = await probe(2);
     const one = await probe(1);
-    expect(two.map((p) => p.name)).toEqual(['mlp', 'mlp+weightBits+activationBits', 'cnn', 'cnn+input-bits', 'resnet18', 'resnet18+input-bits', 'resnet34', 'resnet34+weightBits', 'vgg11', 'vgg11+activationBits', 'vgg11bn', 'vgg11bn+input-halftone', 'vgg19', 'vgg19+weightBits', 'vgg19bn', 'vgg19bn+activationBits']);
+    expect(two.map((p) => p.name)).toEqual([
+      'mlp',
+      'mlp+weightBits+activationBits',
+      'cnn',
+      'cnn+input-bits',
+      'resnet18',
+      'resnet18+input-bits',
+      'resnet34',
+      'resnet34+weightBits',
+      'vgg11',
+      'vgg11+activationBits',
+      'vgg11bn',
+      'vgg11bn+input-halftone',
+      'vgg19',
+      'vgg19+weightBits',
+      'vgg19bn',
+      'vgg19bn+activationBits',
+    ]);
     expect(two[0]!.backend).toMatch(/^wasm \(2 threads, simd.*trend kernels\)$/);
     expect(one[0]!.backend).toMatch(/^wasm \(1 thread, simd.*trend kernels\)$/);
     // The arithmetic (FMA or not) is the machine's choice, never the thread count's.

@@ -179,13 +179,23 @@ describe('read-only stores and bad cache paths', () => {
         expect((JSON.parse(ls.stdout) as unknown[]).length).toBe(TOTAL);
         expect(await checksums(dir, cache)).toEqual(clean);
         const key = Object.keys(clean)[0]!;
-        for (const args of [['cache', 'show', key, ...c], ['cache', 'stats', ...c], ['cache', 'verify', ...c], ['runs', ...c], ['export', 'adv/pgd/a', '--out', join(dir, 'ex'), ...c]]) {
+        for (const args of [
+          ['cache', 'show', key, ...c],
+          ['cache', 'stats', ...c],
+          ['cache', 'verify', ...c],
+          ['runs', ...c],
+          ['export', 'adv/pgd/a', '--out', join(dir, 'ex'), ...c],
+        ]) {
           const r = await cli(args, { cwd: dir });
           expectClean(args, r, [0]);
         }
         expect(readdirSync(join(dir, 'ex'))).toContain('data.npy');
         // Writing commands fail with a message, exit 1.
-        for (const args of [['run', 'toy.trend', '--force', 'train/a', ...c], ['cache', 'verify', '--repair', ...c], ['cache', 'gc', ...c]]) {
+        for (const args of [
+          ['run', 'toy.trend', '--force', 'train/a', ...c],
+          ['cache', 'verify', '--repair', ...c],
+          ['cache', 'gc', ...c],
+        ]) {
           const r = await cli(args, { cwd: dir, env: fake() });
           expectClean(args, r, [1]);
           expect(r.stderr, show(args, r)).toMatch(/read-only/);
@@ -248,7 +258,10 @@ describe('read-only stores and bad cache paths', () => {
       [join(dir, 'afile'), /the cache path \S+afile is not a directory \(from TREND_CACHE\)/],
       [join(dir, 'afile', 'sub'), /the cache path \S+afile\/sub is not a directory/],
     ] as const) {
-      for (const args of [['cache', 'ls'], ['run', 'toy.trend', '--quiet']]) {
+      for (const args of [
+        ['cache', 'ls'],
+        ['run', 'toy.trend', '--quiet'],
+      ]) {
         const r = await cli(args, { cwd: dir, env: fake({ TREND_CACHE: cache }), timeoutMs: 20_000 });
         expectClean(args, r, [2]);
         expect(r.stderr).toMatch(msg);

@@ -23,7 +23,11 @@ export function cli(args: string[], opts: { cwd: string; env?: Record<string, st
   // TREND_RUN_AS=user runs the command as that user (runuser, as root), for permission tests.
   const as = opts.env?.TREND_RUN_AS;
   const argv = as ? ['runuser', '-u', as, '--', process.execPath, BIN, ...args] : [process.execPath, BIN, ...args];
-  const p = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: { ...process.env, TREND_CACHE: '', FORCE_COLOR: '0', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(argv[0]!, argv.slice(1), {
+    cwd: opts.cwd,
+    env: { ...process.env, TREND_CACHE: '', FORCE_COLOR: '0', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   let timedOut = false;

@@ -96,37 +96,52 @@ function probe(dirs: string[]): Promise<{ status: number | null; signal: NodeJS.
 }
 
 describe(`fuzzing data.mdb (seed ${SEED})`, () => {
-  it('many faults through the store API: each is noticed or harmless, and none kills the process', async () => {
-    const faults = fc.sample(fc.oneof(pageFault, overwriteFault, truncateFault), { numRuns: BULK, seed: SEED });
-    const cases: Array<{ dir: string; what: string; f: Fault }> = [];
-    for (const f of faults) {
-      cases.push({ ...damagedCopy(f), f });
-      if (cases.length % 50 === 0) await new Promise((r) => setImmediate(r)); // let vitest's worker answer
-    }
-    const r = await probe(cases.map((c) => join(c.dir, 'cache')));
-    const lines = r.stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { dir: string; start?: true; status: string; nodes: Record<string, string>; runs: number; afterReads: string; afterWrites: string });
-    const last = lines.at(-1);
-    const describeCase = (dir: string) => cases.find((c) => join(c.dir, 'cache') === dir)?.what;
-    expect(r.signal, `the probe died on ${last ? describeCase(last.dir) : '?'}:\n${r.stderr}`).toBeNull();
-    expect(r.status, r.stderr).toBe(0);
-    let damaged = 0;
-    for (const l of lines.filter((x) => !x.start)) {
-      const what = describeCase(l.dir);
-      expect(l.nodes, what).toEqual(clean);
-      expect(l.runs, what).toBe(1);
-      if (l.status === 'damaged') damaged++;
-      else {
-        // An index judged sound is used for reads and takes writes without an lmdb error.
-        expect(l.status, what).toBe('ok');
-        expect([l.afterReads, l.afterWrites], what).toEqual(['ok', 'ok']);
+  it(
+    'many faults through the store API: each is noticed or harmless, and none kills the process',
+    async () => {
+      const faults = fc.sample(fc.oneof(pageFault, overwriteFault, truncateFault), { numRuns: BULK, seed: SEED });
+      const cases: Array<{ dir: string; what: string; f: Fault }> = [];
+      for (const f of faults) {
+        cases.push({ ...damagedCopy(f), f });
+        if (cases.length % 50 === 0) await new Promise((r) => setImmediate(r)); // let vitest's worker answer
       }
-    }
-    expect(lines.filter((x) => !x.start)).toHaveLength(cases.length);
-    expect(damaged).toBeGreaterThan(cases.length / 4); // the faults do hit the index
-  }, 60_000 + BULK * 400);
+      const r = await probe(cases.map((c) => join(c.dir, 'cache')));
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              dir: string;
+              start?: true;
+              status: string;
+              nodes: Record<string, string>;
+              runs: number;
+              afterReads: string;
+              afterWrites: string;
+            },
+        );
+      const last = lines.at(-1);
+      const describeCase = (dir: string) => cases.find((c) => join(c.dir, 'cache') === dir)?.what;
+      expect(r.signal, `the probe died on ${last ? describeCase(last.dir) : '?'}:\n${r.stderr}`).toBeNull();
+      expect(r.status, r.stderr).toBe(0);
+      let damaged = 0;
+      for (const l of lines.filter((x) => !x.start)) {
+        const what = describeCase(l.dir);
+        expect(l.nodes, what).toEqual(clean);
+        expect(l.runs, what).toBe(1);
+        if (l.status === 'damaged') damaged++;
+        else {
+          // An index judged sound is used for reads and takes writes without an lmdb error.
+          expect(l.status, what).toBe('ok');
+          expect([l.afterReads, l.afterWrites], what).toEqual(['ok', 'ok']);
+        }
+      }
+      expect(lines.filter((x) => !x.start)).toHaveLength(cases.length);
+      expect(damaged).toBeGreaterThan(cases.length / 4); // the faults do hit the index
+    },
+    60_000 + BULK * 400,
+  );
 
   for (const [kind, arb] of [
     ['random pages', pageFault],

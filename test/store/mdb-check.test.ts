@@ -60,7 +60,10 @@ describe('structural check of data.mdb', () => {
     if (deep.ok) expect(deep.lastPage).toBeGreaterThan(100);
 
     const built = mkdtempSync(join(tmpdir(), 'trend-mdb-'));
-    await buildIndex(join(built, 'ix'), Array.from({ length: 400 }, (_, i) => ({ db: 'nodes' as const, key: `k${i}`, e: { st: '1:2:3', v: 'x'.repeat(i * 37) } })));
+    await buildIndex(
+      join(built, 'ix'),
+      Array.from({ length: 400 }, (_, i) => ({ db: 'nodes' as const, key: `k${i}`, e: { st: '1:2:3', v: 'x'.repeat(i * 37) } })),
+    );
     expect(checkIndex(join(built, 'ix'))).toMatchObject({ ok: true, entries: { nodes: 400 } });
     rmSync(dir, { recursive: true, force: true });
     rmSync(built, { recursive: true, force: true });

@@ -56,7 +56,13 @@ function registerCacheLs(cache: Command, setCode: SetCode): void {
       withStore(o.cache, (s) => {
         const metas = [...s.nodes()].filter((m) => !o.op || m.op === o.op).sort((a, b) => (a.endedAt < b.endedAt ? -1 : 1));
         if (o.json) process.stdout.write(json(metas.map(({ params: _p, summary: _s, ...m }) => m)) + '\n');
-        else process.stdout.write(table(metas.map((m) => [m.key.slice(0, 12), m.op, m.id ?? '-', human(m.bytes), m.backend, m.endedAt.slice(0, 19)]), ['key', 'op', 'node', 'size', 'backend', 'finished']) + '\n');
+        else
+          process.stdout.write(
+            table(
+              metas.map((m) => [m.key.slice(0, 12), m.op, m.id ?? '-', human(m.bytes), m.backend, m.endedAt.slice(0, 19)]),
+              ['key', 'op', 'node', 'size', 'backend', 'finished'],
+            ) + '\n',
+          );
         setCode(EXIT.ok);
       }),
     );
@@ -89,8 +95,15 @@ function registerCacheStats(cache: Command, setCode: SetCode): void {
         const st = s.stats();
         if (o.json) process.stdout.write(json({ ...st, root: s.root }) + '\n');
         else {
-          process.stdout.write(`${s.root}\n${st.nodes} nodes, ${st.runs} runs; payloads ${human(st.payloadBytes)}; index data.mdb ${human(st.dbBytes)}${st.index.status === 'ok' ? '' : ` (${st.index.status})`}; ${human(st.storeBytes)} in all\n`);
-          process.stdout.write(table(Object.entries(st.byOp).map(([op, v]) => [op, String(v.count), human(v.bytes)]), ['op', 'nodes', 'bytes']) + '\n');
+          process.stdout.write(
+            `${s.root}\n${st.nodes} nodes, ${st.runs} runs; payloads ${human(st.payloadBytes)}; index data.mdb ${human(st.dbBytes)}${st.index.status === 'ok' ? '' : ` (${st.index.status})`}; ${human(st.storeBytes)} in all\n`,
+          );
+          process.stdout.write(
+            table(
+              Object.entries(st.byOp).map(([op, v]) => [op, String(v.count), human(v.bytes)]),
+              ['op', 'nodes', 'bytes'],
+            ) + '\n',
+          );
         }
         setCode(EXIT.ok);
       }),
@@ -114,14 +127,24 @@ function registerCacheVerify(cache: Command, setCode: SetCode): void {
           else {
             const ix = r.index;
             const indexLine =
-              ix.status === 'damaged' ? `index ${s.root}/data.mdb: DAMAGED (${ix.detail})` : ix.status === 'ok' ? `index: ok${ix.stale ? ` (${ix.stale} entries out of date)` : ''}` : `index: ${ix.status}${ix.detail ? ` (${ix.detail})` : ''}`;
+              ix.status === 'damaged'
+                ? `index ${s.root}/data.mdb: DAMAGED (${ix.detail})`
+                : ix.status === 'ok'
+                  ? `index: ok${ix.stale ? ` (${ix.stale} entries out of date)` : ''}`
+                  : `index: ${ix.status}${ix.detail ? ` (${ix.detail})` : ''}`;
             process.stdout.write(`${indexLine}${ix.rebuilt ? '; rebuilt from the records' : ''}${ix.notRebuilt ? `; not rebuilt: ${ix.notRebuilt}` : ''}\n`);
-            process.stdout.write(`checked ${r.checked} nodes: ${r.broken.length} broken${r.orphanObjects ? `, ${r.orphanObjects} unreferenced payload files (trendc cache gc removes them)` : ''}\n`);
+            process.stdout.write(
+              `checked ${r.checked} nodes: ${r.broken.length} broken${r.orphanObjects ? `, ${r.orphanObjects} unreferenced payload files (trendc cache gc removes them)` : ''}\n`,
+            );
             for (const b of r.broken) process.stdout.write(`  ${b.key.slice(0, 12)} ${b.op}: ${b.why}${o.repair ? ' (dropped)' : ''}\n`);
             process.stdout.write(`checked ${r.runsChecked} runs: ${r.brokenRuns.length} broken\n`);
             for (const b of r.brokenRuns) process.stdout.write(`  run ${b.id}: ${b.why}${o.repair ? ' (dropped)' : ''}\n`);
-            if (o.repair && (r.tempFiles || r.staleLocks)) process.stdout.write(`removed ${r.tempFiles} temporary files and ${r.staleLocks} stale locks left by dead processes\n`);
-            if ((r.broken.length || r.brokenRuns.length || indexBad) && !o.repair) process.stdout.write('run `trendc cache verify --repair` to drop broken entries and rebuild the index; the next run recomputes what was dropped\n');
+            if (o.repair && (r.tempFiles || r.staleLocks))
+              process.stdout.write(`removed ${r.tempFiles} temporary files and ${r.staleLocks} stale locks left by dead processes\n`);
+            if ((r.broken.length || r.brokenRuns.length || indexBad) && !o.repair)
+              process.stdout.write(
+                'run `trendc cache verify --repair` to drop broken entries and rebuild the index; the next run recomputes what was dropped\n',
+              );
           }
           if (indexBad && o.repair) process.stderr.write(`trendc: the index could not be rebuilt: ${r.index.notRebuilt ?? 'unknown reason'}\n`);
           setCode((r.broken.length || r.brokenRuns.length) && !o.repair ? EXIT.failed : indexBad ? EXIT.failed : EXIT.ok);
@@ -141,7 +164,8 @@ function registerCacheGc(cache: Command, setCode: SetCode): void {
     .option('--json', 'print as JSON')
     .action((o: { keepRuns?: string; maxSize?: string; cache?: string; json?: boolean }) => {
       const keepRuns = o.keepRuns !== undefined ? Number(o.keepRuns) : undefined;
-      if (keepRuns !== undefined && (!Number.isInteger(keepRuns) || keepRuns < 0)) throw new UserError(`--keep-runs must be a non-negative integer, got ${o.keepRuns}`);
+      if (keepRuns !== undefined && (!Number.isInteger(keepRuns) || keepRuns < 0))
+        throw new UserError(`--keep-runs must be a non-negative integer, got ${o.keepRuns}`);
       const maxSize = o.maxSize ? parseSize(o.maxSize) : undefined;
       return withStore(
         o.cache,

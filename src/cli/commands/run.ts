@@ -66,9 +66,14 @@ export async function runCommand(file: string, o: RunOpts): Promise<number> {
     const backend = parseBackend(o.backend ?? loaded.checked.backend ?? process.env.TREND_BACKEND ?? 'auto');
     const opts: ExecuteOptions = { pipeline: resolve(file), source: loaded.source, jobs: parseJobs(o.jobs), ...selection(o) };
     const renderer = new ProgressRenderer(pickMode(o));
-    const res = await interruptible(renderer, async (signal) => execute(dag, store, await loadOps(backend), { ...opts, onEvent: (e) => renderer.handle(e), signal }));
+    const res = await interruptible(renderer, async (signal) =>
+      execute(dag, store, await loadOps(backend), { ...opts, onEvent: (e) => renderer.handle(e), signal }),
+    );
     if (o.dryRun) return printDryRun(dag, res, o.json);
-    const report = o.report !== false && res.status !== 'interrupted' ? await writeRunReport(store, res.runId, o.reportDir ? resolve(o.reportDir) : defaultReportDir(file)) : {};
+    const report =
+      o.report !== false && res.status !== 'interrupted'
+        ? await writeRunReport(store, res.runId, o.reportDir ? resolve(o.reportDir) : defaultReportDir(file))
+        : {};
     printSummary(res, report.reportDir, o.json);
     if (report.error) {
       process.stderr.write(`trendc: ${report.error}\n`);
@@ -90,7 +95,12 @@ function parseJobs(flag: string | undefined): number {
 }
 
 function selection(o: RunOpts): Partial<ExecuteOptions> {
-  return { ...(o.dryRun ? { dryRun: true } : {}), ...(o.force ? { force: o.force } : {}), ...(o.forceAll ? { forceAll: true } : {}), ...(o.only ? { only: o.only } : {}) };
+  return {
+    ...(o.dryRun ? { dryRun: true } : {}),
+    ...(o.force ? { force: o.force } : {}),
+    ...(o.forceAll ? { forceAll: true } : {}),
+    ...(o.only ? { only: o.only } : {}),
+  };
 }
 
 /** Runs `fn` with a signal that SIGINT and SIGTERM abort; restores the terminal and the signals after. */
@@ -123,7 +133,17 @@ function printDryRun(dag: Dag, res: ExecuteResult, asJson?: boolean): number {
 function printSummary(res: ExecuteResult, reportDir: string | undefined, asJson?: boolean): void {
   const c = res.counts;
   if (asJson) {
-    process.stdout.write(JSON.stringify({ type: 'summary', runId: res.runId, status: res.status, counts: c, ms: Math.round(res.ms), backend: res.backend ?? null, report: reportDir ?? null }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        type: 'summary',
+        runId: res.runId,
+        status: res.status,
+        counts: c,
+        ms: Math.round(res.ms),
+        backend: res.backend ?? null,
+        report: reportDir ?? null,
+      }) + '\n',
+    );
     return;
   }
   const summary = `${c.ran} ran, ${c.cached} cached, ${c.failed} failed${c.skipped ? `, ${c.skipped} skipped` : ''} in ${(res.ms / 1000).toFixed(1)}s${res.backend ? ` on ${res.backend}` : ''}`;
@@ -182,13 +202,22 @@ function registerRuns(program: Command, setCode: SetCode): void {
 function runRow(r: RunRecord): string[] {
   const c = countStatuses(r.nodes);
   const ms = r.endedAt ? Date.parse(r.endedAt) - Date.parse(r.startedAt) : undefined;
-  return [r.id, r.status, relative(process.cwd(), r.pipeline), `${c.ran ?? 0} ran, ${c.cached ?? 0} cached, ${c.failed ?? 0} failed`, ms !== undefined ? `${(ms / 1000).toFixed(1)}s` : '-', r.backend ?? '-'];
+  return [
+    r.id,
+    r.status,
+    relative(process.cwd(), r.pipeline),
+    `${c.ran ?? 0} ran, ${c.cached ?? 0} cached, ${c.failed ?? 0} failed`,
+    ms !== undefined ? `${(ms / 1000).toFixed(1)}s` : '-',
+    r.backend ?? '-',
+  ];
 }
 
 function registerDiff(program: Command, setCode: SetCode): void {
   program
     .command('diff')
-    .description('compare two runs: result changes by name (accuracies, TM cells, ensembles) with sample sizes, then nodes added, removed and changed (default: the last two runs of the pipeline)')
+    .description(
+      'compare two runs: result changes by name (accuracies, TM cells, ensembles) with sample sizes, then nodes added, removed and changed (default: the last two runs of the pipeline)',
+    )
     .argument('[runA]', 'earlier run id (or prefix), or a .trend file')
     .argument('[runB]', 'later run id (or prefix)')
     .option('--file <file>', 'take the last two runs of this pipeline')
@@ -215,7 +244,7 @@ function registerReport(program: Command, setCode: SetCode): void {
     .command('report')
     .description('regenerate the report of a run from the cache alone')
     .argument('[run]', 'run id or prefix (default: the last run)')
-    .option('--out <dir>', 'output directory (default: the run\'s report directory)')
+    .option('--out <dir>', "output directory (default: the run's report directory)")
     .option('--cache <dir>', 'cache directory')
     .action((ref: string | undefined, o: { out?: string; cache?: string }) =>
       withStore(o.cache, {}, async (store) => {

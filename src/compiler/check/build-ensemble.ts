@@ -52,7 +52,11 @@ function chooseTransfer(ctx: BuildContext, s: A.EnsembleStmt, transfers: CTransf
   const top = matching.filter((m) => coverage(m.t) === best);
   if (top.length > 1 && new Set(top.map((m) => m.t.index)).size > 1) {
     const lines = [...new Set(top.map((m) => m.t.loc.line))].join(' and ');
-    ctx.diags.push(diag('E074', `several transfers could choose this ensemble (lines ${lines}); say which with 'using'`, s.trend!.loc, { expected: `e.g. using ${top[0]!.a.label}` }));
+    ctx.diags.push(
+      diag('E074', `several transfers could choose this ensemble (lines ${lines}); say which with 'using'`, s.trend!.loc, {
+        expected: `e.g. using ${top[0]!.a.label}`,
+      }),
+    );
     return undefined;
   }
   if (!top[0]) {
@@ -62,7 +66,13 @@ function chooseTransfer(ctx: BuildContext, s: A.EnsembleStmt, transfers: CTransf
   }
   const transfer = transfers.find((t) => t.index === top[0]!.t.index)!;
   if (!using && transfer.attacks.length > 1) {
-    ctx.diags.push(diag('E074', `the transfer at line ${transfer.loc.line} has ${transfer.attacks.length} attacks; say which one: using ${transfer.attacks[0]!.label}`, s.trend!.loc));
+    ctx.diags.push(
+      diag(
+        'E074',
+        `the transfer at line ${transfer.loc.line} has ${transfer.attacks.length} attacks; say which one: using ${transfer.attacks[0]!.label}`,
+        s.trend!.loc,
+      ),
+    );
     return undefined;
   }
   return { transfer, attack: top[0].a };
@@ -84,9 +94,14 @@ export function buildTrend(ctx: BuildContext, { stmt: s, ens }: PendingTrend, tr
   const missing = candidates.filter((c) => !transfer.sources.includes(c) || !transfer.targets.includes(c));
   if (missing.length) {
     ctx.diags.push(
-      diag('E076', `the transfer at line ${transfer.loc.line} does not measure ${missing.join(', ')} as both source and target`, s.trend!.from?.loc ?? s.trend!.loc, {
-        expected: 'candidates that the transfer covers in both directions',
-      }),
+      diag(
+        'E076',
+        `the transfer at line ${transfer.loc.line} does not measure ${missing.join(', ')} as both source and target`,
+        s.trend!.from?.loc ?? s.trend!.loc,
+        {
+          expected: 'candidates that the transfer covers in both directions',
+        },
+      ),
     );
     return;
   }

@@ -5,7 +5,19 @@ import type { AttackUse, CModel, InputQuant, Method, NoiseSpec, Params, TrainSet
 import { diag, oneOf, type Diagnostic } from '../diagnostics.js';
 import { validateParams, withDefaults, type Raw } from '../params.js';
 import { Rational } from '../rational.js';
-import { ATTACKS, METHOD_PARAMS, METHODS, MODEL_PARAMS, NOISE_SD, NOISE_TARGETS, QUANT_BITS, QUANT_TARGETS, TRAIN_PARAMS, type MethodName, type ParamSpec } from '../schema.js';
+import {
+  ATTACKS,
+  METHOD_PARAMS,
+  METHODS,
+  MODEL_PARAMS,
+  NOISE_SD,
+  NOISE_TARGETS,
+  QUANT_BITS,
+  QUANT_TARGETS,
+  TRAIN_PARAMS,
+  type MethodName,
+  type ParamSpec,
+} from '../schema.js';
 import type { Facts, TrainDefaults } from './checks/index.js';
 import type { Built } from './context.js';
 import type { Linker } from './linker.js';
@@ -134,7 +146,10 @@ function buildNoise(ctx: BuildContext, s: A.ModelStmt): CModel['noise'] {
     let spec: NoiseSpec | undefined;
     if (n.value.kind === 'ident') {
       if (n.value.name === 'learned') spec = { learned: true, sd: NOISE_SD.learnedInit };
-      else ctx.diags.push(diag('E058', `bad noise '${n.value.name}'`, n.value.loc, { expected: 'an sd (e.g. 0.25) or learned', ...suggest(n.value.name, ['learned']) }));
+      else
+        ctx.diags.push(
+          diag('E058', `bad noise '${n.value.name}'`, n.value.loc, { expected: 'an sd (e.g. 0.25) or learned', ...suggest(n.value.name, ['learned']) }),
+        );
     } else if (n.value.value.cmp(Rational.of(0)) < 0 || n.value.value.cmp(NOISE_SD.max) > 0) {
       ctx.diags.push(diag('E023', `noise sd ${n.value.text} is out of range`, n.value.loc, { expected: `a number in [0, ${NOISE_SD.max.pretty()}]` }));
     } else spec = { learned: false, sd: n.value.value };
@@ -148,7 +163,14 @@ function defaultRefs(def: unknown, loc: A.Loc): Raw[] {
   return def.split(',').map((name) => ({ value: { kind: 'ident' as const, name, text: name, loc }, loc }));
 }
 
-function buildMethod(ctx: BuildContext, method: MethodName, p: Params, refs: Record<string, Raw[]>, schema: Record<string, ParamSpec>, loc: A.Loc): Method | undefined {
+function buildMethod(
+  ctx: BuildContext,
+  method: MethodName,
+  p: Params,
+  refs: Record<string, Raw[]>,
+  schema: Record<string, ParamSpec>,
+  loc: A.Loc,
+): Method | undefined {
   const attackList = (key: string): AttackUse[] | undefined => {
     const uses = (refs[key] ?? defaultRefs(schema[key]?.default, loc)).map((r) => ctx.linker.attackRef(r));
     return uses.some((u) => !u) ? undefined : (uses as AttackUse[]);
@@ -157,7 +179,11 @@ function buildMethod(ctx: BuildContext, method: MethodName, p: Params, refs: Rec
     if (!uses) return undefined;
     const bad = uses.find((u) => !ATTACKS[u.attack]!.trainable);
     if (!bad) return uses;
-    ctx.diags.push(diag('E059', `attack '${bad.label}' (${bad.attack}) cannot be used for adversarial training`, bad.loc, { expected: 'pgd or fgsm attacks (e.g. linf, l2, l1)' }));
+    ctx.diags.push(
+      diag('E059', `attack '${bad.label}' (${bad.attack}) cannot be used for adversarial training`, bad.loc, {
+        expected: 'pgd or fgsm attacks (e.g. linf, l2, l1)',
+      }),
+    );
     return undefined;
   };
   switch (method) {

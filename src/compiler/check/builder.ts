@@ -60,7 +60,8 @@ export function buildEvaluate(ctx: BuildContext, s: A.EvaluateStmt): { evaluate:
   const attacks = distinguish(s.attacks.flatMap((a) => ctx.linker.resolveAttack(a, s.with)));
   const targets = ctx.linker.resolveSelection(s.targets, ['model', 'ensemble', 'smooth'], 'evaluation targets');
   const { ensembles, smooths } = ctx.built;
-  const kindOf = (n: string) => (ensembles.some((e) => e.name === n) ? 'ensemble' : smooths.some((m) => m.name === n) ? 'smooth' : 'model') as 'model' | 'ensemble' | 'smooth';
+  const kindOf = (n: string) =>
+    (ensembles.some((e) => e.name === n) ? 'ensemble' : smooths.some((m) => m.name === n) ? 'smooth' : 'model') as 'model' | 'ensemble' | 'smooth';
   return { evaluate: { index: s.index, loc: s.loc, targets, attacks, union: s.union }, facts: { stmt: s, attacks, targets, kindOf } };
 }
 

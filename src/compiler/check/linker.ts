@@ -70,7 +70,9 @@ export class Linker {
       return false;
     }
     if (kind === 'attack' && ATTACKS[name.name]) {
-      this.diags.push(diag('E031', `'${name.name}' is a builtin attack and cannot be redefined`, name.loc, { suggestion: `a new name such as '${name.name}2'` }));
+      this.diags.push(
+        diag('E031', `'${name.name}' is a builtin attack and cannot be redefined`, name.loc, { suggestion: `a new name such as '${name.name}2'` }),
+      );
       return false;
     }
     if (/\.[0-9]+$/.test(name.name)) {
@@ -123,12 +125,20 @@ export class Linker {
       for (const combo of product(swept)) {
         const params = finishAttackParams(b.attack, { ...given, ...combo });
         if (params.norm === 'linf' && params.eps instanceof Rational && params.eps.cmp(Rational.of(1)) > 0) {
-          this.diags.push(diag('E023', `eps=${params.eps.pretty()} is out of range for l_inf`, own.locs.eps ?? shared.locs.eps ?? spec.loc, { expected: 'a number in (0, 1]' }));
+          this.diags.push(
+            diag('E023', `eps=${params.eps.pretty()} is out of range for l_inf`, own.locs.eps ?? shared.locs.eps ?? spec.loc, {
+              expected: 'a number in (0, 1]',
+            }),
+          );
           break;
         }
         const topkLoc = own.locs.topk ?? shared.locs.topk;
         if (b.attack === 'pgd' && params.norm !== 'l1' && topkLoc && !this.diags.some((d) => d.loc === topkLoc)) {
-          this.diags.push(diag('W001', `'topk' applies only to norm=l1; it is ignored for norm=${String(params.norm)}`, topkLoc, { note: 'it shapes l_1 steps (the fraction of coordinates moved)' }));
+          this.diags.push(
+            diag('W001', `'topk' applies only to norm=l1; it is ignored for norm=${String(params.norm)}`, topkLoc, {
+              note: 'it shapes l_1 steps (the fraction of coordinates moved)',
+            }),
+          );
         }
         out.push({ attack: b.attack, params, label: spec.name.name, sweep: { ...b.sweep, ...combo }, loc: spec.loc });
       }
@@ -225,12 +235,22 @@ export class Linker {
     const d = this.decls.get(it.name);
     const kind = d?.kind === 'family' ? 'model' : d?.kind === 'smoothfamily' ? 'smooth' : d?.kind;
     if (!d || kind === 'attack') {
-      const names = this.classifierNames().map((c) => c.name).concat(Object.keys(this.families));
-      this.diags.push(diag(d ? 'E037' : 'E035', d ? `'${it.name}' is an attack, not a classifier` : `unknown name '${it.name}'`, it.loc, { ...suggest(it.name, names) }));
+      const names = this.classifierNames()
+        .map((c) => c.name)
+        .concat(Object.keys(this.families));
+      this.diags.push(
+        diag(d ? 'E037' : 'E035', d ? `'${it.name}' is an attack, not a classifier` : `unknown name '${it.name}'`, it.loc, { ...suggest(it.name, names) }),
+      );
       return undefined;
     }
     if (!allowed.includes(kind as ClassifierKind)) {
-      this.diags.push(diag('E037', `'${it.name}' is ${kind === 'ensemble' ? 'an ensemble' : 'a smoothed classifier'}; ${role} must be ${allowed.map((k) => k + 's').join(' or ')}`, it.loc));
+      this.diags.push(
+        diag(
+          'E037',
+          `'${it.name}' is ${kind === 'ensemble' ? 'an ensemble' : 'a smoothed classifier'}; ${role} must be ${allowed.map((k) => k + 's').join(' or ')}`,
+          it.loc,
+        ),
+      );
       return undefined;
     }
     return this.families[it.name] ?? [it.name];
@@ -244,7 +264,11 @@ export class Linker {
       if (!m.from) continue;
       const d = this.decls.get(m.from);
       if (!d || (d.kind !== 'model' && d.kind !== 'family')) {
-        this.diags.push(diag(d ? 'E037' : 'E038', d ? `'${m.from}' is a ${d.kind}; 'from' needs a model` : `unknown model '${m.from}'`, m.loc, { ...suggest(m.from, [...byName.keys()]) }));
+        this.diags.push(
+          diag(d ? 'E037' : 'E038', d ? `'${m.from}' is a ${d.kind}; 'from' needs a model` : `unknown model '${m.from}'`, m.loc, {
+            ...suggest(m.from, [...byName.keys()]),
+          }),
+        );
         delete m.from;
       } else if (d.kind === 'family') {
         this.diags.push(diag('E039', `'${m.from}' is a family of models; 'from' needs one model`, m.loc, { suggestion: `'${this.families[m.from]![0]}'` }));
@@ -261,7 +285,9 @@ export class Linker {
       if (st === 2) return;
       if (st === 1) {
         const m = byName.get(name)!;
-        this.diags.push(diag('E040', `model '${name}' is fine-tuned from itself`, m.loc, { note: `cycle: ${[...path.slice(path.indexOf(name)), name].join(' -> ')}` }));
+        this.diags.push(
+          diag('E040', `model '${name}' is fine-tuned from itself`, m.loc, { note: `cycle: ${[...path.slice(path.indexOf(name)), name].join(' -> ')}` }),
+        );
         return;
       }
       state.set(name, 1);
@@ -285,7 +311,14 @@ export class Linker {
           ? `'${base.name}' is a ${d.kind}; smoothing needs a model or an ensemble`
           : `unknown model '${base.name}'`;
     const code = d?.kind === 'family' ? 'E039' : d ? 'E037' : 'E038';
-    this.diags.push(diag(code, msg, base.loc, { ...suggest(base.name, this.built.models.map((m) => m.name)) }));
+    this.diags.push(
+      diag(code, msg, base.loc, {
+        ...suggest(
+          base.name,
+          this.built.models.map((m) => m.name),
+        ),
+      }),
+    );
     return false;
   }
 }

@@ -29,7 +29,7 @@ export function fitSaturating(xs: number[], ys: number[]): ExpFit {
   // b from 1e-3/xmax to 1e4/xmax on a log grid.
   let best = { b: 1 / xmax, sse: Infinity };
   for (let k = 0; k <= 140; k++) {
-    const b = (10 ** (-3 + k * 0.05)) / xmax;
+    const b = 10 ** (-3 + k * 0.05) / xmax;
     const { sse } = bestA(xs, ys, b);
     if (sse < best.sse) best = { b, sse };
   }
@@ -52,7 +52,12 @@ export function saturating(f: ExpFit, x: number): number {
 }
 
 /** TM(eps) as the ratio of the two fits, and its RMSE against the measured TM values. */
-export function fitTmVersusEps(eps: number[], transferred: number[], generated: number[], tm: Array<number | null>): { transferred: ExpFit; generated: ExpFit; rmse: number } {
+export function fitTmVersusEps(
+  eps: number[],
+  transferred: number[],
+  generated: number[],
+  tm: Array<number | null>,
+): { transferred: ExpFit; generated: ExpFit; rmse: number } {
   const ft = fitSaturating(eps, transferred);
   const fg = fitSaturating(eps, generated);
   let sse = 0;

@@ -9,7 +9,22 @@
 import { tf } from '../tf.js';
 import { runSteps, scaled, type Steps } from '../pace.js';
 import type { Rng } from '../rng.js';
-import { ceEach, l2Norms, lossGrad, oneHot, projectL1, projectL2, projectLinf, randomStart, selectRows, unstepped, type Attack, type AttackParams, type AttackTarget, type SteppedAttack } from './base.js';
+import {
+  ceEach,
+  l2Norms,
+  lossGrad,
+  oneHot,
+  projectL1,
+  projectL2,
+  projectLinf,
+  randomStart,
+  selectRows,
+  unstepped,
+  type Attack,
+  type AttackParams,
+  type AttackTarget,
+  type SteppedAttack,
+} from './base.js';
 
 function l1Direction(g: tf.Tensor4D, topk: number): tf.Tensor4D {
   return tf.tidy(() => {

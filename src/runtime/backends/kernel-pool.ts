@@ -113,7 +113,16 @@ export class KernelPool {
     for (let i = 1; i < threads; i++) {
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { memory: heap.memory, bytes, ctrlOffset: this.ctrlOffset, slotOffset: this.slotsOffset + i * SLOT * 8, index: i, names: this.names, relaxed, stackTop: this.stackTops[i] },
+        workerData: {
+          memory: heap.memory,
+          bytes,
+          ctrlOffset: this.ctrlOffset,
+          slotOffset: this.slotsOffset + i * SLOT * 8,
+          index: i,
+          names: this.names,
+          relaxed,
+          stackTop: this.stackTops[i],
+        },
       });
       w.on('error', (e) => (this.failed = e));
       w.unref();
@@ -128,7 +137,12 @@ export class KernelPool {
   run(fn: string, args: number[] | ((i: number) => number[]), ranges: Array<[number, number]>): void {
     const argsFor = typeof args === 'function' ? args : () => args;
     const f = this.fns[fn]!;
-    if (this.audit) this.audit(fn, ranges.map((_, i) => argsFor(i)), ranges);
+    if (this.audit)
+      this.audit(
+        fn,
+        ranges.map((_, i) => argsFor(i)),
+        ranges,
+      );
     if (ranges.length === 1 || this.workers.length === 0) {
       ranges.forEach(([a, b], i) => {
         if (b > a) f(...argsFor(i), a, b);

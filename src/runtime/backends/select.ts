@@ -20,7 +20,7 @@ const INSTALL: Record<string, string> = {
   'tensorflow-gpu':
     'npm install @tensorflow/tfjs-node-gpu (its install script downloads libtensorflow with CUDA; if that download fails, place libtensorflow 2.9.1 in node_modules/@tensorflow/tfjs-node-gpu/deps/lib, see README)',
   tensorflow: 'npm install @tensorflow/tfjs-node (its install script downloads libtensorflow; see README for offline installs)',
-  webgpu: 'npm install webgpu @tensorflow/tfjs-backend-webgpu, plus a Vulkan driver (Debian: libvulkan1 and the GPU vendor\'s ICD)',
+  webgpu: "npm install webgpu @tensorflow/tfjs-backend-webgpu, plus a Vulkan driver (Debian: libvulkan1 and the GPU vendor's ICD)",
 };
 
 async function tryNode(gpu: boolean): Promise<string | undefined> {
@@ -67,7 +67,8 @@ export async function selectBackend(requested: string): Promise<BackendChoice> {
   if (name === 'tensorflow-gpu' || name === 'tensorflow') {
     const why = await tryNode(name === 'tensorflow-gpu');
     if (why) throw new UserError(`backend '${name}' is not available: ${why}\n  to use it: ${INSTALL[name]}`);
-    if (name === 'tensorflow-gpu' && !tfSeesGpu()) throw new UserError(`backend 'tensorflow-gpu' loaded but TensorFlow sees no GPU (check the CUDA/cuDNN libraries and the driver)`);
+    if (name === 'tensorflow-gpu' && !tfSeesGpu())
+      throw new UserError(`backend 'tensorflow-gpu' loaded but TensorFlow sees no GPU (check the CUDA/cuDNN libraries and the driver)`);
     return { name, description: name };
   }
   if (name === 'webgpu') {

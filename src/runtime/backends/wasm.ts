@@ -38,7 +38,9 @@ export interface WasmInfo {
 }
 
 /** A one-function module using f32x4.relaxed_madd. */
-const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11]);
+const RELAXED_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11,
+]);
 
 /** Relaxed SIMD is on by default from V8 11.4 (Node 22); Node 20 has it behind a flag. */
 export function enableRelaxedSimd(): boolean {
@@ -54,8 +56,8 @@ export function enableRelaxedSimd(): boolean {
 
 /** (f32, f32, f32) -> f32: lane 0 of f32x4.relaxed_madd(splat a, splat b, splat c), exported as m. */
 const MADD_PROBE = new Uint8Array([
-  0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 125, 125, 125, 1, 125, 3, 2, 1, 0, 7, 5, 1, 1, 109, 0, 0, 10, 22, 1, 20, 0, 32, 0, 253, 19, 32, 1, 253, 19, 32, 2, 253, 19,
-  253, 133, 2, 253, 31, 0, 11,
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 125, 125, 125, 1, 125, 3, 2, 1, 0, 7, 5, 1, 1, 109, 0, 0, 10, 22, 1, 20, 0, 32, 0, 253, 19, 32, 1, 253, 19, 32,
+  2, 253, 19, 253, 133, 2, 253, 31, 0, 11,
 ]);
 
 /**
@@ -148,7 +150,8 @@ async function withoutEmscriptenHandlers<T>(f: () => Promise<T>): Promise<T> {
     return await f();
   } finally {
     for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
-      for (const l of process.listeners(ev as 'uncaughtException')) if (!(before[ev] as unknown[]).includes(l)) process.removeListener(ev as 'uncaughtException', l);
+      for (const l of process.listeners(ev as 'uncaughtException'))
+        if (!(before[ev] as unknown[]).includes(l)) process.removeListener(ev as 'uncaughtException', l);
     }
   }
 }
@@ -197,7 +200,12 @@ export async function setupWasm(threads = Math.min(8, os.cpus().length)): Promis
     const { k, bytes } = loadKernelModule(memory, shared, fma);
     const malloc = (wasm as unknown as { _malloc(n: number): number })._malloc;
     const pool = new KernelPool({ memory, malloc: (n) => malloc(n) >>> 0 }, bytes, k as unknown as KernelExports, shared ? actual : 1, fma);
-    registerWasmKernels(k, pool, (n) => malloc(n) >>> 0, (p) => (wasm as unknown as { _free(p: number): void })._free(p));
+    registerWasmKernels(
+      k,
+      pool,
+      (n) => malloc(n) >>> 0,
+      (p) => (wasm as unknown as { _free(p: number): void })._free(p),
+    );
     customKernels = true;
   }
   info = { threads: actual, simd: true, customKernels, fma };

@@ -55,7 +55,9 @@ export function loadCifar(name: 'cifar10' | 'cifar100', path: string): { train: 
   try {
     dir = cifarDir(name, path);
   } catch {
-    throw new StepError(`dataset ${name}: no CIFAR binary files at ${path} (expected ${cifarFiles(name).test[0]} there or in its cifar-10-batches-bin / cifar-100-binary folder)`);
+    throw new StepError(
+      `dataset ${name}: no CIFAR binary files at ${path} (expected ${cifarFiles(name).test[0]} there or in its cifar-10-batches-bin / cifar-100-binary folder)`,
+    );
   }
   const files = cifarFiles(name);
   const lb = name === 'cifar10' ? 1 : 2;
@@ -67,7 +69,9 @@ export function loadCifar(name: 'cifar10' | 'cifar100', path: string): { train: 
   const classes = name === 'cifar10' ? 10 : 100;
   const train = concat(files.train.map(read));
   const test = concat(files.test.map(read));
-  for (const s of [train, test]) for (const v of s.y) if (v >= classes) throw new StepError(`dataset ${name}: label ${v} out of range (0..${classes - 1}); wrong dataset name for these files?`);
+  for (const s of [train, test])
+    for (const v of s.y)
+      if (v >= classes) throw new StepError(`dataset ${name}: label ${v} out of range (0..${classes - 1}); wrong dataset name for these files?`);
   return { train, test, classes };
 }
 

@@ -87,7 +87,12 @@ export function ownStream(r: Rng, seed: number, purpose: string): Rng {
 }
 
 /** m noisy copies per image, run in chunks of at most ~1024 images. */
-export function smoothPredict(base: AttackTarget, x: tf.Tensor4D, s: { sd: number; m: number; vote: SmoothVote; average: 'probs' | 'logits' }, r: Rng): Int32Array {
+export function smoothPredict(
+  base: AttackTarget,
+  x: tf.Tensor4D,
+  s: { sd: number; m: number; vote: SmoothVote; average: 'probs' | 'logits' },
+  r: Rng,
+): Int32Array {
   const n = x.shape[0];
   const acc = new SmoothAccumulator(n, base.classes);
   const reps = Math.max(1, Math.min(s.m, Math.floor(1024 / n)));

@@ -18,9 +18,6 @@ import { newRunId, RunLog, runRecord, type NodeStatus, type RunError, type RunHe
 import { Backend, runNode, type NodeContext } from './run-node.js';
 import type { OpProvider, RunEvent } from './types.js';
 
-export { selectNodes } from './plan.js';
-export { newRunId, type NodeStatus } from './records.js';
-
 export interface ExecuteOptions {
   pipeline: string;
   source: string;
@@ -74,7 +71,15 @@ export async function execute(dag: Dag, store: Store, ops: OpProvider, opts: Exe
   await store.waitForGc();
 
   const ctx: NodeContext = { dag, store, ops, backend, pipeline: opts.pipeline, forced: plan.forced, cache: new ArtifactCache(), log, emit, ...signal(opts) };
-  const graph: GraphOptions = { jobs: opts.jobs ?? 1, policy: KEEP_GOING, isCached: plan.isCached, runNode: (n) => runNode(ctx, n), log, emit, ...signal(opts) };
+  const graph: GraphOptions = {
+    jobs: opts.jobs ?? 1,
+    policy: KEEP_GOING,
+    isCached: plan.isCached,
+    runNode: (n) => runNode(ctx, n),
+    log,
+    emit,
+    ...signal(opts),
+  };
   const { interrupted } = await runGraph(plan.nodes, graph);
   return finish(interrupted ? 'interrupted' : log.errors.length ? 'failed' : 'ok', true);
 }

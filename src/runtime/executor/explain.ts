@@ -19,7 +19,10 @@ export interface Explained {
 
 /** The last run of `pipeline` (an absolute path) that is not still running. */
 export function lastFinishedRun(store: Store, pipeline: string): RunRecord | undefined {
-  return store.runs(pipeline).filter((r) => r.status !== 'running').at(-1);
+  return store
+    .runs(pipeline)
+    .filter((r) => r.status !== 'running')
+    .at(-1);
 }
 
 /** Why each node that would run must run, compared with the last run of this pipeline. */
@@ -30,7 +33,12 @@ export function explainNodes(dag: Dag, store: Store, last: RunRecord | undefined
     const p = prev.get(n.id);
     if (!p) out.push({ id: n.id, reason: last ? 'new node (not in the last run)' : 'new node (no earlier run of this pipeline)', changes: [] });
     else if (p.key === n.key) {
-      out.push({ id: n.id, reason: p.status === 'failed' ? `failed in the last run: ${p.error ?? ''}` : 'same key as the last run, but not in the cache (removed, or never finished)', changes: [] });
+      out.push({
+        id: n.id,
+        reason:
+          p.status === 'failed' ? `failed in the last run: ${p.error ?? ''}` : 'same key as the last run, but not in the cache (removed, or never finished)',
+        changes: [],
+      });
     } else out.push(changedKey(dag, store, n, p, prev, last!));
   }
   return out;

@@ -62,7 +62,10 @@ function startReady(remaining: DagNode[], inFlight: Map<string, Promise<void>>, 
   let started = false;
   for (let i = 0; i < remaining.length && inFlight.size < jobs; i++) {
     const n = remaining[i]!;
-    const state = readiness(inputIds(n).map((id) => o.log.status(id)), o.policy);
+    const state = readiness(
+      inputIds(n).map((id) => o.log.status(id)),
+      o.policy,
+    );
     if (state === 'wait') continue;
     remaining.splice(i--, 1);
     if (state === 'skip') {

@@ -50,7 +50,10 @@ export function selectNodes(dag: Dag, refs: string[]): Set<string> {
     } else if (ref.endsWith('/')) hits = dag.nodes.filter((n) => n.id.startsWith(ref));
     else hits = /^[0-9a-f]{4,}$/.test(ref) ? dag.nodes.filter((n) => n.key.startsWith(ref)) : [];
     if (hits.length === 0) {
-      const guess = didYouMean(ref, dag.nodes.map((n) => n.id));
+      const guess = didYouMean(
+        ref,
+        dag.nodes.map((n) => n.id),
+      );
       throw new UserError(`no node matches '${ref}'${guess ? `; did you mean '${guess}'?` : ''} (see trendc plan for node ids)`);
     }
     hits.forEach((h) => out.add(h.id));

@@ -53,7 +53,18 @@ export interface NodeContext {
 /** A context for running single nodes of `dag` outside a whole run (one per process). */
 export function nodeContext(dag: Dag, store: Store, ops: OpProvider, o: { pipeline: string; emit?: (e: RunEvent) => void; signal?: AbortSignal }): NodeContext {
   const emit = o.emit ?? (() => {});
-  return { dag, store, ops, backend: new Backend(ops, emit), pipeline: o.pipeline, forced: new Set(), cache: new ArtifactCache(), log: new RunLog(dag.nodes), emit, ...(o.signal ? { signal: o.signal } : {}) };
+  return {
+    dag,
+    store,
+    ops,
+    backend: new Backend(ops, emit),
+    pipeline: o.pipeline,
+    forced: new Set(),
+    cache: new ArtifactCache(),
+    log: new RunLog(dag.nodes),
+    emit,
+    ...(o.signal ? { signal: o.signal } : {}),
+  };
 }
 
 /** Runs the node with this key; its status is then in ctx.log. */

@@ -82,7 +82,8 @@ export class Net {
     if (opts.bias) this.declare(`${name}/b`, [cout], { kind: 'zeros' });
     this.declareNoise(name);
     const role = opts.role ?? 'hidden';
-    return (P, x, ctx) => conv2dOp(x as tf.Tensor4D, this.weight(P, name, role, ctx) as tf.Tensor4D, opts.bias ? P.get(`${name}/b`)! : undefined, stride, false);
+    return (P, x, ctx) =>
+      conv2dOp(x as tf.Tensor4D, this.weight(P, name, role, ctx) as tf.Tensor4D, opts.bias ? P.get(`${name}/b`)! : undefined, stride, false);
   }
 
   /**
@@ -120,7 +121,10 @@ export class Net {
           const rm = P.get(`${name}/mean`)!;
           const rv = P.get(`${name}/var`)!;
           ctx.updates.push({ name: `${name}/mean`, value: tf.keep(tf.add(tf.mul(rm, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM))) });
-          ctx.updates.push({ name: `${name}/var`, value: tf.keep(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * n) / Math.max(1, n - 1)))) });
+          ctx.updates.push({
+            name: `${name}/var`,
+            value: tf.keep(tf.add(tf.mul(rv, 1 - BN_MOMENTUM), tf.mul(variance, (BN_MOMENTUM * n) / Math.max(1, n - 1)))),
+          });
         }
         return y;
       }

@@ -130,7 +130,10 @@ export function halftoneStandIn(x: tf.Tensor4D): tf.Tensor4D {
   return tf.add(tf.mul(tf.sigmoid(halftoneResponse(x)), 0.5), 0.5) as tf.Tensor4D;
 }
 
-const stopGradient = withGradient((a) => tf.clone(a), (dy) => tf.zerosLike(dy));
+const stopGradient = withGradient(
+  (a) => tf.clone(a),
+  (dy) => tf.zerosLike(dy),
+);
 
 /**
  * Halftone with BPDA. With the sigmoid stand-in s: s(x) + stopGradient(ht(x) - s(x)), whose value

@@ -65,12 +65,14 @@ export async function datasetOp(ctx: OpContext<'dataset'>): Promise<OpResult<'da
   }
   const want = p.train ?? src.train.n;
   const wantTest = p.test ?? src.test.n;
-  if (want > src.train.n || wantTest > src.test.n) throw new StepError(`dataset ${p.name} has ${src.train.n} training and ${src.test.n} test images; asked for ${want} and ${wantTest}`);
+  if (want > src.train.n || wantTest > src.test.n)
+    throw new StepError(`dataset ${p.name} has ${src.train.n} training and ${src.test.n} test images; asked for ${want} and ${wantTest}`);
   const order = permutation(src.train.n, rng(p.seed, 'dataset/train')).subarray(0, want);
   const nVal = Math.round(want * num(p.val));
   const val = take(src.train, order.subarray(0, nVal), pixels);
   const train = take(src.train, order.subarray(nVal), pixels);
-  const testIdx = p.test === null ? Int32Array.from({ length: src.test.n }, (_, i) => i) : permutation(src.test.n, rng(p.seed, 'dataset/test')).subarray(0, wantTest);
+  const testIdx =
+    p.test === null ? Int32Array.from({ length: src.test.n }, (_, i) => i) : permutation(src.test.n, rng(p.seed, 'dataset/test')).subarray(0, wantTest);
   const test = take(src.test, testIdx, pixels);
   const stats = channelStats(train.x, C);
   const counts = (y: Uint8Array) => {
@@ -80,7 +82,17 @@ export async function datasetOp(ctx: OpContext<'dataset'>): Promise<OpResult<'da
   };
   ctx.progress({ phase: 'load', done: 1, total: 1 });
   const artifact: OpResult<'dataset'>['artifact'] = {
-    summary: { name: p.name, shape: p.shape, classes: p.classes, train: train.n, val: val.n, test: test.n, mean: stats.mean, std: stats.std, trainClassCounts: counts(train.y) },
+    summary: {
+      name: p.name,
+      shape: p.shape,
+      classes: p.classes,
+      train: train.n,
+      val: val.n,
+      test: test.n,
+      mean: stats.mean,
+      std: stats.std,
+      trainClassCounts: counts(train.y),
+    },
     tensors: {
       trainX: tensor('uint8', [train.n, H, W, C], train.x),
       trainY: tensor('uint8', [train.n], train.y),

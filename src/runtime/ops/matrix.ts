@@ -26,14 +26,26 @@ export async function matrixOp(ctx: OpContext<'matrix'>): Promise<OpResult<'matr
     const tm = Array.from({ length: T }, (_, t) => Array.from({ length: S }, (_, s) => at(t, s).tm));
     const offDiag = (t: number, s: number) => !self.has(`${t},${s}`);
     const rowAvg = tm.map((row, t) => avg(row.filter((v, s): v is number => v !== null && offDiag(t, s))));
-    const colAvg = Array.from({ length: S }, (_, s) => avg(tm.map((row) => row[s]).filter((v, t): v is number => v !== null && v !== undefined && offDiag(t, s))));
+    const colAvg = Array.from({ length: S }, (_, s) =>
+      avg(tm.map((row) => row[s]).filter((v, t): v is number => v !== null && v !== undefined && offDiag(t, s))),
+    );
     const families = p.targetFamilies.flatMap((tf, ti) =>
       p.sourceFamilies.map((sf, si) => {
         const vals: number[] = [];
         for (const t of tf) for (const s of sf) if (offDiag(t, s) && tm[t]![s] !== null) vals.push(tm[t]![s]!);
         const tr = tf.flatMap((t) => sf.filter((s) => offDiag(t, s)).map((s) => at(t, s).transferred));
         const gen = tf.flatMap((t) => sf.filter((s) => offDiag(t, s)).map((s) => at(t, s).generated));
-        return { targetFamily: ti, sourceFamily: si, tmMean: avg(vals), tmSd: sd(vals), transferredMean: avg(tr), transferredSd: sd(tr), generatedMean: avg(gen), generatedSd: sd(gen), pairs: vals.length };
+        return {
+          targetFamily: ti,
+          sourceFamily: si,
+          tmMean: avg(vals),
+          tmSd: sd(vals),
+          transferredMean: avg(tr),
+          transferredSd: sd(tr),
+          generatedMean: avg(gen),
+          generatedSd: sd(gen),
+          pairs: vals.length,
+        };
       }),
     );
     return {

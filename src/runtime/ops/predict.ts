@@ -8,12 +8,26 @@ import { rng } from '../rng.js';
 import { chunks, imageBatch, labelBatch, range } from '../training/batches.js';
 import { list, single } from './common.js';
 
-export function predictAll(clf: ReturnType<typeof buildClassifier>, data: Artifact, n: number, batch: number, seed: number | string, progress?: (d: number, t: number) => void): Int32Array {
+export function predictAll(
+  clf: ReturnType<typeof buildClassifier>,
+  data: Artifact,
+  n: number,
+  batch: number,
+  seed: number | string,
+  progress?: (d: number, t: number) => void,
+): Int32Array {
   return runSteps(predictSteps(clf, data, n, batch, seed, progress));
 }
 
 /** Predictions in steps of one batch (smoothed classifiers make m predictions per image). */
-export function* predictSteps(clf: ReturnType<typeof buildClassifier>, data: Artifact, n: number, batch: number, seed: number | string, progress?: (d: number, t: number) => void): Steps<Int32Array> {
+export function* predictSteps(
+  clf: ReturnType<typeof buildClassifier>,
+  data: Artifact,
+  n: number,
+  batch: number,
+  seed: number | string,
+  progress?: (d: number, t: number) => void,
+): Steps<Int32Array> {
   const out = new Int32Array(n);
   let b = 0;
   for (const [s, e] of chunks(n, batch)) {
@@ -47,7 +61,10 @@ export async function predictOp(ctx: OpContext<'predict'>): Promise<OpResult<'pr
   const tick = () => pacer.tick();
   let pred: Int32Array;
   try {
-    pred = await paced(predictSteps(clf, data, n, batch, 'clean', (d, t) => ctx.progress({ phase: 'predict', done: d, total: t, unit: 'images' })), tick);
+    pred = await paced(
+      predictSteps(clf, data, n, batch, 'clean', (d, t) => ctx.progress({ phase: 'predict', done: d, total: t, unit: 'images' })),
+      tick,
+    );
   } catch (e) {
     clf.dispose();
     throw e;
@@ -59,7 +76,8 @@ export async function predictOp(ctx: OpContext<'predict'>): Promise<OpResult<'pr
     summary.chosen = clf.chosen ?? null;
     const members: number[] = [];
     try {
-      for (const [i, m] of clf.members.entries()) members.push(mean(correctMask(await paced(predictSteps({ ...clf, predict: m.predict }, data, n, 500, `member/${i}`), tick), data)));
+      for (const [i, m] of clf.members.entries())
+        members.push(mean(correctMask(await paced(predictSteps({ ...clf, predict: m.predict }, data, n, 500, `member/${i}`), tick), data)));
     } catch (e) {
       clf.dispose();
       throw e;

@@ -11,18 +11,40 @@ import { tensor } from '../artifact.js';
 import { norms, type AttackTarget } from '../attacks/base.js';
 import { buildClassifier } from '../eval/classifier.js';
 import type { OpContext, OpResult } from '../executor/types.js';
-import { rng } from '../rng.js';
+import { rng, type Rng } from '../rng.js';
+import type { tf } from '../tf.js';
 import { paced, Pacer } from '../pace.js';
 import { attackParams, attackSteps, type AttackSpecJson } from '../training/methods.js';
 import { chunks, imageBatch, labelBatch, range } from '../training/batches.js';
 import { imageProgress, list, single, testCount } from './common.js';
+
+/**
+ * Each member on the ensemble's adversarial batch, and attacked alone (white-box): predictions
+ * written at `at` into onEnsembleAdv[i] and whiteBox[i].
+ */
+async function attackMembers(
+  members: AttackTarget[],
+  b: { spec: AttackSpecJson; adv: tf.Tensor4D; x: tf.Tensor4D; y: Int32Array; r: Rng; at: number; part: (i: number) => (f: number) => Promise<void> },
+  onEnsembleAdv: Int32Array[],
+  whiteBox: Int32Array[],
+): Promise<void> {
+  for (const [i, m] of members.entries()) {
+    onEnsembleAdv[i]!.set(m.predict(b.adv, b.r), b.at);
+    const own = await paced(attackSteps(b.spec, { ...m, members: [m] }, b.x, b.y, b.r), b.part(i + 1));
+    whiteBox[i]!.set(m.predict(own, b.r), b.at);
+    own.dispose();
+  }
+}
 
 export async function robustOp(ctx: OpContext<'robust'>): Promise<OpResult<'robust'>> {
   const p = ctx.params;
   const data = single(ctx.inputs.data, 'data');
   const clf = buildClassifier(p.target, list(ctx.inputs.models), ctx.inputs.select ? single(ctx.inputs.select, 'select') : undefined);
   const ap = attackParams(p.attack.params) as ReturnType<typeof attackParams> & { images?: number; batch?: number; seed?: number };
-  const spec: AttackSpecJson = clf.smooth && p.attack.attack === 'epgd' && p.attack.params.sd === undefined ? { ...p.attack, params: { ...p.attack.params, sd: clf.smooth.sd } } : p.attack;
+  const spec: AttackSpecJson =
+    clf.smooth && p.attack.attack === 'epgd' && p.attack.params.sd === undefined
+      ? { ...p.attack, params: { ...p.attack.params, sd: clf.smooth.sd } }
+      : p.attack;
   const n = testCount(data, ap.images);
   const pred = new Int32Array(n);
   const dist = { linf: new Float32Array(n), l2: new Float32Array(n), l1: new Float32Array(n) };
@@ -53,13 +75,7 @@ export async function robustOp(ctx: OpContext<'robust'>): Promise<OpResult<'robu
           dist.linf.set(d.linf, s);
           dist.l2.set(d.l2, s);
           dist.l1.set(d.l1, s);
-          for (let i = 0; i < k; i++) {
-            const m: AttackTarget = clf.members[i]!;
-            onEnsembleAdv[i]!.set(m.predict(adv, r), s);
-            const own = await paced(attackSteps(spec, { ...m, members: [m] }, x, y, r), part(i + 1));
-            whiteBox[i]!.set(m.predict(own, r), s);
-            own.dispose();
-          }
+          await attackMembers(clf.members.slice(0, k), { spec, adv, x, y, r, at: s, part }, onEnsembleAdv, whiteBox);
         } finally {
           adv.dispose();
         }
@@ -84,12 +100,19 @@ export async function robustOp(ctx: OpContext<'robust'>): Promise<OpResult<'robu
     kind: p.target.kind,
     meanNorm: { linf: meanOf(dist.linf), l2: meanOf(dist.l2), l1: meanOf(dist.l1) },
   };
-  if (k) summary.members = clf.members.map((_, i) => ({ input: clf.chosen?.[i] ?? i, onEnsembleAdversarial: acc(onEnsembleAdv[i]!), whiteBox: acc(whiteBox[i]!) }));
+  if (k)
+    summary.members = clf.members.map((_, i) => ({ input: clf.chosen?.[i] ?? i, onEnsembleAdversarial: acc(onEnsembleAdv[i]!), whiteBox: acc(whiteBox[i]!) }));
   clf.dispose();
   return {
     artifact: {
       summary,
-      tensors: { correct: tensor('uint8', [n], correct), pred: tensor('int32', [n], pred), normLinf: tensor('float32', [n], dist.linf), normL2: tensor('float32', [n], dist.l2), normL1: tensor('float32', [n], dist.l1) },
+      tensors: {
+        correct: tensor('uint8', [n], correct),
+        pred: tensor('int32', [n], pred),
+        normLinf: tensor('float32', [n], dist.linf),
+        normL2: tensor('float32', [n], dist.l2),
+        normL1: tensor('float32', [n], dist.l1),
+      },
     },
     extra: { imagesPerSecond: n / (ms / 1000) },
   };

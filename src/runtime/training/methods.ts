@@ -89,7 +89,15 @@ export function prepareBatch(method: MethodJson, model: Model, x: tf.Tensor4D, y
 }
 
 /** The batch's work in steps (the attacks' steps); stopped early, it frees the examples made so far. */
-export function* prepareBatchSteps(method: MethodJson, model: Model, x: tf.Tensor4D, y: Int32Array, yh: tf.Tensor2D, r: Rng, state: MethodState): Steps<BatchWork> {
+export function* prepareBatchSteps(
+  method: MethodJson,
+  model: Model,
+  x: tf.Tensor4D,
+  y: Int32Array,
+  yh: tf.Tensor2D,
+  r: Rng,
+  state: MethodState,
+): Steps<BatchWork> {
   const target = modelTarget(model);
   const held: tf.Tensor4D[] = [];
   let done = false;

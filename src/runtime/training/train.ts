@@ -120,7 +120,11 @@ async function trainBatch(env: BatchEnv, idx: Int32Array | Uint32Array, where: s
         ctx.updates!.forEach((u) => u.value.dispose());
         throw new StepError(`training diverged: the loss is ${loss} at ${where} (lower lr=, or check the data)`);
       }
-      opt.step(vars, vars.map((v) => grads[v.name]!), lr);
+      opt.step(
+        vars,
+        vars.map((v) => grads[v.name]!),
+        lr,
+      );
       for (const u of ctx.updates!) {
         model.vars.get(u.name)!.assign(u.value);
         u.value.dispose();
@@ -139,7 +143,13 @@ async function trainBatch(env: BatchEnv, idx: Int32Array | Uint32Array, where: s
  * RAMP's gradient projection: one adversarial and one clean epoch from the same start, combined
  * (the optimizer continues from the adversarial epoch's state). Returns the adversarial loss.
  */
-async function gradientProjectionEpoch(model: Model, opt: Optimizer, method: MethodJson, beta: number, epoch: (m: MethodJson, phase: string) => Promise<number>): Promise<number> {
+async function gradientProjectionEpoch(
+  model: Model,
+  opt: Optimizer,
+  method: MethodJson,
+  beta: number,
+  epoch: (m: MethodJson, phase: string) => Promise<number>,
+): Promise<number> {
   const old = model.snapshot();
   const optOld = opt.snapshot();
   const loss = await epoch(method, 'adversarial');
@@ -155,7 +165,12 @@ async function gradientProjectionEpoch(model: Model, opt: Optimizer, method: Met
   return loss;
 }
 
-async function trainModel(job: TrainJob, model: Model, opt: Optimizer, pacer: Pacer): Promise<{ model: Model; history: EpochLog[]; bestEpoch: number; bestVal: number }> {
+async function trainModel(
+  job: TrainJob,
+  model: Model,
+  opt: Optimizer,
+  pacer: Pacer,
+): Promise<{ model: Model; history: EpochLog[]; bestEpoch: number; bestVal: number }> {
   const s = job.settings;
   const t = job.data.tensors;
   if (job.init) model.loadFrom(job.init);

@@ -32,12 +32,20 @@ export const modelSgdOnly: Check<'model'> = ({ v, p }, accept) => {
 export const betaNeedsGp: Check<'model'> = ({ v, p, method, defaults }, accept) => {
   const beta = v.locs.beta ?? (defaults.method === 'ramp' ? defaults.v.locs.beta : undefined);
   if (method === 'ramp' && p.gp === false && beta) {
-    accept(diag('W004', `'beta' (the gradient-projection weight) is ignored with gp=false`, (v.locs.beta ?? defaults.v.locs.beta)!, { note: 'set gp=true to project gradients, or drop beta' }));
+    accept(
+      diag('W004', `'beta' (the gradient-projection weight) is ignored with gp=false`, (v.locs.beta ?? defaults.v.locs.beta)!, {
+        note: 'set gp=true to project gradients, or drop beta',
+      }),
+    );
   }
 };
 
 export const averageOnlySoft: Check<'smooth'> = ({ v, p }, accept) => {
   if (v.locs.average && p.vote !== 'soft') {
-    accept(diag('W006', `'average' applies only to vote=soft; it is ignored with vote=${String(p.vote)}`, v.locs.average, { note: 'the soft vote averages probabilities or logits; the other votes count' }));
+    accept(
+      diag('W006', `'average' applies only to vote=soft; it is ignored with vote=${String(p.vote)}`, v.locs.average, {
+        note: 'the soft vote averages probabilities or logits; the other votes count',
+      }),
+    );
   }
 };

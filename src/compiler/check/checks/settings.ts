@@ -41,14 +41,19 @@ export const knownBackend: Check<'backend'> = ({ stmt }, accept) => {
 /** Ranges make families of models: only on a model, never in the train statement. */
 export const noTrainSweep: Check<'train'> = ({ v }, accept) => {
   for (const [k, vs] of Object.entries(v.swept)) {
-    accept(diag('E052', `'${k}' cannot be a list in the train statement`, v.locs[k]!, { note: `a range makes a family of models: give it on a model, e.g. seed ${vs.length > 1 ? '1..' + vs.length : '1'}` }));
+    accept(
+      diag('E052', `'${k}' cannot be a list in the train statement`, v.locs[k]!, {
+        note: `a range makes a family of models: give it on a model, e.g. seed ${vs.length > 1 ? '1..' + vs.length : '1'}`,
+      }),
+    );
   }
 };
 
 /** momentum= and wd= written where the optimizer is Adam, which reads neither. */
 export function sgdOnly(locs: Record<string, Loc>, accept: Accept): void {
   for (const k of ['momentum', 'wd'] as const) {
-    if (locs[k]) accept(diag('W005', `'${k}' applies only to optimizer sgd; Adam ignores it`, locs[k]!, { note: 'it is left out of the keys of Adam-trained models' }));
+    if (locs[k])
+      accept(diag('W005', `'${k}' applies only to optimizer sgd; Adam ignores it`, locs[k]!, { note: 'it is left out of the keys of Adam-trained models' }));
   }
 }
 

@@ -35,7 +35,20 @@ export function bnGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const dg = b.makeOutput([C], 'float32');
   const db = b.makeOutput([C], 'float32');
   // acc: 4C doubles of the shared scratch
-  k().bn_train_backward(off(b, x!), off(b, dy!), off(b, gamma!), off(b, mean!), off(b, variance!), off(b, dx), off(b, dg), off(b, db), scratchFor(8 * C)(0), M, C, attrs.eps as number);
+  k().bn_train_backward(
+    off(b, x!),
+    off(b, dy!),
+    off(b, gamma!),
+    off(b, mean!),
+    off(b, variance!),
+    off(b, dx),
+    off(b, dg),
+    off(b, db),
+    scratchFor(8 * C)(0),
+    M,
+    C,
+    attrs.eps as number,
+  );
   return [dx, dg, db];
 }
 
@@ -62,4 +75,3 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, 
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
   return { y: tf.batchNorm(x, mean, variance, beta, gamma, eps), mean, variance };
 }
-

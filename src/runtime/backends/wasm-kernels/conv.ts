@@ -7,7 +7,24 @@
  * and TrendConv2D, conv + bias + ReLU with a gradient computed part by part.
  */
 import { tf } from '../../tf.js';
-import { CHUNK, free, heapF32, k, kernelModule, malloc, off, pair, round4, round8, scratchFor, stock, threads, type KernelArgs, type TensorInfo, type WasmBackend } from './memory.js';
+import {
+  CHUNK,
+  free,
+  heapF32,
+  k,
+  kernelModule,
+  malloc,
+  off,
+  pair,
+  round4,
+  round8,
+  scratchFor,
+  stock,
+  threads,
+  type KernelArgs,
+  type TensorInfo,
+  type WasmBackend,
+} from './memory.js';
 import { RELU_GRAD } from './elementwise.js';
 
 interface ConvGeom {
@@ -30,7 +47,14 @@ function geometry(xShape: number[], filterShape: number[], attrs: Record<string,
   const dil = pair((attrs.dilations as number | number[] | undefined) ?? 1);
   if (dil[0] !== 1 || dil[1] !== 1) return undefined;
   if (attrs.dataFormat && attrs.dataFormat !== 'NHWC') return undefined;
-  const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], attrs.strides as number, 1, attrs.pad as 'same', attrs.dimRoundingMode as 'floor' | undefined);
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number,
+    1,
+    attrs.pad as 'same',
+    attrs.dimRoundingMode as 'floor' | undefined,
+  );
   return {
     N: xShape[0]!,
     H: xShape[1]!,
@@ -53,7 +77,11 @@ function runConv(x: number, bp: number, bias: number, y: number, g: ConvGeom, re
   const kdim = g.KH * g.KW * g.C;
   const sc = scratchFor(CHUNK * round4(kdim));
   const M = g.N * g.OH * g.OW;
-  threads().run('conv_fwd', (i) => [x, bp, bias, y, sc(i), g.N, g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO, relu ? 1 : 0], threads().split(M, CHUNK));
+  threads().run(
+    'conv_fwd',
+    (i) => [x, bp, bias, y, sc(i), g.N, g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO, relu ? 1 : 0],
+    threads().split(M, CHUNK),
+  );
 }
 
 /**
@@ -114,7 +142,25 @@ export function backpropFilterGemm(args: KernelArgs): TensorInfo {
     [Math.min(M, half), M],
   ];
   // Partition i accumulates into its own buffer; on one thread both use scratch slot 0.
-  const argsFor = (i: number, slot: number) => [off(b, x), off(b, dy), i === 0 ? o0 : o1, sc(slot), g.N, g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO];
+  const argsFor = (i: number, slot: number) => [
+    off(b, x),
+    off(b, dy),
+    i === 0 ? o0 : o1,
+    sc(slot),
+    g.N,
+    g.H,
+    g.W,
+    g.C,
+    g.KH,
+    g.KW,
+    g.sh,
+    g.sw,
+    g.pt,
+    g.pl,
+    g.OH,
+    g.OW,
+    g.CO,
+  ];
   if (threads().threads >= 2) threads().run('conv_dw', (i) => argsFor(i, i), parts);
   else parts.forEach((p, i) => threads().run('conv_dw', () => argsFor(i, 0), [p]));
   k().add_into(o0, o1, kdim * g.CO);
@@ -149,7 +195,14 @@ export function backpropInputGemm(args: KernelArgs): TensorInfo {
   const [KH, KW, CI, CO] = filter.shape as [number, number, number, number];
   const out = b.makeOutput(inputShape, 'float32');
   const bp = packFilter(b, filter, true);
-  runConv(off(b, dy), bp, 0, off(b, out), { N: g.N, H: g.OH, W: g.OW, C: CO, KH, KW, sh: 1, sw: 1, pt: KH - 1 - g.pt, pl: KW - 1 - g.pl, OH: g.H, OW: g.W, CO: CI }, false);
+  runConv(
+    off(b, dy),
+    bp,
+    0,
+    off(b, out),
+    { N: g.N, H: g.OH, W: g.OW, C: CO, KH, KW, sh: 1, sw: 1, pt: KH - 1 - g.pt, pl: KW - 1 - g.pl, OH: g.H, OW: g.W, CO: CI },
+    false,
+  );
   free(bp);
   return out;
 }
@@ -180,7 +233,8 @@ export function registerConvGradient(): void {
       const conv = { strides: attrs.strides, pad: attrs.pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
       return {
         x: () => tf.engine().runKernel('Conv2DBackpropInput', { dy: g, filter }, { ...conv, inputShape: x.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
-        filter: () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: g }, { ...conv, filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        filter: () =>
+          tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: g }, { ...conv, filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,
         bias: () => tf.sum(g, [0, 1, 2]),
       };
     },
@@ -190,10 +244,13 @@ export function registerConvGradient(): void {
 /** conv(x, w) (+ bias) (then ReLU), through TrendConv2D on wasm and stock ops elsewhere. */
 export function conv2dOp(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor | undefined, stride: number, relu: boolean): tf.Tensor4D {
   if (kernelModule()) {
-    return tf.engine().runKernel(CONV_OP, bias ? { x, filter: w, bias } : { x, filter: w }, { strides: stride, pad: 'same', relu } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+    return tf.engine().runKernel(CONV_OP, bias ? { x, filter: w, bias } : { x, filter: w }, {
+      strides: stride,
+      pad: 'same',
+      relu,
+    } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
   }
   let y = bias ? tf.fused.conv2d({ x, filter: w, bias, strides: stride, pad: 'same' }) : tf.conv2d(x, w, stride, 'same');
   if (relu) y = tf.relu(y);
   return y;
 }
-

@@ -12,7 +12,12 @@ export function reluGrad({ inputs, backend }: KernelArgs): TensorInfo {
   const b = backend as WasmBackend;
   const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
   const dx = b.makeOutput(x.shape, 'float32');
-  bothThreads('relu_backward', x.shape.reduce((a, c) => a * c, 1), 1, (a, e) => [off(b, x) + 4 * a, off(b, dy) + 4 * a, off(b, dx) + 4 * a, e - a]);
+  bothThreads(
+    'relu_backward',
+    x.shape.reduce((a, c) => a * c, 1),
+    1,
+    (a, e) => [off(b, x) + 4 * a, off(b, dy) + 4 * a, off(b, dx) + 4 * a, e - a],
+  );
   return dx;
 }
 
@@ -56,4 +61,3 @@ export function sgdStep(w: tf.Tensor, g: tf.Tensor, v: tf.Tensor, lr: number, mu
   const [wo, vo] = callDirect([w.shape, w.shape], ([wo, vo]) => k().sgd_step(offsetOf(w), offsetOf(g), offsetOf(v), wo!, vo!, w.size, lr, mu, wd));
   return [wo!, vo!];
 }
-

@@ -41,4 +41,3 @@ export function batchMatMul(args: KernelArgs): TensorInfo {
   tmp.forEach(free);
   return out;
 }
-

@@ -12,7 +12,23 @@ export interface KernelModule {
   relu_backward(x: number, dy: number, dx: number, n: number): void;
   act_quant(x: number, y: number, n: number, levels: number): void;
   act_quant_backward(x: number, dy: number, dx: number, n: number): void;
-  maxpool_backward(x: number, dy: number, dx: number, N: number, H: number, W: number, C: number, OH: number, OW: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number): void;
+  maxpool_backward(
+    x: number,
+    dy: number,
+    dx: number,
+    N: number,
+    H: number,
+    W: number,
+    C: number,
+    OH: number,
+    OW: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    pt: number,
+    pl: number,
+  ): void;
   sum_rows(x: number, y: number, m: number, c: number): void;
   sgd_step(w: number, g: number, v: number, wo: number, vo: number, n: number, lr: number, mu: number, wd: number): void;
   matmul(a: number, b: number, c: number, M: number, K: number, N: number, ta: number, tb: number): void;
@@ -24,7 +40,20 @@ export interface KernelModule {
   maxpool2x2_backward(x: number, dy: number, dx: number, N: number, H: number, W: number, C: number): void;
   pack_filter_t(w: number, bp: number, KH: number, KW: number, CI: number, CO: number): void;
   bn_train_forward(x: number, gamma: number, beta: number, y: number, mean: number, variance: number, acc: number, M: number, C: number, eps: number): void;
-  bn_train_backward(x: number, dy: number, gamma: number, mean: number, variance: number, dx: number, dgamma: number, dbeta: number, acc: number, M: number, C: number, eps: number): void;
+  bn_train_backward(
+    x: number,
+    dy: number,
+    gamma: number,
+    mean: number,
+    variance: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+    acc: number,
+    M: number,
+    C: number,
+    eps: number,
+  ): void;
 }
 
 export interface TensorInfo {
@@ -139,4 +168,3 @@ export function callDirect(shapes: number[][], run: (outs: number[]) => void): t
   run(outs.map((o) => off(b, o)));
   return outs.map((o) => tf.engine().makeTensorFromTensorInfo(o as tf.TensorInfo));
 }
-
