@@ -131,12 +131,13 @@ export function kernelModule(): KernelModule | undefined {
 }
 
 /** Memory offset of a tensor's data on the wasm heap. */
-export function offsetOf(t: { dataId: object }): number {
-  return (tf.backend() as unknown as WasmBackend).dataIdMap.get(t.dataId).memoryOffset;
+export function off(b: WasmBackend, t: { dataId: object }): number {
+  return b.dataIdMap.get(t.dataId).memoryOffset;
 }
 
-export function off(b: WasmBackend, t: TensorInfo): number {
-  return b.dataIdMap.get(t.dataId).memoryOffset;
+/** The same, on the active backend (for kernels called outside the op registry). */
+export function offsetOf(t: { dataId: object }): number {
+  return off(tf.backend() as unknown as WasmBackend, t);
 }
 
 export function pair(v: number | number[]): [number, number] {
