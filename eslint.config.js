@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'cache/', 'reports/', 'docs/', 'grammar/chevrotain.js', 'kernels/*.wasm'] },
+  { ignores: ['dist/', 'node_modules/', 'cache/', 'reports/', 'docs/', '.scratch/', '.trend-tmp/', 'grammar/chevrotain.js', 'kernels/*.wasm'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
