@@ -1,3 +1,5 @@
+import type { ModelSpec } from '../../src/runtime/models/model.js';
+import type { TrainSettings } from '../../src/runtime/training/train.js';
 import type { OpName, OpParams } from '../../src/compiler/contract.js';
 import type { DagNode } from '../../src/compiler/dag.js';
 import type { Artifact } from '../../src/runtime/artifact.js';
@@ -30,4 +32,14 @@ export function fakeContext<K extends OpName = OpName>(
     backend: 'test',
     signal: new AbortController().signal,
   };
+}
+
+/** SGD training settings for small test runs (3 epochs, batch 32, lr 0.05), with overrides. */
+export function trainSettings(over: Partial<TrainSettings> = {}): TrainSettings {
+  return { epochs: 3, batch: 32, lr: '1/20', momentum: '9/10', wd: '0', optimizer: 'sgd', seed: 1, schedule: 'step', ...over };
+}
+
+/** A plain (unquantised, noise-free) model spec with one input channel normalised by (0.5, 0.25). */
+export function plainSpec(arch: string, width: number, shape: [number, number, number], classes: number): ModelSpec {
+  return { arch, width, shape, classes, input: null, weightBits: null, activationBits: null, noise: {}, mean: [0.5], std: [0.25] };
 }

@@ -16,7 +16,7 @@ import { trainOp } from '../../src/runtime/ops/train.js';
 import { tf } from '../../src/runtime/tf.js';
 import { train, type TrainSettings } from '../../src/runtime/training/train.js';
 import type { MethodJson } from '../../src/runtime/training/methods.js';
-import { fakeContext } from '../helpers/runtime.js';
+import { fakeContext, trainSettings } from '../helpers/runtime.js';
 
 // Training and attack loops yield to the event loop while they compute: a timer (as a signal
 // handler) runs during them, aborting stops them promptly mid-epoch or mid-batch, and an
@@ -25,17 +25,7 @@ import { fakeContext } from '../helpers/runtime.js';
 let toy: Artifact;
 let model: Artifact;
 
-const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({
-  epochs: 3,
-  batch: 32,
-  lr: '1/20',
-  momentum: '9/10',
-  wd: '0',
-  optimizer: 'sgd',
-  seed: 1,
-  schedule: 'step',
-  ...over,
-});
+const settings = trainSettings;
 const trainParams = (method: MethodJson, over: Partial<TrainSettings> = {}) => ({
   arch: 'cnn',
   width: '1/2',

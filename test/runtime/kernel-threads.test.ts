@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import { kernelThreads } from '../../src/runtime/backends/wasm-kernels/memory.js';
-import { Model, type ModelSpec } from '../../src/runtime/models/model.js';
+import { Model } from '../../src/runtime/models/model.js';
+import { plainSpec } from '../helpers/runtime.js';
 import { tf } from '../../src/runtime/tf.js';
 import { ROOT } from '../helpers/cli.js';
 
@@ -58,18 +59,7 @@ describe('kernel threads own their state', () => {
     try {
       // A training step of a narrow ResNet with batch norm: conv forward and both gradients,
       // pooling and ReLU passes large enough to be split across the threads.
-      const spec: ModelSpec = {
-        arch: 'resnet18',
-        width: 1 / 16,
-        shape: [28, 28, 1],
-        classes: 10,
-        input: null,
-        weightBits: null,
-        activationBits: null,
-        noise: {},
-        mean: [0.5],
-        std: [0.25],
-      };
+      const spec = plainSpec('resnet18', 1 / 16, [28, 28, 1], 10);
       const model = Model.create(spec, 1);
       const x = tf.randomUniform([64, 28, 28, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
       const y = tf.oneHot(

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/runtime/backends/select.js';
-import { Model, type ModelSpec } from '../../src/runtime/models/model.js';
+import { Model } from '../../src/runtime/models/model.js';
 import { flatten, globalAvgPool, maxPool2, Net, type Layer, type Params } from '../../src/runtime/models/net.js';
+import { plainSpec } from '../helpers/runtime.js';
 import { tf } from '../../src/runtime/tf.js';
 
 function vals(n: number, seed: number, scale = 1): Float32Array {
@@ -103,18 +104,7 @@ describe('layer gradients match finite differences (wasm backend, trend kernels)
   });
 
   it('a whole model: logits with respect to the pixel-space input', () => {
-    const spec: ModelSpec = {
-      arch: 'resnet18',
-      width: 1 / 16,
-      shape: [8, 8, 1],
-      classes: 3,
-      input: null,
-      weightBits: null,
-      activationBits: null,
-      noise: {},
-      mean: [0.5],
-      std: [0.25],
-    };
+    const spec = plainSpec('resnet18', 1 / 16, [8, 8, 1], 3);
     const model = Model.create(spec, 7);
     const layer: Layer = (_P, x) => model.logits(x as tf.Tensor4D, { training: false });
     expect(checkLayer(layer, new Map(), [2, 8, 8, 1], false, 2e-3)).toBeLessThan(3e-2);

@@ -4,8 +4,8 @@ import { selectBackend } from '../../src/runtime/backends/select.js';
 import { Model, type ModelSpec } from '../../src/runtime/models/model.js';
 import { datasetOp } from '../../src/runtime/ops/dataset.js';
 import { tf } from '../../src/runtime/tf.js';
-import { accuracy, lrAt, train, type TrainSettings } from '../../src/runtime/training/train.js';
-import { fakeContext } from '../helpers/runtime.js';
+import { accuracy, lrAt, train } from '../../src/runtime/training/train.js';
+import { fakeContext, trainSettings } from '../helpers/runtime.js';
 
 let toy: Artifact;
 
@@ -13,17 +13,7 @@ const spec = (arch: string, data: Artifact, width = 0.5): ModelSpec => {
   const s = data.summary as { mean: number[]; std: number[] };
   return { arch, width, shape: [8, 8, 1], classes: 2, input: null, weightBits: null, activationBits: null, noise: {}, mean: s.mean, std: s.std };
 };
-const settings = (over: Partial<TrainSettings> = {}): TrainSettings => ({
-  epochs: 3,
-  batch: 32,
-  lr: '1/20',
-  momentum: '9/10',
-  wd: '0',
-  optimizer: 'sgd',
-  seed: 1,
-  schedule: 'step',
-  ...over,
-});
+const settings = trainSettings;
 
 describe('training', () => {
   beforeAll(async () => {
