@@ -93,6 +93,19 @@ export interface RunNode {
   inputs: Record<string, string | string[]>;
   info: unknown;
   line: number;
+  /** Where the node was computed (set for nodes that ran). */
+  placement?: Placement;
+}
+
+/** Where and how a node ran: the host, and for a cluster job its id, queue wait and wall time. */
+export interface Placement {
+  host: string;
+  executor: 'local' | 'slurm';
+  jobId?: string;
+  /** Milliseconds from submission to the job's start (cluster jobs). */
+  queueMs?: number;
+  /** Milliseconds the job (or the local computation) ran. */
+  wallMs?: number;
 }
 
 export interface RunRecord {
@@ -101,6 +114,10 @@ export interface RunRecord {
   textHash: string;
   source: string;
   pid: number;
+  /** The host of the driving process (absent in records written before hosts were recorded). */
+  host?: string;
+  /** The executor that ran it (absent: local). */
+  executor?: 'local' | 'slurm';
   startedAt: string;
   endedAt?: string;
   status: 'running' | 'ok' | 'failed' | 'interrupted';
