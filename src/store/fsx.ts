@@ -6,6 +6,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { tempName } from './owner.js';
 
 /** A store failure with a message for people: exit 1 (I/O, damage) or 2 (a bad store path). */
 export class StoreError extends Error {
@@ -74,12 +75,12 @@ export function fsyncDir(dir: string): void {
 }
 
 /**
- * Writes bytes to `final` atomically: a temporary file in `tmpDir` (named `<pid>-...` so a later
- * process can remove it if this one dies), fsynced, then renamed into place. On failure the
+ * Writes bytes to `final` atomically: a temporary file in `tmpDir` (named `<pid>@<host>+...`, so
+ * a later process can remove it if this one dies), fsynced, then renamed into place. On failure the
  * temporary file is removed and the error names `final`.
  */
 export function writeAtomic(final: string, bytes: Uint8Array | string, tmpDir: string): void {
-  const tmp = join(tmpDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
+  const tmp = join(tmpDir, tempName(randomBytes(6).toString('hex')));
   const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
   let fd: number | undefined;
   try {

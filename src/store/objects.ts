@@ -7,14 +7,17 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { join } from 'node:path';
 import { checksumBytes } from '../common/checksum.js';
 import { errno, ioError, mkdirs, writeAtomic } from './fsx.js';
+import { ownerAlive, parseTempName, registrationName } from './owner.js';
 
 export class ObjectDir {
   readonly dir: string;
   readonly tmp: string;
+  readonly locks: string;
 
   constructor(root: string) {
     this.dir = join(root, 'objects');
     this.tmp = join(root, 'tmp');
+    this.locks = join(root, 'locks');
   }
 
   path(address: string): string {
@@ -66,18 +69,21 @@ export class ObjectDir {
     }
   }
 
-  /** Removes temporary files left by processes that are no longer running. */
+  /**
+   * Removes temporary files left by processes that are no longer running: this host's by pid,
+   * another host's when neither the file nor its owner's registration (locks/proc-<owner>) was
+   * refreshed within the lease. Names that name no owner are removed too.
+   */
   cleanTemp(): number {
     let n = 0;
     for (const f of readdirQuiet(this.tmp)) {
-      const pid = Number(f.split('-')[0]);
-      if (!Number.isFinite(pid) || !alive(pid)) {
-        try {
-          rmSync(join(this.tmp, f), { recursive: true, force: true });
-          n++;
-        } catch {
-          // raced with its owner
-        }
+      const t = parseTempName(f);
+      if (t && ownerAlive(t.owner, [join(this.tmp, f), join(this.locks, registrationName(t.owner))])) continue;
+      try {
+        rmSync(join(this.tmp, f), { recursive: true, force: true });
+        n++;
+      } catch {
+        // raced with its owner
       }
     }
     return n;
@@ -90,15 +96,5 @@ export function readdirQuiet(dir: string): string[] {
   } catch (e) {
     if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return [];
     throw ioError(e, 'reading', dir);
-  }
-}
-
-export function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -7,9 +7,11 @@
  *   cache/nodes/ab/<key>.json    node records (metadata: op, parameters, inputs, versions,
  *                                times, size, payload checksum)
  *   cache/runs/<id>.json         run records
- *   cache/data.mdb, lock.mdb     the per-host LMDB index (index-db.ts): `nodes`, `runs`, `memo`
- *   cache/tmp/                   partial writes, named <pid>-..., removed when their writer is gone
- *   cache/locks/                 per-node locks, proc-<pid> registrations, the gc and
+ *   cache/data.mdb, lock.mdb     the per-host LMDB index (index-db.ts): `nodes`, `runs`, `memo`;
+ *                                elsewhere with OpenOptions.indexDir / TREND_INDEX_DIR
+ *   cache/tmp/                   partial writes, named <pid>@<host>+..., removed when their
+ *                                writer is gone
+ *   cache/locks/                 per-node locks, proc-<pid>@<host> registrations, the gc and
  *                                maintenance locks
  *
  * Design. The payload files and the record files are the store's source of truth; every one is
@@ -30,26 +32,61 @@
  * StoreError; a store on a read-only file system opens read-only and can be listed, shown,
  * verified and exported from.
  *
- * Concurrency. Processes register as users (locks/proc-<pid>). `cache gc` holds locks/gc while it
- * collects: it keeps every node of a live run (any status: computed, being computed or yet to be
- * computed), a run waits for a running gc after writing its start record (so gc either sees the
- * run or the run sees the finished gc), and a payload being written is protected by a temporary
- * root (tmp/<pid>-root-<addr>) until its record exists. Rebuilding the index needs locks/
- * maintenance and no other user; an opening process waits while maintenance runs.
+ * Concurrency. Processes register as users (locks/proc-<owner>, whose text names the index they
+ * use). `cache gc` holds locks/gc while it collects: it keeps every node of a live run (any
+ * status: computed, being computed or yet to be computed), a run waits for a running gc after
+ * writing its start record (so gc either sees the run or the run sees the finished gc), and a
+ * payload being written is protected by a temporary root (tmp/<owner>+root-<addr>) until its
+ * record exists. Rebuilding an index needs locks/maintenance and no other user of that index; an
+ * opening process waits while maintenance runs.
+ *
+ * Owners and hosts (owner.ts). The store may be shared by hosts (NFS). Every lock, registration,
+ * temporary file and run record names its owner as a pid and a host (`<pid>@<host>`; the host is
+ * TREND_HOST_ID or the host name; a bare pid, as older versions wrote, means this host). An owner
+ * on this host is alive while its pid is. A pid from another host means nothing here, so such an
+ * owner is alive while its lease is: each process refreshes the mtime of its locks and its
+ * registration every lease/4 (TREND_LEASE_S, default 120 s), and a lock of another host is stale
+ * once its file is older than the lease; another host's temporary file once neither it nor its
+ * owner's registration is; another host's 'running' run reads 'interrupted' once its driver's
+ * registration is gone or older than the lease (so gc keeps its nodes until then). This assumes
+ * the hosts' clocks agree to well within the lease (as NFS needs anyway).
+ *
+ * LMDB must not be shared by hosts: each host keeps its own index (indexDir, on local disk; the
+ * default, inside the store, suits one host, and a process will not use it while a live process
+ * of another host does). A cluster worker opens the store with `index: false`: it reads and writes
+ * only the record files and payloads, never opens, checks or creates data.mdb or lock.mdb, and
+ * never warns about the index; the index of another host notices the records it wrote by their
+ * file identity. An index outside the store is marked with the store it belongs to (trend-store).
  *
  * A store is created by its first write: opening a directory that is not (yet) a store, with
  * `create`, creates nothing, so a command that fails on bad arguments leaves no store behind.
  */
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { checksumBytes, initHash } from '../common/checksum.js';
 import { createEmpty, errno, ioError, isReadOnlyError, mkdirs, StoreError, unlinkQuiet, writeAtomic } from './fsx.js';
 import { buildIndex, checkIndex, fileStamp, Index, type Entry, type IndexDb } from './index-db.js';
-import { LockDir } from './locks.js';
+import { liveHolder, LockDir } from './locks.js';
 import { checkMdb } from './mdb-check.js';
-import { alive, ObjectDir, readdirQuiet } from './objects.js';
+import { ObjectDir, readdirQuiet } from './objects.js';
+import {
+  currentHost,
+  isSelf,
+  isThisHost,
+  keepAlive,
+  leaseSettingError,
+  letGo,
+  ownerAlive,
+  ownerLabel,
+  parseTempName,
+  registrationName,
+  registrationOwner,
+  self,
+  tempName,
+  type Owner,
+} from './owner.js';
 
 export { StoreError } from './fsx.js';
 
@@ -113,8 +150,12 @@ export interface RunRecord {
   pipeline: string;
   textHash: string;
   source: string;
+  /** The driving process; with `host`, whether a 'running' run is still alive (owner.ts). */
   pid: number;
-  /** The host of the driving process (absent in records written before hosts were recorded). */
+  /**
+   * The host id of the driving process (owner.ts: TREND_HOST_ID or the host name); putRun fills
+   * it in when absent. Absent in records written before hosts were recorded: this host.
+   */
   host?: string;
   /** The executor that ran it (absent: local). */
   executor?: 'local' | 'slurm';
@@ -134,10 +175,22 @@ export interface OpenOptions {
   readOnly?: boolean;
   /** Called with messages for the user (a damaged index, a failed index write). */
   onWarning?: (message: string) => void;
+  /**
+   * false: never use the LMDB index. The process reads and writes only the record files and
+   * payloads, never opens, checks, creates or writes data.mdb or lock.mdb, and never warns about
+   * the index (for cluster workers on other hosts). Default true.
+   */
+  index?: boolean;
+  /**
+   * The directory of this host's index (data.mdb, lock.mdb): default `TREND_INDEX_DIR`, else the
+   * store directory itself. On a store shared by hosts, a local directory of each host's own.
+   */
+  indexDir?: string;
 }
 
 export interface IndexState {
-  status: 'ok' | 'damaged' | 'missing' | 'unavailable';
+  /** 'off': opened with `index: false`. */
+  status: 'ok' | 'damaged' | 'missing' | 'unavailable' | 'off';
   detail?: string;
 }
 
@@ -182,14 +235,27 @@ export class Store {
   private dirsChecked = false;
   private readonly procFile: string;
   private readonly warn: (m: string) => void;
+  /** Whether this process uses an LMDB index at all (OpenOptions.index). */
+  private readonly useIndex: boolean;
+  /** The directory holding this host's data.mdb and lock.mdb. */
+  readonly indexDir: string;
+  /** Why the index may not be used here (it belongs to another store, or another host uses it). */
+  private indexRefused: string | undefined;
 
   private constructor(root: string, exists: boolean, opts: OpenOptions) {
     this.root = root;
     this.exists = exists;
     this.readOnly = !!opts.readOnly;
     this.objects = new ObjectDir(root);
-    this.procFile = join(root, 'locks', `proc-${process.pid}`);
+    this.procFile = join(root, 'locks', registrationName(self()));
     this.warn = opts.onWarning ?? (() => {});
+    this.useIndex = opts.index !== false;
+    this.indexDir = resolve(opts.indexDir ?? (process.env.TREND_INDEX_DIR || root));
+  }
+
+  /** What this process's registration says of its index: none, the store's own, or a directory. */
+  private get indexMode(): string {
+    return !this.useIndex ? 'none' : this.indexDir === this.root ? 'store' : this.indexDir;
   }
 
   /**
@@ -200,6 +266,8 @@ export class Store {
   static async open(root: string, opts: OpenOptions = {}): Promise<Store> {
     await initHash();
     const dir = resolve(root);
+    const badLease = leaseSettingError();
+    if (badLease) throw new StoreError(`cannot open the store at ${dir}: ${badLease}`, 2);
     let isDirectory = false;
     try {
       isDirectory = statSync(dir).isDirectory();
@@ -272,7 +340,9 @@ export class Store {
         if (this.readOnly) return;
         mkdirs(this.path('locks'));
       }
-      createEmpty(this.procFile);
+      // The content says which index this process uses (for rebuilds: who else uses it).
+      writeFileSync(this.procFile, `index=${this.indexMode}`);
+      keepAlive(this.procFile, 'registration', `index=${this.indexMode}`);
       this.registered = true;
     } catch (e) {
       const code = (e as StoreError).code ?? errno(e);
@@ -283,10 +353,20 @@ export class Store {
   }
 
   private openIndex(): void {
-    const file = this.path('data.mdb');
+    if (!this.useIndex) {
+      this.indexState = { status: 'off', detail: 'opened without an index' };
+      return;
+    }
+    const file = join(this.indexDir, 'data.mdb');
     const canWrite = !this.readOnly && !this.writeBlock && this.registered;
+    this.indexRefused = this.indexRefusal();
+    if (this.indexRefused) {
+      this.indexState = { status: 'unavailable', detail: this.indexRefused };
+      this.warn(`${this.indexRefused}; working from the node and run records alone`);
+      return;
+    }
     if (existsSync(file)) {
-      const c = checkIndex(this.root);
+      const c = checkIndex(this.indexDir);
       if (!c.ok) {
         this.indexState = { status: 'damaged', detail: c.reason };
         this.warn(
@@ -299,10 +379,47 @@ export class Store {
       return;
     }
     try {
-      this.index = Index.open(this.root, !canWrite);
+      if (canWrite && this.indexDir !== this.root) this.prepareIndexDir();
+      this.index = Index.open(this.indexDir, !canWrite);
       this.indexState = { status: 'ok' };
     } catch (e) {
       this.indexState = { status: 'unavailable', detail: (e as Error)?.message ?? String(e) };
+    }
+  }
+
+  /**
+   * Why this process may not use its index: an index directory outside the store that names
+   * another store (in its file `trend-store`), or the index inside a shared store while a live
+   * process on another host uses it (LMDB must not be shared by hosts).
+   */
+  private indexRefusal(): string | undefined {
+    if (this.indexDir !== this.root) {
+      let owner: string | undefined;
+      try {
+        owner = readFileSync(join(this.indexDir, 'trend-store'), 'utf8').trim();
+      } catch {
+        return undefined; // a new index directory
+      }
+      return owner && owner !== this.root
+        ? `the index directory ${this.indexDir} belongs to the store at ${owner}, not ${this.root} (give each store its own TREND_INDEX_DIR)`
+        : undefined;
+    }
+    for (const f of readdirQuiet(this.path('locks'))) {
+      const o = registrationOwner(f);
+      if (!o || isThisHost(o) || readQuiet(this.path('locks', f)) !== 'index=store' || !ownerAlive(o, [this.path('locks', f)])) continue;
+      return `the index inside the store ${this.root} is in use by ${ownerLabel(o)}, and LMDB must not be shared by hosts (give each host a local TREND_INDEX_DIR)`;
+    }
+    return undefined;
+  }
+
+  /** Creates an index directory outside the store, marks it as this store's, clears leftovers. */
+  private prepareIndexDir(): void {
+    mkdirs(this.indexDir);
+    const mark = join(this.indexDir, 'trend-store');
+    if (!existsSync(mark)) writeAtomic(mark, `${this.root}\n`, this.indexDir);
+    for (const f of readdirQuiet(this.indexDir)) {
+      const t = f.startsWith('rebuild-') ? parseTempName(f.slice(8)) : undefined;
+      if (t && !ownerAlive(t.owner, [])) rmSync(join(this.indexDir, f), { recursive: true, force: true });
     }
   }
 
@@ -339,21 +456,16 @@ export class Store {
     if (this.holder('maintenance') === undefined) this.openIndex();
   }
 
-  /** The live process (not this one) holding locks/<name>, if any. */
-  private holder(name: string): number | undefined {
-    try {
-      const pid = Number(readFileSync(this.path('locks', name), 'utf8'));
-      return pid > 0 && pid !== process.pid && alive(pid) ? pid : undefined;
-    } catch {
-      return undefined;
-    }
+  /** The live process (not this one) holding locks/<name>, if any: by pid here, by lease elsewhere. */
+  private holder(name: string): Owner | undefined {
+    return liveHolder(this.root, name);
   }
 
   private async waitForLock(name: string, limitMs = 600_000): Promise<void> {
     const t0 = Date.now();
     while (this.holder(name) !== undefined) {
       if (Date.now() - t0 > limitMs)
-        throw new StoreError(`the store at ${this.root} is held by process ${this.holder(name)} (locks/${name}) for over ${limitMs / 1000} s`);
+        throw new StoreError(`the store at ${this.root} is held by ${ownerLabel(this.holder(name))} (locks/${name}) for over ${limitMs / 1000} s`);
       await sleep(50);
     }
   }
@@ -367,7 +479,10 @@ export class Store {
     if (this.closed) return;
     this.closed = true;
     await this.index?.close();
-    if (this.registered) unlinkQuiet(this.procFile);
+    if (this.registered) {
+      letGo(this.procFile);
+      unlinkQuiet(this.procFile);
+    }
     this.registered = false;
   }
 
@@ -449,7 +564,7 @@ export class Store {
     if (!KEY_RE.test(meta.key)) throw new StoreError(`invalid node key '${meta.key}'`);
     this.ensureWritable();
     const checksum = checksumBytes(bytes);
-    const root = this.path('tmp', `${process.pid}-root-${checksum}.${this.rootSeq++}`);
+    const root = this.path('tmp', tempName(`root-${checksum}.${this.rootSeq++}`));
     createEmpty(root);
     try {
       this.objects.write(checksum, bytes);
@@ -501,7 +616,7 @@ export class Store {
   putRun(run: RunRecord): void {
     if (!KEY_RE.test(run.id)) throw new StoreError(`invalid run id '${run.id}'`);
     this.ensureWritable();
-    this.writeRecord('runs', run.id, this.runPath(run.id), run);
+    this.writeRecord('runs', run.id, this.runPath(run.id), run.host ? run : { ...run, host: currentHost() });
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -517,17 +632,26 @@ export class Store {
       .sort();
   }
 
-  /** All runs, oldest first; a run whose process died while running reads as interrupted. */
+  /**
+   * All runs, oldest first; a run whose process died while running reads as interrupted: on this
+   * host when its pid is gone, on another when its registration (locks/proc-<pid>@<host>) is gone
+   * or its lease has run out.
+   */
   runs(pipeline?: string): RunRecord[] {
     const out: RunRecord[] = [];
     for (const id of this.runIds()) {
       const value = this.getRun(id);
       if (!value) continue;
       if (pipeline && value.pipeline !== pipeline) continue;
-      if (value.status === 'running' && !alive(value.pid)) value.status = 'interrupted';
+      if (value.status === 'running' && !this.runAlive(value)) value.status = 'interrupted';
       out.push(value);
     }
     return out;
+  }
+
+  private runAlive(r: RunRecord): boolean {
+    const o: Owner = { host: r.host ?? currentHost(), pid: r.pid };
+    return ownerAlive(o, [this.path('locks', registrationName(o))]);
   }
 
   deleteRun(id: string): void {
@@ -573,7 +697,7 @@ export class Store {
     }
     let dbBytes = 0;
     try {
-      dbBytes = statSync(this.path('data.mdb')).size;
+      if (this.useIndex) dbBytes = statSync(join(this.indexDir, 'data.mdb')).size;
     } catch {
       // no index
     }
@@ -614,9 +738,11 @@ export class Store {
 
   /** The index's state for verify: the structural and value check of data.mdb, if it exists. */
   private verifyIndexState(): IndexState {
+    if (!this.useIndex) return { status: 'off', detail: 'opened without an index' };
+    if (this.indexRefused) return { status: 'unavailable', detail: this.indexRefused };
     if (this.indexState.status === 'damaged' && !existsSync(this.path('FORMAT'))) return this.indexState;
-    if (existsSync(this.path('data.mdb'))) {
-      const c = checkIndex(this.root);
+    if (existsSync(join(this.indexDir, 'data.mdb'))) {
+      const c = checkIndex(this.indexDir);
       return c.ok ? (this.index?.failed ? { status: 'unavailable', detail: this.index.failed } : { status: 'ok' }) : { status: 'damaged', detail: c.reason };
     }
     return { status: 'missing' };
@@ -698,26 +824,44 @@ export class Store {
     for (const b of result.brokenRuns) this.removeRecord('runs', b.id, this.runPath(b.id));
     result.tempFiles = this.objects.cleanTemp();
     result.staleLocks = this.locks.cleanStale() + this.cleanProcFiles();
-    if (result.index.status !== 'ok' || result.index.stale > 0 || !existsSync(this.path('FORMAT'))) {
+    const rebuild = result.index.status !== 'ok' || result.index.stale > 0 || !existsSync(this.path('FORMAT'));
+    if (rebuild && this.useIndex && !this.indexRefused) {
       const why = await this.rebuildIndex();
       if (why) result.index.notRebuilt = why;
       else result.index.rebuilt = true;
     }
   }
 
-  /** Other live processes that have this store open. */
-  otherUsers(): number[] {
-    return readdirQuiet(this.path('locks'))
-      .filter((f) => /^proc-\d+$/.test(f))
-      .map((f) => Number(f.slice(5)))
-      .filter((pid) => pid !== process.pid && alive(pid));
+  /**
+   * Other live processes that have this store open, on any host (judged as owner.ts says).
+   * scope 'index': only those that use this process's index (a rebuild replaces it under them):
+   * processes opened without an index and other hosts' local indexes do not count.
+   */
+  otherUsers(scope: 'store' | 'index' = 'store'): Owner[] {
+    const out: Owner[] = [];
+    for (const f of readdirQuiet(this.path('locks'))) {
+      const o = registrationOwner(f);
+      if (!o || isSelf(o) || !ownerAlive(o, [this.path('locks', f)])) continue;
+      if (scope === 'index' && !this.usesMyIndex(o, readQuiet(this.path('locks', f)))) continue;
+      out.push(o);
+    }
+    return out;
   }
 
+  /** Whether the user `o`, whose registration says `content`, uses this process's index. */
+  private usesMyIndex(o: Owner, content: string | undefined): boolean {
+    if (!content?.startsWith('index=')) return true; // older versions, or being written: assume so
+    const theirs = content.slice(6);
+    if (theirs === 'none' || this.indexMode === 'none') return false;
+    return theirs === this.indexMode && (theirs === 'store' || isThisHost(o));
+  }
+
+  /** Removes the registrations of users that are gone (another host's: lease run out). */
   private cleanProcFiles(): number {
     let n = 0;
     for (const f of readdirQuiet(this.path('locks'))) {
-      const m = /^proc-(\d+)$/.exec(f);
-      if (m && !alive(Number(m[1]))) {
+      const o = registrationOwner(f);
+      if (o && !isSelf(o) && !ownerAlive(o, [this.path('locks', f)])) {
         unlinkQuiet(this.path('locks', f));
         n++;
       }
@@ -733,52 +877,63 @@ export class Store {
    * of the old file): the process goes on from the record files.
    */
   private async rebuildIndex(haveLock = false): Promise<string | undefined> {
+    if (!this.useIndex) return 'the store was opened without an index';
+    if (this.indexRefused) return this.indexRefused;
     const locks = this.lockDirectory();
-    if (!haveLock && !locks.tryAcquire('maintenance')) return `another process (${locks.owner('maintenance')}) is maintaining the store`;
+    if (!haveLock && !locks.tryAcquire('maintenance')) return `another process (${ownerLabel(locks.holder('maintenance'))}) is maintaining the store`;
     try {
-      const others = this.otherUsers();
-      if (others.length) return `other processes use the store (pid ${others.join(', ')}); rerun when they have finished`;
+      const others = this.otherUsers('index');
+      if (others.length) return `other processes use the index (${others.map(ownerLabel).join(', ')}); rerun when they have finished`;
       const memo = this.index?.usable ? this.index.memoEntries() : [];
       await this.index?.close();
       this.index = undefined;
-      const entries: Array<{ db: IndexDb; key: string; e: Entry<unknown> }> = [];
-      for (const key of this.nodeKeys()) {
-        const file = this.nodePath(key);
-        const st = fileStamp(file);
-        try {
-          const v = decodeRecord<NodeMeta>(readFileSync(file, 'utf8'));
-          if (st && v?.key === key) entries.push({ db: 'nodes', key, e: { st, v } });
-        } catch {
-          // unreadable: verify reports it
-        }
-      }
-      for (const id of this.runIds()) {
-        const file = this.runPath(id);
-        const st = fileStamp(file);
-        try {
-          const v = decodeRecord<RunRecord>(readFileSync(file, 'utf8'));
-          if (st && v?.id === id) entries.push({ db: 'runs', key: id, e: { st, v } });
-        } catch {
-          // unreadable
-        }
-      }
+      const entries = this.recordEntries();
       for (const [key, e] of memo) entries.push({ db: 'memo', key, e });
-      // A new name each time: lmdb-js keeps environments by path within a process.
-      const tmp = this.path('tmp', `${process.pid}-index-${randomBytes(4).toString('hex')}`);
-      try {
-        await buildIndex(tmp, entries);
-        if (!existsSync(this.path('FORMAT'))) writeAtomic(this.path('FORMAT'), `${STORE_FORMAT}\n`, this.path('tmp'));
-        renameSync(join(tmp, 'data.mdb'), this.path('data.mdb'));
-        unlinkQuiet(this.path('lock.mdb'));
-      } catch (e) {
-        throw ioError(e, 'writing', this.path('data.mdb'));
-      } finally {
-        rmSync(tmp, { recursive: true, force: true });
-      }
+      await this.replaceIndex(entries);
       this.indexState = { status: 'ok', detail: 'rebuilt' };
       return undefined;
     } finally {
       if (!haveLock) locks.release('maintenance');
+    }
+  }
+
+  /** Index entries for every readable node and run record file. */
+  private recordEntries(): Array<{ db: IndexDb; key: string; e: Entry<unknown> }> {
+    const entries: Array<{ db: IndexDb; key: string; e: Entry<unknown> }> = [];
+    const add = (db: 'nodes' | 'runs', key: string, file: string, field: 'key' | 'id') => {
+      const st = fileStamp(file);
+      try {
+        const v = decodeRecord<Record<string, unknown>>(readFileSync(file, 'utf8'));
+        if (st && v?.[field] === key) entries.push({ db, key, e: { st, v } });
+      } catch {
+        // unreadable: verify reports it
+      }
+    };
+    for (const key of this.nodeKeys()) add('nodes', key, this.nodePath(key), 'key');
+    for (const id of this.runIds()) add('runs', id, this.runPath(id), 'id');
+    return entries;
+  }
+
+  /**
+   * Writes a new index beside the old one (tmp/ for the store's own index, the index directory
+   * for one outside the store: a rename does not cross file systems) and renames it into place.
+   */
+  private async replaceIndex(entries: Array<{ db: IndexDb; key: string; e: Entry<unknown> }>): Promise<void> {
+    const inside = this.indexDir === this.root;
+    // A new name each time: lmdb-js keeps environments by path within a process.
+    const hex = randomBytes(4).toString('hex');
+    const tmp = inside ? this.path('tmp', tempName(`index-${hex}`)) : join(this.indexDir, `rebuild-${tempName(hex)}`);
+    const file = join(this.indexDir, 'data.mdb');
+    try {
+      if (!inside) this.prepareIndexDir();
+      await buildIndex(tmp, entries);
+      if (!existsSync(this.path('FORMAT'))) writeAtomic(this.path('FORMAT'), `${STORE_FORMAT}\n`, this.path('tmp'));
+      renameSync(join(tmp, 'data.mdb'), file);
+      unlinkQuiet(join(this.indexDir, 'lock.mdb'));
+    } catch (e) {
+      throw ioError(e, 'writing', file);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
     }
   }
 
@@ -792,7 +947,7 @@ export class Store {
     opts: { keepRuns?: number; maxSize?: number } = {},
   ): Promise<{ runsRemoved: number; nodesRemoved: number; objectsRemoved: number; bytesBefore: number; bytesAfter: number; compacted: boolean }> {
     this.ensureWritable();
-    if (!this.locks.tryAcquire('gc')) throw new StoreError(`another 'trendc cache gc' is running on ${this.root} (pid ${this.locks.owner('gc')})`);
+    if (!this.locks.tryAcquire('gc')) throw new StoreError(`another 'trendc cache gc' is running on ${this.root} (${ownerLabel(this.locks.holder('gc'))})`);
     let runsRemoved = 0;
     let nodesRemoved = 0;
     let objectsRemoved = 0;
@@ -802,12 +957,7 @@ export class Store {
       // listed before the run records are read and before the records are read again.
       const listedKeys = this.nodeKeys();
       const listedObjects = [...this.objects.list()];
-      const tempRoots = new Set(
-        readdirQuiet(this.path('tmp'))
-          .map((f) => /^(\d+)-root-([0-9a-f]+)\.\d+$/.exec(f))
-          .filter((m): m is RegExpExecArray => !!m && alive(Number(m[1])))
-          .map((m) => m[2]!),
-      );
+      const tempRoots = this.liveTempRoots();
       const all = this.runs();
       const live = all.filter((r) => r.status === 'running');
       const runs = all.filter((r) => r.status !== 'running');
@@ -860,8 +1010,19 @@ export class Store {
     this.objects.cleanTemp();
     this.locks.cleanStale();
     this.cleanProcFiles();
-    const compacted = this.otherUsers().length === 0 && (await this.rebuildIndex()) === undefined;
+    const compacted = this.useIndex && this.otherUsers('index').length === 0 && (await this.rebuildIndex()) === undefined;
     return { runsRemoved, nodesRemoved, objectsRemoved, bytesBefore, bytesAfter: dirBytes(this.root), compacted };
+  }
+
+  /** The payloads that live writers are storing (tmp/<owner>+root-<address>.<n>). */
+  private liveTempRoots(): Set<string> {
+    const out = new Set<string>();
+    for (const f of readdirQuiet(this.path('tmp'))) {
+      const t = parseTempName(f);
+      const m = t && /^root-([0-9a-f]+)\.\d+$/.exec(t.rest);
+      if (m && ownerAlive(t.owner, [this.path('tmp', f), this.path('locks', registrationName(t.owner))])) out.add(m[1]!);
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------ format 1 stores
@@ -873,6 +1034,8 @@ export class Store {
    */
   private async migrateLegacy(): Promise<void> {
     const file = this.path('data.mdb');
+    if (!this.useIndex)
+      throw new StoreError(`the store at ${this.root} is in an older format (records inside ${file}); open it once with its index to upgrade it`);
     const c = checkMdb(file);
     if (!c.ok) {
       this.indexState = { status: 'damaged', detail: `a format-1 index: ${c.reason}` };
@@ -895,7 +1058,7 @@ export class Store {
       const others = this.otherUsers();
       if (others.length)
         throw new StoreError(
-          `the store at ${this.root} is in an older format and is in use by pid ${others.join(', ')}; rerun when they have finished, to upgrade it`,
+          `the store at ${this.root} is in an older format and is in use by ${others.map(ownerLabel).join(', ')}; rerun when they have finished, to upgrade it`,
         );
       const env = openLmdb({ path: this.root, maxDbs: 8, compression: false, overlappingSync: false, noSubdir: false });
       try {
@@ -919,6 +1082,8 @@ export class Store {
       }
       const why = await this.rebuildIndex(true);
       if (why) throw new StoreError(`upgrading the store at ${this.root}: ${why}`);
+      // The old index inside the store is now copied out; an index elsewhere replaces it.
+      if (this.indexDir !== this.root) for (const f of ['data.mdb', 'lock.mdb']) unlinkQuiet(this.path(f));
     } finally {
       locks.release('maintenance');
     }
@@ -928,6 +1093,15 @@ export class Store {
   private writeRecordFile(file: string, v: unknown): void {
     mkdirs(join(file, '..'));
     writeAtomic(file, encodeRecord(v), this.path('tmp'));
+  }
+}
+
+/** A small file's text, or undefined if it cannot be read. */
+function readQuiet(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
   }
 }
 
