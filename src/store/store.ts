@@ -280,7 +280,12 @@ export class Store {
     const isStore = isDirectory && ['FORMAT', 'data.mdb', 'nodes', 'objects'].some((f) => existsSync(join(dir, f)));
     if (!isStore && opts.create === false) throw new StoreError(`no store at ${dir}`, 2, 'ENOENT');
     const store = new Store(dir, isStore, opts);
-    if (isStore) await store.attach();
+    try {
+      if (isStore) await store.attach();
+    } catch (e) {
+      await store.close(); // unregisters
+      throw e;
+    }
     return store;
   }
 
