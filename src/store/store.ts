@@ -345,10 +345,15 @@ export class Store {
         if (this.readOnly) return;
         mkdirs(this.path('locks'));
       }
-      // The content says which index this process uses (for rebuilds: who else uses it).
-      writeFileSync(this.procFile, `index=${this.indexMode}`);
-      keepAlive(this.procFile, 'registration', `index=${this.indexMode}`);
+      createEmpty(this.procFile);
       this.registered = true;
+      keepAlive(this.procFile, 'registration', `index=${this.indexMode}`);
+      try {
+        // The content says which index this process uses (for rebuilds: who else uses it).
+        writeFileSync(this.procFile, `index=${this.indexMode}`);
+      } catch {
+        // A full disk: an empty registration reads as a user of any index.
+      }
     } catch (e) {
       const code = (e as StoreError).code ?? errno(e);
       if (code && isReadOnlyError({ code }))
