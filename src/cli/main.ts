@@ -10,6 +10,7 @@ import { StoreError } from '../store/fsx.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { registerCacheCommands } from './commands/cache.js';
 import { checkCommand } from './commands/check.js';
+import { registerExecNode } from './commands/exec-node.js';
 import { fmtCommand } from './commands/fmt.js';
 import { planCommand } from './commands/plan.js';
 import { registerRunCommands } from './commands/run.js';
@@ -49,6 +50,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .action(async (files: string[], o: { check?: boolean; write?: boolean }) => setCode(await fmtCommand(files, o)));
 
   registerRunCommands(program, setCode);
+  registerExecNode(program, setCode);
   registerCacheCommands(program, setCode);
   for (const c of program.commands) {
     c.exitOverride();

@@ -22,9 +22,9 @@ export interface Loaded extends Checked {
   checked: CheckedProgram;
 }
 
-/** Reads and checks a pipeline; on errors prints them and throws ExitError(2). */
-export function loadChecked(file: string): Loaded {
-  const source = readSource(file);
+/** Reads (or takes the text given) and checks a pipeline; on errors prints them and throws ExitError(2). */
+export function loadChecked(file: string, text?: string): Loaded {
+  const source = text ?? readSource(file);
   const c = checkSource(source, file);
   printDiagnostics(c.diagnostics, new Map([[file, source]]));
   if (!c.checked || c.diagnostics.some((d) => d.severity === 'error')) {
@@ -34,8 +34,9 @@ export function loadChecked(file: string): Loaded {
   return { ...c, file, checked: c.checked };
 }
 
-export async function loadPlan(file: string, memo?: IdentityMemo): Promise<{ loaded: Loaded; dag: Dag }> {
-  const loaded = loadChecked(file);
+/** Checks and plans a pipeline (`text`: its source as saved, else the file's). */
+export async function loadPlan(file: string, memo?: IdentityMemo, text?: string): Promise<{ loaded: Loaded; dag: Dag }> {
+  const loaded = loadChecked(file, text);
   const identity = await datasetIdentity(loaded.checked.dataset, memo);
   try {
     const dag = await planChecked(loaded.checked, PACKAGE_VERSION, identity);

@@ -1,10 +1,13 @@
 /** `trendc run`, `explain`, `runs`, `diff`, `report`: executing pipelines and comparing runs. */
+import { realpathSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Dag } from '../../compiler/dag.js';
 import { UserError } from '../../compiler/diagnostics.js';
 import { BACKENDS } from '../../compiler/schema.js';
 import { execute, type ExecuteOptions, type ExecuteResult } from '../../runtime/executor/executor.js';
+import type { RunnerFactory } from '../../runtime/executor/runner.js';
+import type { SlurmFlags } from '../../runtime/executor/slurm/resources.js';
 import { explainNodes, lastFinishedRun, type Explained } from '../../runtime/executor/explain.js';
 import { countStatuses } from '../../runtime/executor/records.js';
 import type { RunRecord } from '../../store/store.js';
@@ -18,7 +21,8 @@ import { storeMemo, withStore } from '../store.js';
 
 type SetCode = (c: number) => void;
 
-interface RunOpts {
+interface RunOpts extends SlurmFlags {
+  executor?: string;
   dryRun?: boolean;
   force?: string[];
   forceAll?: boolean;
@@ -57,14 +61,33 @@ function registerRun(program: Command, setCode: SetCode): void {
     .option('--no-report', 'do not write a report')
     .option('--quiet', 'print only errors and the summary')
     .option('--json', 'print events as JSON lines')
+    .option('--executor <name>', 'local (default) | slurm: where nodes run (never part of a key)')
+    .option('--partition <p>', 'slurm: partition')
+    .option('--account <a>', 'slurm: account')
+    .option('--time <t>', 'slurm: time limit of every job, as sbatch takes it (overrides the per-operation defaults)')
+    .option('--mem <m>', 'slurm: memory per job (e.g. 16G)')
+    .option('--cpus <n>', 'slurm: CPUs per job')
+    .option('--gpus <n>', 'slurm: GPUs per job (--gres=gpu:N)')
+    .option('--op-resources <spec>', 'slurm: resources of one operation, e.g. train:cpus=8,mem=32G,time=3-00:00:00,gpus=1 (repeatable)', collect)
+    .option('--sbatch-arg <arg>', 'slurm: extra sbatch argument for every job, e.g. --qos=long (repeatable)', collect)
+    .option('--poll <s>', 'slurm: seconds between looks at the queue (default 2)')
+    .option('--max-jobs <n>', 'slurm: jobs in flight at most (default 100)')
+    .option('--group-size <n>', 'slurm: evaluations packed into one job at most (default 64)')
     .action(async (file: string, o: RunOpts) => setCode(await runCommand(file, o)));
 }
 
 export async function runCommand(file: string, o: RunOpts): Promise<number> {
+  const executor = await pickExecutor(o);
   return withStore(o.cache, {}, async (store) => {
     const { loaded, dag } = await loadPlan(file, storeMemo(store));
     const backend = parseBackend(o.backend ?? loaded.checked.backend ?? process.env.TREND_BACKEND ?? 'auto');
-    const opts: ExecuteOptions = { pipeline: resolve(file), source: loaded.source, jobs: parseJobs(o.jobs), ...selection(o) };
+    const opts: ExecuteOptions = {
+      pipeline: resolve(file),
+      source: loaded.source,
+      jobs: parseJobs(o.jobs),
+      ...selection(o),
+      ...(executor ? { runner: executor(backend) } : {}),
+    };
     const renderer = new ProgressRenderer(pickMode(o));
     const res = await interruptible(renderer, async (signal) =>
       execute(dag, store, await loadOps(backend), { ...opts, onEvent: (e) => renderer.handle(e), signal }),
@@ -81,6 +104,37 @@ export async function runCommand(file: string, o: RunOpts): Promise<number> {
     }
     return res.status === 'ok' ? EXIT.ok : res.status === 'interrupted' ? 130 : EXIT.failed;
   });
+}
+
+const SLURM_FLAGS: Array<keyof SlurmFlags> = [
+  'partition',
+  'account',
+  'time',
+  'mem',
+  'cpus',
+  'gpus',
+  'opResources',
+  'sbatchArg',
+  'poll',
+  'maxJobs',
+  'groupSize',
+];
+
+/** The Slurm runner when --executor slurm (settings checked before any store is opened). */
+async function pickExecutor(o: RunOpts): Promise<((backend: string) => RunnerFactory) | undefined> {
+  const name = o.executor ?? 'local';
+  if (name !== 'local' && name !== 'slurm') throw new UserError(`unknown executor '${name}' (expected local or slurm)`);
+  if (name === 'local') {
+    const given = SLURM_FLAGS.find((k) => o[k] !== undefined);
+    if (given) throw new UserError(`--${given.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} applies to --executor slurm only`);
+    return undefined;
+  }
+  if (o.jobs !== undefined) throw new UserError('--jobs applies to --executor local; with slurm, use --max-jobs');
+  const { slurmSettings } = await import('../../runtime/executor/slurm/resources.js');
+  const { slurmRunner } = await import('../../runtime/executor/slurm/driver.js');
+  const settings = slurmSettings(o);
+  const worker = { node: process.execPath, trendc: realpathSync(process.argv[1]!), cwd: process.cwd() };
+  return (backend) => slurmRunner(settings, worker, backend);
 }
 
 function parseBackend(backend: string): string {

@@ -15,7 +15,8 @@ import { ArtifactCache } from './artifact-cache.js';
 import { KEEP_GOING, runGraph, type GraphOptions } from './graph.js';
 import { planRun } from './plan.js';
 import { newRunId, RunLog, runRecord, type NodeStatus, type RunError, type RunHeader } from './records.js';
-import { Backend, runNode, type NodeContext } from './run-node.js';
+import { Backend, type NodeContext } from './run-node.js';
+import { localRunner, type RunnerFactory } from './runner.js';
 import type { OpProvider, RunEvent } from './types.js';
 
 export interface ExecuteOptions {
@@ -28,6 +29,8 @@ export interface ExecuteOptions {
   jobs?: number;
   onEvent?: (e: RunEvent) => void;
   signal?: AbortSignal;
+  /** Where nodes run (default: in this process, `jobs` at once). */
+  runner?: RunnerFactory;
 }
 
 export interface ExecuteResult {
@@ -47,10 +50,11 @@ export async function execute(dag: Dag, store: Store, ops: OpProvider, opts: Exe
   const plan = planRun(dag, store, opts);
   const log = new RunLog(plan.nodes);
   const backend = new Backend(ops, emit);
+  let executor: 'local' | 'slurm' | undefined;
   const finish = (status: ExecuteResult['status'], write: boolean): ExecuteResult => {
     const counts = log.counts();
     const ms = performance.now() - t0;
-    if (write) store.putRun({ ...runRecord(head, plan.nodes, log, backend.name), status, endedAt: new Date().toISOString() });
+    if (write) store.putRun({ ...runRecord(head, plan.nodes, log, backend.name, executor), status, endedAt: new Date().toISOString() });
     emit({ type: 'run-end', runId: head.id, status, counts, ms });
     return { runId: head.id, status, statuses: log.statuses, counts, ms, ...(backend.name ? { backend: backend.name } : {}), errors: log.errors };
   };
@@ -65,23 +69,31 @@ export async function execute(dag: Dag, store: Store, ops: OpProvider, opts: Exe
   // instead of every node, and leaves no run record behind.
   if (plan.toRun.length) await backend.get();
 
-  store.putRun(runRecord(head, plan.nodes, log, backend.name));
+  const ctx: NodeContext = { dag, store, ops, backend, pipeline: opts.pipeline, forced: plan.forced, cache: new ArtifactCache(), log, emit, ...signal(opts) };
+  // The runner starts before the run is recorded: one that cannot start (no Slurm answering)
+  // fails the command and leaves no run behind.
+  const runner = await (opts.runner ?? localRunner(opts.jobs ?? 1))(ctx, head);
+  executor = runner.name;
+  store.putRun(runRecord(head, plan.nodes, log, backend.name, executor));
   // A `cache gc` that began before this record existed does not protect this run's nodes: wait
   // for it to finish before deciding what is cached.
   await store.waitForGc();
 
-  const ctx: NodeContext = { dag, store, ops, backend, pipeline: opts.pipeline, forced: plan.forced, cache: new ArtifactCache(), log, emit, ...signal(opts) };
   const graph: GraphOptions = {
-    jobs: opts.jobs ?? 1,
+    jobs: runner.capacity,
     policy: KEEP_GOING,
     isCached: plan.isCached,
-    runNode: (n) => runNode(ctx, n),
+    runNode: (n) => runner.run(n),
     log,
     emit,
     ...signal(opts),
   };
-  const { interrupted } = await runGraph(plan.nodes, graph);
-  return finish(interrupted ? 'interrupted' : log.errors.length ? 'failed' : 'ok', true);
+  try {
+    const { interrupted } = await runGraph(plan.nodes, graph);
+    return finish(interrupted ? 'interrupted' : log.errors.length ? 'failed' : 'ok', true);
+  } finally {
+    await runner.close();
+  }
 }
 
 const signal = (opts: ExecuteOptions) => (opts.signal ? { signal: opts.signal } : {});

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import type { DagNode } from '../../compiler/dag.js';
 import { digest } from '../../compiler/hash.js';
 import { jsonSafe } from '../../compiler/jsonsafe.js';
-import type { RunNode, RunRecord } from '../../store/store.js';
+import { hostname } from 'node:os';
+import type { Placement, RunNode, RunRecord } from '../../store/store.js';
 import { PACKAGE_VERSION } from '../../version.js';
 
 export type NodeStatus = 'cached' | 'ran' | 'failed' | 'skipped' | 'pending';
@@ -38,6 +39,8 @@ export class RunLog {
   readonly statuses: Map<string, NodeStatus>;
   readonly timings = new Map<string, number>();
   readonly nodeErrors = new Map<string, string>();
+  /** Where each node that ran was computed. */
+  readonly placements = new Map<string, Placement>();
   readonly errors: RunError[] = [];
 
   constructor(nodes: readonly DagNode[]) {
@@ -76,13 +79,15 @@ export function where(n: DagNode): string {
 }
 
 /** The run record of `nodes` as `log` has them now (status 'running': the caller sets the end). */
-export function runRecord(head: RunHeader, nodes: readonly DagNode[], log: RunLog, backend?: string): RunRecord {
+export function runRecord(head: RunHeader, nodes: readonly DagNode[], log: RunLog, backend?: string, executor?: 'local' | 'slurm'): RunRecord {
   return {
     id: head.id,
     pipeline: head.pipeline,
     textHash: digest(head.source),
     source: head.source,
     pid: process.pid,
+    host: hostname(),
+    ...(executor ? { executor } : {}),
     startedAt: head.startedAt,
     status: 'running',
     ...(backend ? { backend } : {}),
@@ -99,6 +104,7 @@ function runNode(n: DagNode, log: RunLog): RunNode {
     status: log.statuses.get(n.id)!,
     ...(log.timings.has(n.id) ? { ms: log.timings.get(n.id)! } : {}),
     ...(log.nodeErrors.has(n.id) ? { error: log.nodeErrors.get(n.id)! } : {}),
+    ...(log.placements.has(n.id) ? { placement: log.placements.get(n.id)! } : {}),
     params: jsonSafe(n.params),
     inputs: n.inputs,
     info: jsonSafe(n.info),
