@@ -50,8 +50,7 @@ export async function execute(dag: Dag, store: Store, ops: OpProvider, opts: Exe
   const plan = planRun(dag, store, opts);
   const log = new RunLog(plan.nodes);
   const backend = new Backend(ops, emit);
-  let executor: 'local' | 'slurm' | undefined;
-  const finish = (status: ExecuteResult['status'], write: boolean): ExecuteResult => {
+  const finish = (status: ExecuteResult['status'], write: boolean, executor?: 'local' | 'slurm'): ExecuteResult => {
     const counts = log.counts();
     const ms = performance.now() - t0;
     if (write) store.putRun({ ...runRecord(head, plan.nodes, log, backend.name, executor), status, endedAt: new Date().toISOString() });
@@ -73,8 +72,7 @@ export async function execute(dag: Dag, store: Store, ops: OpProvider, opts: Exe
   // The runner starts before the run is recorded: one that cannot start (no Slurm answering)
   // fails the command and leaves no run behind.
   const runner = await (opts.runner ?? localRunner(opts.jobs ?? 1))(ctx, head);
-  executor = runner.name;
-  store.putRun(runRecord(head, plan.nodes, log, backend.name, executor));
+  store.putRun(runRecord(head, plan.nodes, log, backend.name, runner.name));
   // A `cache gc` that began before this record existed does not protect this run's nodes: wait
   // for it to finish before deciding what is cached.
   await store.waitForGc();
@@ -90,7 +88,7 @@ export async function execute(dag: Dag, store: Store, ops: OpProvider, opts: Exe
   };
   try {
     const { interrupted } = await runGraph(plan.nodes, graph);
-    return finish(interrupted ? 'interrupted' : log.errors.length ? 'failed' : 'ok', true);
+    return finish(interrupted ? 'interrupted' : log.errors.length ? 'failed' : 'ok', true, runner.name);
   } finally {
     await runner.close();
   }
