@@ -27,8 +27,7 @@ export function registerExecNode(program: Command, setCode: (c: number) => void)
 async function execNode(dir: string, cache: string | undefined): Promise<number> {
   const spec = readJson<JobSpec>(join(dir, 'job.json'));
   if (!spec) throw new UserError(`${join(dir, 'job.json')}: missing or not a job description`);
-  const noIndex = { create: false, index: false };
-  return withStore(cache, noIndex, async (store) => {
+  return withStore(cache, { create: false, index: false }, async (store) => {
     const { dag } = await loadPlan(spec.pipeline, undefined, spec.source);
     const controller = new AbortController();
     let code = 0;
