@@ -429,7 +429,7 @@ export class Store {
     if (!existsSync(mark)) writeAtomic(mark, `${this.root}\n`, this.indexDir);
     for (const f of readdirQuiet(this.indexDir)) {
       const t = f.startsWith('rebuild-') ? parseTempName(f.slice(8)) : undefined;
-      if (t && !ownerAlive(t.owner, [])) rmSync(join(this.indexDir, f), { recursive: true, force: true });
+      if (t && !ownerAlive(t.owner, [join(this.indexDir, f)])) rmSync(join(this.indexDir, f), { recursive: true, force: true });
     }
   }
 
