@@ -98,6 +98,11 @@ afterEach(() => {
 });
 
 describe('owners in text', () => {
+  it('TREND_LEASE_S must be a positive number of seconds', async () => {
+    vi.stubEnv('TREND_LEASE_S', 'soon');
+    await expect(Store.open(tmp('lease'))).rejects.toThrow(/TREND_LEASE_S must be a positive number of seconds, not 'soon'/);
+  });
+
   it('round-trips pid@host with any host name, in file-name-safe text; a bare pid is this host', () => {
     for (const host of ['node-7.cluster', 'a_b c/d@e%f', 'ünï', 'x']) {
       const text = formatOwner({ host, pid: 42 });
@@ -381,6 +386,7 @@ describe('index: false', () => {
     const bytes = readFileSync(join(root, 'data.mdb'));
     await expect(Store.open(root, { index: false })).rejects.toThrow(/older format .*open it once with its index/);
     expect(readFileSync(join(root, 'data.mdb')).equals(bytes)).toBe(true);
+    expect(existsSync(join(root, 'locks', registrationName(self())))).toBe(false); // a failed open unregisters
   });
 
   it("does not count as a user of another process's index (a rebuild goes ahead)", async () => {
