@@ -15,6 +15,12 @@ model c = mlp width=0.25 seed 3
 transfer pgd eps=0.2 steps=3 step=0.1 from * to *
 ensemble trend k=2
 `;
+const REAL = `dataset mnist subset train=300 test=60
+train epochs=1 batch=50
+model a = mlp width=0.25
+model b = cnn width=0.125 seed 2
+transfer pgd eps=0.2 steps=2 step=0.1 from * to *
+`;
 const SLURM = ['--executor', 'slurm', '--cpus', '1', '--mem', '200M', '--poll', '0.2', '--no-report'];
 
 interface Done {
@@ -108,6 +114,18 @@ describe('trendc run --executor slurm', () => {
     const again = await run(dir, ['run', 'toy.trend', ...SLURM, '--cache', 'slurm-cache']);
     expect(summaryCounts(again.stdout)).toMatchObject({ ran: 0, cached: 22 });
     expect(again.stdout + again.stderr).not.toMatch(/submitted/);
+  }, 180_000);
+
+  it("with the real operations (TF.js in every job), the artifacts are the local executor's bytes", async () => {
+    const dir = workdir({ 'real.trend': REAL });
+    const real = { TREND_OPS_MODULE: '' };
+    const s = await run(dir, ['run', 'real.trend', ...SLURM, '--mem', '1G', '--cache', 'slurm-cache'], real);
+    expect(s.code, s.stderr).toBe(0);
+    const l = await run(dir, ['run', 'real.trend', '--no-report', '--cache', 'local-cache'], real);
+    expect(l.code, l.stderr).toBe(0);
+    const [a, b] = [payloads(join(dir, 'slurm-cache')), payloads(join(dir, 'local-cache'))];
+    expect(a.size).toBe(12);
+    expect([...a.entries()].sort()).toEqual([...b.entries()].sort());
   }, 180_000);
 
   it('a failing node names its node, file:line, job and log; its dependants are skipped; nothing is cached', async () => {
