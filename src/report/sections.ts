@@ -552,4 +552,39 @@ const attacks: Section = (ctx) => {
   ];
 };
 
-export const sections: Section[] = [models, classifiers, transfers, selections, robustness, unions, smoothing, attacks];
+// ---------------------------------------------------------------- placement
+/** Where the nodes this run computed ran: a line per host and executor, and every node in placement.csv. */
+const placement: Section = (ctx) => {
+  const ran = ctx.run.nodes.filter((n) => n.status === 'ran' && n.placement);
+  if (!ran.length) return [];
+  const secs = (ms: number | undefined) => (ms === undefined ? '' : (ms / 1000).toFixed(1));
+  write(
+    ctx,
+    'placement.csv',
+    csv([
+      ['node', 'op', 'host', 'executor', 'job', 'queue wait (s)', 'wall (s)'],
+      ...ran.map((n) => [n.id, n.op, n.placement!.host, n.placement!.executor, n.placement!.jobId, secs(n.placement!.queueMs), secs(n.placement!.wallMs)]),
+    ]),
+  );
+  const groups = new Map<string, RunNode[]>();
+  for (const n of ran) {
+    const k = `${n.placement!.host}\t${n.placement!.executor}`;
+    groups.set(k, [...(groups.get(k) ?? []), n]);
+  }
+  const rows = [...groups.entries()].map(([k, ns]) => {
+    const [host, executor] = k.split('\t') as [string, string];
+    const jobs = new Set(ns.map((n) => n.placement!.jobId).filter((j) => j !== undefined));
+    const waits = ns.map((n) => n.placement!.queueMs).filter((w): w is number => w !== undefined);
+    const wall = ns.reduce((a, n) => a + (n.placement!.wallMs ?? 0), 0);
+    return [host, executor, ns.length, jobs.size || '–', waits.length ? secs(waits.reduce((a, b) => a + b, 0) / waits.length) : '–', secs(wall)];
+  });
+  return [
+    '## Where the nodes ran',
+    '',
+    'Nodes computed by this run (cached ones are not listed); every node with its job, queue wait and wall time is in placement.csv.',
+    '',
+    ...table(['host', 'executor', 'nodes', 'jobs', 'mean queue wait (s)', 'total wall (s)'], rows),
+  ];
+};
+
+export const sections: Section[] = [models, classifiers, transfers, selections, robustness, unions, smoothing, attacks, placement];

@@ -98,7 +98,7 @@ describe('trendc run --executor slurm', () => {
     const runs = JSON.parse((await run(dir, ['runs', '--json', '--cache', 'slurm-cache'])).stdout) as Array<{ id: string; executor: string }>;
     expect(runs[0]!.executor).toBe('slurm');
     const rec = JSON.parse(readFileSync(join(dir, 'slurm-cache', 'runs', `${runs[0]!.id}.json`), 'utf8')) as {
-      nodes: Array<{ op: string; placement?: { host: string; executor: string; jobId?: string; queueMs?: number; wallMs?: number } }>;
+      nodes: Array<{ id: string; op: string; placement?: { host: string; executor: string; jobId?: string; queueMs?: number; wallMs?: number } }>;
     };
     for (const n of rec.nodes) {
       expect(n.placement?.executor).toBe('slurm');
@@ -110,6 +110,11 @@ describe('trendc run --executor slurm', () => {
     // Evaluations were packed: fewer jobs than nodes placed in jobs.
     const jobIds = new Set(rec.nodes.map((n) => n.placement?.jobId).filter(Boolean));
     expect(jobIds.size).toBeLessThan(rec.nodes.filter((n) => n.placement?.jobId).length);
+    // `runs --run` shows the same placement.
+    const shown = (await run(dir, ['runs', '--cache', 'slurm-cache', '--run', runs[0]!.id])).stdout;
+    const trainRow = shown.split('\n').find((l) => l.startsWith('train/a '))!;
+    const train = rec.nodes.find((n) => n.id === 'train/a')!;
+    expect(trainRow.split(/\s+/).slice(1, 4)).toEqual(['ran', train.placement!.host, train.placement!.jobId]);
     // A second run submits nothing.
     const again = await run(dir, ['run', 'toy.trend', ...SLURM, '--cache', 'slurm-cache']);
     expect(summaryCounts(again.stdout)).toMatchObject({ ran: 0, cached: 22 });

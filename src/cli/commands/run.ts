@@ -241,9 +241,14 @@ function registerRuns(program: Command, setCode: SetCode): void {
     .description('the run history (of one pipeline, or all)')
     .argument('[file]', '.trend file')
     .option('--cache <dir>', 'cache directory')
+    .option('--run <id>', "one run's nodes: status, and where each that ran was computed (host, Slurm job, queue wait, wall time)")
     .option('--json', 'print as JSON')
-    .action((file: string | undefined, o: { cache?: string; json?: boolean }) =>
+    .action((file: string | undefined, o: { cache?: string; json?: boolean; run?: string }) =>
       withStore(o.cache, {}, (store) => {
+        if (o.run !== undefined) {
+          printRunNodes(reportRun(store, o.run), o.json);
+          return setCode(EXIT.ok);
+        }
         const runs = store.runs(file ? resolve(file) : undefined);
         if (o.json) process.stdout.write(json(runs.map(({ source: _s, nodes, ...r }) => ({ ...r, counts: countStatuses(nodes) }))) + '\n');
         else if (!runs.length) process.stdout.write('no runs yet\n');
@@ -251,6 +256,27 @@ function registerRuns(program: Command, setCode: SetCode): void {
         setCode(EXIT.ok);
       }),
     );
+}
+
+function printRunNodes(r: RunRecord, asJson?: boolean): void {
+  if (asJson) {
+    process.stdout.write(json(r.nodes.map((n) => ({ id: n.id, op: n.op, status: n.status, ...(n.placement ? { placement: n.placement } : {}) }))) + '\n');
+    return;
+  }
+  const secs = (ms: number | undefined) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)}s`);
+  const rows = r.nodes.map((n) => [
+    n.id,
+    n.status,
+    n.placement?.host ?? '-',
+    n.placement?.jobId ?? '-',
+    secs(n.placement?.queueMs),
+    secs(n.placement?.wallMs ?? n.ms),
+  ]);
+  process.stdout.write(
+    `run ${r.id} (${r.status}, executor ${r.executor ?? 'local'}, driver on ${r.host ?? '?'})\n` +
+      table(rows, ['node', 'status', 'host', 'job', 'queue wait', 'wall']) +
+      '\n',
+  );
 }
 
 function runRow(r: RunRecord): string[] {
