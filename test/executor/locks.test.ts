@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LockDir } from '../../src/store/locks.js';
+import { formatOwner, self } from '../../src/store/owner.js';
 
 const deadPid = (): number => {
   const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
@@ -14,7 +15,7 @@ describe('per-node locks', () => {
   it('creates the lock with its owner in it, and releases it', () => {
     const locks = new LockDir(mkdtempSync(join(tmpdir(), 'trend-locks-')));
     expect(locks.tryAcquire('k')).toBe(true);
-    expect(readFileSync(join(locks.dir, 'k'), 'utf8')).toBe(String(process.pid));
+    expect(readFileSync(join(locks.dir, 'k'), 'utf8')).toBe(formatOwner(self()));
     expect(locks.tryAcquire('k')).toBe(false); // held by a live process (this one)
     locks.release('k');
     expect(readdirSync(locks.dir)).toEqual([]); // no temporary files left behind

@@ -6,9 +6,9 @@ import { randomBytes } from 'node:crypto';
 import type { DagNode } from '../../compiler/dag.js';
 import { digest } from '../../compiler/hash.js';
 import { jsonSafe } from '../../compiler/jsonsafe.js';
-import { hostname } from 'node:os';
 import type { Placement, RunNode, RunRecord } from '../../store/store.js';
 import { PACKAGE_VERSION } from '../../version.js';
+import { currentHost } from '../../store/owner.js';
 
 export type NodeStatus = 'cached' | 'ran' | 'failed' | 'skipped' | 'pending';
 
@@ -86,7 +86,7 @@ export function runRecord(head: RunHeader, nodes: readonly DagNode[], log: RunLo
     textHash: digest(head.source),
     source: head.source,
     pid: process.pid,
-    host: hostname(),
+    host: currentHost(),
     ...(executor ? { executor } : {}),
     startedAt: head.startedAt,
     status: 'running',

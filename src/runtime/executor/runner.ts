@@ -4,10 +4,10 @@
  * the Slurm runner (slurm/driver.ts) submits jobs. The graph (graph.ts) and the failure policy
  * are the same for both.
  */
-import { hostname } from 'node:os';
 import type { DagNode } from '../../compiler/dag.js';
 import type { RunHeader } from './records.js';
 import { runNode, type NodeContext } from './run-node.js';
+import { currentHost } from '../../store/owner.js';
 
 export interface NodeRunner {
   /** The executor's name, recorded with the run. */
@@ -29,7 +29,7 @@ export function localRunner(jobs: number): RunnerFactory {
     capacity: jobs,
     async run(n) {
       await runNode(ctx, n);
-      if (ctx.log.status(n.id) === 'ran') ctx.log.placements.set(n.id, { host: hostname(), executor: 'local', wallMs: ctx.log.timings.get(n.id)! });
+      if (ctx.log.status(n.id) === 'ran') ctx.log.placements.set(n.id, { host: currentHost(), executor: 'local', wallMs: ctx.log.timings.get(n.id)! });
     },
     async close() {},
   });

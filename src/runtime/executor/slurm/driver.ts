@@ -16,7 +16,6 @@
  * each worker takes makes a node computed once even when two drivers submitted it at once.
  * Interrupting the driver cancels the jobs it submitted.
  */
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { DagNode } from '../../../compiler/dag.js';
 import { UserError } from '../../../compiler/diagnostics.js';
@@ -38,6 +37,7 @@ import {
   type WorkerCommand,
 } from './job.js';
 import { PLACING, resourceArgs, type SlurmSettings } from './resources.js';
+import { currentHost } from '../../../store/owner.js';
 
 interface Waiter {
   n: DagNode;
@@ -157,7 +157,7 @@ class SlurmDriver implements NodeRunner {
   private async runHere(n: DagNode): Promise<void> {
     await runNode(this.ctx, n);
     const log = this.ctx.log;
-    if (log.status(n.id) === 'ran') log.placements.set(n.id, { host: hostname(), executor: 'slurm', wallMs: log.timings.get(n.id)! });
+    if (log.status(n.id) === 'ran') log.placements.set(n.id, { host: currentHost(), executor: 'slurm', wallMs: log.timings.get(n.id)! });
   }
 
   /** Packs the nodes made ready in one pass of the graph into jobs and queues them. */
@@ -222,7 +222,7 @@ class SlurmDriver implements NodeRunner {
       ids: batch.map((w) => w.n.id),
       backend: this.backend,
       submittedAt: new Date().toISOString(),
-      driver: { host: hostname(), pid: process.pid },
+      driver: { host: currentHost(), pid: process.pid },
     };
     let id: string;
     try {

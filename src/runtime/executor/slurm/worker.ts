@@ -4,7 +4,6 @@
  * to it; a worker never opens the LMDB index (the caller opens the store without it), so workers
  * on other hosts never write LMDB over NFS.
  */
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Dag } from '../../../compiler/dag.js';
 import type { Store } from '../../../store/store.js';
@@ -12,6 +11,7 @@ import { nodeByKey } from '../plan.js';
 import { nodeContext, runNode } from '../run-node.js';
 import type { OpProvider, RunEvent } from '../types.js';
 import { writeJson, type JobSpec, type NodeOutcome } from './job.js';
+import { currentHost } from '../../../store/owner.js';
 
 /** Runs the job's nodes in order; returns how many failed. */
 export async function runJob(
@@ -36,7 +36,7 @@ export async function runJob(
       status: status === 'ran' || status === 'cached' ? status : 'failed',
       ...(ctx.log.nodeErrors.has(n.id) ? { error: ctx.log.nodeErrors.get(n.id)! } : {}),
       ...(ctx.log.timings.has(n.id) ? { ms: ctx.log.timings.get(n.id)! } : {}),
-      host: hostname(),
+      host: currentHost(),
       startedAt,
       endedAt: new Date().toISOString(),
     };
