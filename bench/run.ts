@@ -7,6 +7,7 @@ import { benchCnn } from './cnn.js';
 import { benchCompiler } from './compiler.js';
 import { benchExecutor } from './executor.js';
 import { printFigures, type Figure } from './figures.js';
+import { benchSlurm } from './slurm.js';
 
 const argv = process.argv.slice(2);
 const json = argv.includes('--json');
@@ -30,6 +31,7 @@ const suites: Record<string, () => Promise<Figure[]>> = {
   },
   pgd: () => benchPgd(quick),
   matrix: () => benchMatrix(),
+  slurm: () => benchSlurm(),
 };
 
 for (const [name, run] of Object.entries(suites)) {
