@@ -119,6 +119,10 @@ describe('trendc run --executor slurm', () => {
     const again = await run(dir, ['run', 'toy.trend', ...SLURM, '--cache', 'slurm-cache']);
     expect(summaryCounts(again.stdout)).toMatchObject({ ran: 0, cached: 22 });
     expect(again.stdout + again.stderr).not.toMatch(/submitted/);
+    // --force reaches the job: the worker recomputes the node instead of taking it from the store.
+    const forced = await run(dir, ['run', 'toy.trend', ...SLURM, '--cache', 'slurm-cache', '--force', 'train/a']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(summaryCounts(forced.stdout)).toMatchObject({ ran: 1, cached: 21 });
   }, 180_000);
 
   it("with the real operations (TF.js in every job), the artifacts are the local executor's bytes", async () => {

@@ -221,6 +221,7 @@ class SlurmDriver implements NodeRunner {
       keys,
       ids: batch.map((w) => w.n.id),
       backend: this.backend,
+      ...(batch.some((w) => this.ctx.forced.has(w.n.id)) ? { forced: batch.filter((w) => this.ctx.forced.has(w.n.id)).map((w) => w.n.key) } : {}),
       submittedAt: new Date().toISOString(),
       driver: { host: currentHost(), pid: process.pid },
     };

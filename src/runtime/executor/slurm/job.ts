@@ -31,6 +31,8 @@ export interface JobSpec {
   source: string;
   keys: string[];
   ids: string[];
+  /** Keys to recompute even if stored (`run --force`). */
+  forced?: string[];
   /** The backend the run asked for (`auto` picks per host: a GPU node uses its GPU). */
   backend?: string;
   submittedAt: string;

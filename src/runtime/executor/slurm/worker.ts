@@ -24,6 +24,8 @@ export async function runJob(
 ): Promise<number> {
   const ctx = nodeContext(dag, store, ops, { pipeline: spec.pipeline, ...o });
   const nodes = spec.keys.map((k) => nodeByKey(dag, k));
+  const forced = new Set(spec.forced ?? []);
+  ctx.forced = new Set(nodes.filter((n) => forced.has(n.key)).map((n) => n.id));
   let failed = 0;
   for (const n of nodes) {
     const startedAt = new Date().toISOString();
