@@ -33,6 +33,20 @@ export interface AttackParams {
   candidates?: number;
   m?: number;
   sd?: number;
+  /** FAB-T: target classes, and its step's alpha_max, overshoot eta and backward step beta. */
+  targets?: number;
+  alpha_max?: number;
+  eta?: number;
+  beta?: number;
+  /** Square: score queries per image and restart, and the initial fraction of pixels a square covers. */
+  queries?: number;
+  p_init?: number;
+  /** NAttack: samples per NES step and the search distribution's sd (in arctanh space). */
+  population?: number;
+  sigma?: number;
+  /** APGD: the loss (apgdt's is the targeted DLR; its `targets` as FAB-T's), and the step-halving threshold rho. */
+  loss?: 'ce' | 'dlr';
+  rho?: number;
 }
 
 export type Attack = (t: AttackTarget, x: tf.Tensor4D, y: Int32Array, p: AttackParams, r: Rng) => tf.Tensor4D;
