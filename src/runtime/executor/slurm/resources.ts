@@ -96,13 +96,39 @@ export function slurmSettings(f: SlurmFlags): SlurmSettings {
   return {
     ...(f.partition ? { partition: f.partition } : {}),
     ...(f.account ? { account: f.account } : {}),
-    sbatchArgs: f.sbatchArg ?? [],
+    sbatchArgs: (f.sbatchArg ?? []).map(sbatchArg),
     resources,
     pollMs: Math.round(positiveNumber('--poll', f.poll ?? '2') * 1000),
     maxJobs: positiveInt('--max-jobs', f.maxJobs ?? '100'),
     groupSize: positiveInt('--group-size', f.groupSize ?? '64'),
     vanishMs: 10_000,
   };
+}
+
+/**
+ * The sbatch options trendc sets itself or follows the job by, with their short forms: a renamed
+ * job is invisible to the driver (it finds jobs by name) and is declared failed while it runs;
+ * another log path makes the log named in errors wrong; --wait makes sbatch answer only once the
+ * job ends (past the driver's timeout, the job submitted but its nodes failed); --array runs the
+ * same nodes many times.
+ */
+const OWN_SBATCH_OPTIONS: Record<string, [short: string, why: string]> = {
+  'job-name': ['J', 'the driver finds its jobs by their names'],
+  output: ['o', "errors name the job's log"],
+  error: ['e', "errors name the job's log"],
+  chdir: ['D', 'the job runs where the driver was started'],
+  array: ['a', 'one job computes one set of nodes'],
+  wait: ['W', 'the driver needs the job id at once'],
+};
+
+function sbatchArg(a: string): string {
+  const arg = a.trim();
+  for (const [long, [short, why]] of Object.entries(OWN_SBATCH_OPTIONS)) {
+    if (new RegExp(`^(--${long}(=|\\s|$)|-${short})`).test(arg)) {
+      throw new UserError(`--sbatch-arg '${a}': trendc sets --${long} itself (${why}); leave it out`);
+    }
+  }
+  return a;
 }
 
 /** `train:cpus=8,mem=32G,time=3-00:00:00,gpus=1`: overrides for one operation. */
