@@ -228,6 +228,30 @@ export const ATTACKS: Record<string, AttackInfo> = {
       ...common,
     },
   },
+  square: {
+    kind: 'single',
+    doc: 'Square Attack (black-box, scores only): random search over square-shaped updates, margin loss',
+    params: {
+      eps: { type: num(q(0), true, q(1000)), default: q(8, 255), sweep: true, doc: 'budget in pixel units (l_inf in (0,1])' },
+      norm: { type: choice('linf', 'l2'), default: 'linf', doc: 'threat model' },
+      queries: { type: int(1, 1_000_000), default: 5000, sweep: true, doc: 'score queries per image and restart' },
+      p_init: { type: num(q(0), true, q(1)), default: q(4, 5), doc: 'initial fraction of the pixels a square covers' },
+      restarts: { type: int(1, 100), default: 1, doc: 'restarts on the images not yet fooled' },
+      ...common,
+    },
+  },
+  nattack: {
+    kind: 'single',
+    doc: 'NAttack (black-box, scores only, l_inf): NES on a Gaussian search distribution in arctanh space',
+    params: {
+      eps: EPS_LINF,
+      steps: { type: int(1, 100000), default: 500, sweep: true, doc: 'NES iterations (the paper: 500)' },
+      population: { type: int(2, 10000), default: 300, doc: 'samples per iteration' },
+      sigma: { type: num(q(0), true), default: q(1, 10), doc: 'sd of the search distribution (arctanh space)' },
+      lr: { type: num(q(0), true), default: q(1, 50), doc: 'learning rate of the mean' },
+      ...common,
+    },
+  },
 };
 const ensembleParams: Record<string, ParamSpec> = {
   eps: { type: num(q(0), true, q(1)), default: q(1, 100), sweep: true, doc: 'l_inf budget' },

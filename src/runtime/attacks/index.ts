@@ -5,7 +5,9 @@ import { deepfoolSteps } from './deepfool.js';
 import { ensembleSteps } from './ensemble.js';
 import { epgdSteps } from './epgd.js';
 import { fgsmSteps } from './fgsm.js';
+import { nattackSteps } from './nattack.js';
 import { pgdSteps } from './pgd.js';
+import { squareSteps } from './square.js';
 
 export const ATTACK_STEPS: Record<string, SteppedAttack> = {
   fgsm: fgsmSteps,
@@ -17,6 +19,8 @@ export const ATTACK_STEPS: Record<string, SteppedAttack> = {
   agd: ensembleSteps('agd'),
   ugd: ensembleSteps('ugd'),
   empir: ensembleSteps('empir'),
+  square: squareSteps,
+  nattack: nattackSteps,
 };
 
 export const ATTACK_IMPLS: Record<string, Attack> = Object.fromEntries(Object.entries(ATTACK_STEPS).map(([name, a]) => [name, unstepped(a)]));

@@ -1,0 +1,327 @@
+/**
+ * Square Attack (Andriushchenko, Croce, Flammarion, Hein 2020), a black-box score-based attack
+ * under l_inf or l_2: a random search that tries one square-shaped update per query and keeps it
+ * when the margin loss (score of the true class minus the best other score) goes down. It calls
+ * only the target's logits, in evaluation mode, and never a gradient.
+ *
+ * Follows AutoAttack's autoattack/square.py (github:fra31/auto-attack), untargeted, loss 'margin',
+ * rescaled schedule:
+ * - p_selection: it -> int(it / n_queries * 10000), then p_init / 2^k on the reference's intervals
+ *   (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000);
+ * - side s = round(sqrt(p * h * w)) (Python's round, half to even), at least 1 (l_inf) or 3 and odd
+ *   (l_2), at most min(h, w); the window's corner drawn as int(rand * (h - s)), as the reference
+ *   (so it never touches the last row/column unless s = h);
+ * - l_inf: start at x + eps * (random sign per image, channel and column: vertical stripes); each
+ *   iteration ONE window and one sign per channel for the whole batch (the reference's
+ *   new_deltas has shape [c, h, w]), x_best + 2 eps * sign in the window, projected to the box;
+ * - l_2: start from the reference's grid of eta(h // 5) blocks with a random sign per image and
+ *   channel, scaled to norm eps; each iteration moves the mass of a second window into the first
+ *   and adds a signed eta(s) there, exactly as the reference, then rescales to norm eps;
+ * - a candidate is kept when its margin is lower, or it is misclassified (margin <= 0); images
+ *   with margin <= 0 stop (per-image early stop); the run stops when every image has;
+ * - restarts attack only the images not yet fooled; images never fooled are returned unchanged
+ *   (the reference returns the clean image for them).
+ *
+ * Query counting: one query on the clean batch (images already misclassified are returned as
+ * they are), then per restart at most `queries` per image: the initial point and queries - 1
+ * square updates, so at most 1 + restarts * queries logit rows per image. Deliberate differences:
+ * the reference's loop runs n_queries updates after the initial query (n_queries + 1 in all) and
+ * re-queries each restart's result to decide success; here the budget is exact and success is the
+ * decision (argmax) of the query that found the point. With random targets that query's draw of
+ * the noise decides. The l_2 initial grid skips blocks that do not fit in the image (the
+ * reference fails on them) and uses blocks of at least 1 pixel (it divides by zero below 5).
+ * Randomness comes from the attack's seeded stream (the reference uses torch's generator).
+ */
+import type { Steps } from '../pace.js';
+import type { Rng } from '../rng.js';
+import { tf } from '../tf.js';
+import { unstepped, type Attack, type AttackParams, type AttackTarget, type SteppedAttack } from './base.js';
+
+/** The reference's p_selection with resc_schedule=True: the fraction of pixels a square covers at iteration `it`. */
+export function pSelection(it: number, nQueries: number, pInit: number): number {
+  const i = Math.trunc((it / nQueries) * 10000);
+  const bounds = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000];
+  let k = 0;
+  while (k < bounds.length && i > bounds[k]!) k++;
+  return pInit / 2 ** k;
+}
+
+/** Python 3's round(): to the nearest integer, halves to even. */
+export function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** Side of the square at iteration `it` (the reference's s for l_inf, or for l_2 with its odd minimum of 3). */
+export function squareSide(it: number, nQueries: number, pInit: number, h: number, w: number, norm: 'linf' | 'l2'): number {
+  const p = pSelection(it, nQueries, pInit);
+  let s = Math.max(roundHalfEven(Math.sqrt(p * h * w)), norm === 'linf' ? 1 : 3);
+  if (norm === 'l2' && s % 2 === 0) s++;
+  return Math.min(s, Math.min(h, w));
+}
+
+/** torch.sign(2 * rand - 1), the reference's random_choice. */
+const randomSign = (r: Rng) => Math.sign(2 * r() - 1);
+/** The reference's random_int(0, high): int(high * rand). */
+const randomInt = (r: Rng, high: number) => Math.trunc(high * r());
+
+/** The reference's eta_rectangles(x, y) for l_2: nested rectangles weighted 1/(k+1)^2, unit l_2 norm. */
+export function etaRectangles(x: number, y: number): Float64Array {
+  const d = new Float64Array(x * y);
+  const xc = Math.floor(x / 2) + 1;
+  const yc = Math.floor(y / 2) + 1;
+  let c0 = xc - 1;
+  let c1 = yc - 1;
+  for (let k = 0; k < Math.max(xc, yc); k++) {
+    for (let i = Math.max(c0, 0); i < Math.min(c0 + 2 * k + 1, x); i++)
+      for (let j = Math.max(0, c1); j < Math.min(c1 + 2 * k + 1, y); j++) d[i * y + j]! += 1 / (k + 1) ** 2;
+    c0--;
+    c1--;
+  }
+  const n = Math.sqrt(d.reduce((s, v) => s + v * v, 0));
+  return d.map((v) => v / n);
+}
+
+/** The reference's eta(s) for l_2: +rectangles on the top half, -rectangles below, unit norm, transposed half the time. */
+export function eta(s: number, r: Rng): Float64Array {
+  const top = Math.floor(s / 2);
+  const d = new Float64Array(s * s);
+  d.set(etaRectangles(top, s), 0);
+  etaRectangles(s - top, s).forEach((v, i) => (d[top * s + i] = -v));
+  const n = Math.sqrt(d.reduce((a, v) => a + v * v, 0));
+  for (let i = 0; i < d.length; i++) d[i]! /= n;
+  if (r() > 0.5) {
+    const t = new Float64Array(s * s);
+    for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) t[j * s + i] = d[i * s + j]!;
+    return t;
+  }
+  return d;
+}
+
+interface Geometry {
+  h: number;
+  w: number;
+  c: number;
+  dim: number;
+}
+
+/** One score query on k images (rows of a host buffer): each one's margin and whether its argmax is wrong. */
+export type Query = (rows: Float32Array, y: Int32Array) => { margin: Float64Array; wrong: Uint8Array };
+
+export function scoreQuery(t: AttackTarget, g: Geometry, r: Rng): Query {
+  return (rows, y) => {
+    const k = y.length;
+    const l = tf.tidy(() => t.logits(tf.tensor4d(rows, [k, g.h, g.w, g.c]), r).dataSync() as Float32Array);
+    const nc = l.length / k;
+    const margin = new Float64Array(k);
+    const wrong = new Uint8Array(k);
+    for (let i = 0; i < k; i++) {
+      const row = l.subarray(i * nc, (i + 1) * nc);
+      let other = -Infinity;
+      let arg = 0;
+      for (let j = 0; j < nc; j++) {
+        if (j !== y[i] && row[j]! > other) other = row[j]!;
+        if (row[j]! > row[arg]!) arg = j;
+      }
+      margin[i] = row[y[i]!]! - other;
+      wrong[i] = arg === y[i] ? 0 : 1;
+    }
+    return { margin, wrong };
+  };
+}
+
+/** Per image the best point so far, its margin, and whether the query that found it misclassified it. */
+interface RunState {
+  best: Float32Array;
+  margin: Float64Array;
+  wrong: Uint8Array;
+}
+
+/** l_inf initialisation: x + eps * sign, one sign per image, channel and column (vertical stripes). */
+function linfInit(x: Float32Array, n: number, g: Geometry, eps: number, r: Rng): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < n; i++) {
+    const sign = new Float64Array(g.c * g.w);
+    for (let k = 0; k < sign.length; k++) sign[k] = randomSign(r); // [c, 1, w] in the reference's order
+    for (let row = 0; row < g.h; row++)
+      for (let col = 0; col < g.w; col++)
+        for (let ch = 0; ch < g.c; ch++) {
+          const at = i * g.dim + (row * g.w + col) * g.c + ch;
+          out[at] = Math.min(1, Math.max(0, x[at]! + eps * sign[ch * g.w + col]!));
+        }
+  }
+  return out;
+}
+
+/** l_inf candidates: the same window and channel signs for every image, x_best + 2 eps * sign projected to the box. */
+function linfCandidates(best: Float32Array, x: Float32Array, k: number, g: Geometry, s: number, eps: number, r: Rng): Float32Array {
+  const vh = randomInt(r, g.h - s);
+  const vw = randomInt(r, g.w - s);
+  const sign = Array.from({ length: g.c }, () => randomSign(r));
+  const out = Float32Array.from(best);
+  for (let i = 0; i < k; i++)
+    for (let row = vh; row < vh + s; row++)
+      for (let col = vw; col < vw + s; col++)
+        for (let ch = 0; ch < g.c; ch++) {
+          const at = i * g.dim + (row * g.w + col) * g.c + ch;
+          const v = Math.min(Math.max(best[at]! + 2 * eps * sign[ch]!, x[at]! - eps), x[at]! + eps);
+          out[at] = Math.min(1, Math.max(0, v));
+        }
+  return out;
+}
+
+/** x + eps * d / ||d||_2 per image, clipped to [0, 1] (the reference's normalize, then clamp). */
+function l2Place(x: Float32Array, d: Float64Array, k: number, dim: number, eps: number): Float32Array {
+  const out = new Float32Array(k * dim);
+  for (let i = 0; i < k; i++) {
+    let ss = 0;
+    for (let j = 0; j < dim; j++) ss += d[i * dim + j]! ** 2;
+    const scale = eps / (Math.sqrt(ss) + 1e-12);
+    for (let j = 0; j < dim; j++) out[i * dim + j] = Math.min(1, Math.max(0, x[i * dim + j]! + d[i * dim + j]! * scale));
+  }
+  return out;
+}
+
+/** l_2 initialisation: a grid of eta(h // 5) blocks, each with a random sign per image and channel. */
+function l2Init(x: Float32Array, n: number, g: Geometry, eps: number, r: Rng): Float32Array {
+  const d = new Float64Array(n * g.dim);
+  const s = Math.max(1, Math.floor(g.h / 5));
+  const sp = Math.floor((g.h - s * 5) / 2);
+  let vh = sp;
+  for (let a = 0; a < Math.floor(g.h / s); a++, vh += s) {
+    let vw = sp;
+    for (let b = 0; b < Math.floor(g.w / s); b++, vw += s) {
+      const e = eta(s, r);
+      const sign = Array.from({ length: n * g.c }, () => randomSign(r));
+      if (vh + s > g.h || vw + s > g.w) continue;
+      for (let i = 0; i < n; i++)
+        for (let u = 0; u < s; u++)
+          for (let v = 0; v < s; v++)
+            for (let ch = 0; ch < g.c; ch++) d[i * g.dim + ((vh + u) * g.w + vw + v) * g.c + ch]! += e[u * s + v]! * sign[i * g.c + ch]!;
+    }
+  }
+  return l2Place(x, d, n, g.dim, eps);
+}
+
+/** Sum of squares of delta over a window, per channel (plus a second window, counted once where they overlap). */
+function windowSq(delta: Float64Array, base: number, g: Geometry, win: [number, number, number], second?: [number, number]): Float64Array {
+  const [vh, vw, s] = win;
+  const out = new Float64Array(g.c);
+  for (let row = 0; row < g.h; row++)
+    for (let col = 0; col < g.w; col++) {
+      const in1 = row >= vh && row < vh + s && col >= vw && col < vw + s;
+      const in2 = second !== undefined && row >= second[0] && row < second[0] + s && col >= second[1] && col < second[1] + s;
+      if (!in1 && !in2) continue;
+      for (let ch = 0; ch < g.c; ch++) out[ch]! += delta[base + (row * g.w + col) * g.c + ch]! ** 2;
+    }
+  return out;
+}
+
+/** l_2 candidates: the reference's update (mass of window 2 moved into window 1, plus a signed eta(s)). */
+function l2Candidates(best: Float32Array, x: Float32Array, k: number, g: Geometry, s: number, eps: number, r: Rng): Float32Array {
+  const [vh, vw, vh2, vw2] = [g.h, g.w, g.h, g.w].map((m) => randomInt(r, m - s)) as [number, number, number, number];
+  const e = eta(s, r);
+  const sign = Array.from({ length: k * g.c }, () => randomSign(r));
+  const delta = Float64Array.from(best, (v, j) => v - x[j]!);
+  for (let i = 0; i < k; i++) {
+    const base = i * g.dim;
+    let normImage = 0;
+    for (let j = 0; j < g.dim; j++) normImage += delta[base + j]! ** 2;
+    const w1 = windowSq(delta, base, g, [vh, vw, s]).map(Math.sqrt);
+    const ws = windowSq(delta, base, g, [vh, vw, s], [vh2, vw2]);
+    const nd = new Float64Array(s * s * g.c);
+    for (let ch = 0; ch < g.c; ch++) {
+      let nn = 0;
+      for (let u = 0; u < s; u++)
+        for (let v = 0; v < s; v++) {
+          const old = delta[base + ((vh + u) * g.w + vw + v) * g.c + ch]! / (1e-12 + w1[ch]!);
+          const val = e[u * s + v]! * sign[i * g.c + ch]! + old;
+          nd[(u * s + v) * g.c + ch] = val;
+          nn += val * val;
+        }
+      const target = Math.sqrt(Math.max(eps * eps - normImage, 0) / g.c + ws[ch]!);
+      for (let u = 0; u < s * s; u++) nd[u * g.c + ch]! *= target / (1e-12 + Math.sqrt(nn));
+    }
+    for (let u = 0; u < s; u++) for (let v = 0; v < s; v++) for (let ch = 0; ch < g.c; ch++) delta[base + ((vh2 + u) * g.w + vw2 + v) * g.c + ch] = 0;
+    for (let u = 0; u < s; u++)
+      for (let v = 0; v < s; v++) for (let ch = 0; ch < g.c; ch++) delta[base + ((vh + u) * g.w + vw + v) * g.c + ch] = nd[(u * s + v) * g.c + ch]!;
+  }
+  return l2Place(x, delta, k, g.dim, eps);
+}
+
+function rowsOf(buf: Float32Array, idx: number[], dim: number): Float32Array {
+  const out = new Float32Array(idx.length * dim);
+  idx.forEach((i, j) => out.set(buf.subarray(i * dim, (i + 1) * dim), j * dim));
+  return out;
+}
+
+/** One run of the search on n images (the reference's attack_single_run); yields after each update. */
+export function* squareRun(q: Query, x: Float32Array, y: Int32Array, g: Geometry, p: AttackParams, r: Rng): Steps<RunState> {
+  const n = y.length;
+  const eps = p.eps!;
+  const norm = p.norm === 'l2' ? 'l2' : 'linf';
+  const nq = p.queries ?? 5000;
+  const pInit = p.p_init ?? 0.8;
+  const best = norm === 'linf' ? linfInit(x, n, g, eps, r) : l2Init(x, n, g, eps, r);
+  const { margin, wrong } = q(best, y);
+  const state = { best, margin, wrong };
+  if (margin.every((m) => m < 0)) return state;
+  for (let it = 0; it < nq - 1; it++) {
+    const idx = Array.from({ length: n }, (_, i) => i).filter((i) => margin[i]! > 0);
+    if (idx.length === 0) break;
+    const s = squareSide(it, nq, pInit, g.h, g.w, norm);
+    const xs = rowsOf(x, idx, g.dim);
+    const bs = rowsOf(best, idx, g.dim);
+    const cand = (norm === 'linf' ? linfCandidates : l2Candidates)(bs, xs, idx.length, g, s, eps, r);
+    const res = q(
+      cand,
+      Int32Array.from(idx, (i) => y[i]!),
+    );
+    idx.forEach((i, j) => {
+      if (res.margin[j]! < margin[i]! || res.margin[j]! <= 0) {
+        margin[i] = res.margin[j]!;
+        wrong[i] = res.wrong[j]!;
+        best.set(cand.subarray(j * g.dim, (j + 1) * g.dim), i * g.dim);
+      }
+    });
+    yield (it + 1) / Math.max(1, nq - 1);
+  }
+  return state;
+}
+
+export const squareSteps: SteppedAttack = function* (t, x0, y, p, r) {
+  if (p.norm !== undefined && p.norm !== 'linf' && p.norm !== 'l2') throw new Error(`square: norm ${p.norm} is not supported (linf, l2)`);
+  const [n, h, w, c] = x0.shape;
+  const g: Geometry = { h, w, c, dim: h * w * c };
+  const x = x0.dataSync() as Float32Array;
+  const q = scoreQuery(t, g, r);
+  const adv = Float32Array.from(x);
+  const todo = Uint8Array.from(q(x, y).wrong, (v) => 1 - v);
+  const restarts = p.restarts ?? 1;
+  for (let k = 0; k < restarts; k++) {
+    const idx = Array.from({ length: n }, (_, i) => i).filter((i) => todo[i]);
+    if (idx.length === 0) break;
+    const run = squareRun(
+      q,
+      rowsOf(x, idx, g.dim),
+      Int32Array.from(idx, (i) => y[i]!),
+      g,
+      p,
+      r,
+    );
+    let step = run.next();
+    for (; !step.done; step = run.next()) yield (k + step.value) / restarts;
+    const res = step.value;
+    idx.forEach((i, j) => {
+      if (!res.wrong[j]) return;
+      todo[i] = 0;
+      adv.set(res.best.subarray(j * g.dim, (j + 1) * g.dim), i * g.dim);
+    });
+  }
+  return tf.tensor4d(adv, x0.shape);
+};
+
+export const square: Attack = unstepped(squareSteps);
