@@ -267,6 +267,8 @@ describe('square in the language', () => {
 train epochs=1
 model m = mlp width=0.25
 evaluate m against square norm=linf eps=0.3 queries=200, nattack eps=0.3 steps=3 population=10
+smooth s = m sd=1/4 m=4 seed=1
+evaluate s against square norm=l2 eps=2 queries=20
 `;
     const dag = await plan(src);
     const ops = createOps('wasm');
@@ -287,10 +289,18 @@ evaluate m against square norm=linf eps=0.3 queries=200, nattack eps=0.3 steps=3
       arts.set(n.id, res.artifact);
     }
     const robust = dag.nodes.filter((n) => n.op === 'robust');
-    expect(robust.map((n) => (n.params as { attack: { attack: string } }).attack.attack).sort()).toEqual(['nattack', 'square']);
-    const sq = robust.find((n) => (n.params as { attack: { attack: string } }).attack.attack === 'square')!;
+    const attackOf = (n: (typeof robust)[number]) => (n.params as { attack: { attack: string } }).attack.attack;
+    expect(robust.map(attackOf).sort()).toEqual(['nattack', 'square', 'square']);
+    // Against the smoothed classifier too (queried through its base's logits, judged by its vote).
+    const smoothed = robust.find((n) => (n.params as { target: { kind: string } }).target.kind === 'smooth')!;
+    expect(attackOf(smoothed)).toBe('square');
+    const sl2 = arts.get(smoothed.id)!.tensors.normL2!.data as Float32Array;
+    for (const v of sl2) expect(v).toBeLessThanOrEqual(2 * (1 + 1e-5) + 1e-6);
+    expect((arts.get(smoothed.id)!.summary as { n: number }).n).toBe(50);
+    robust.splice(robust.indexOf(smoothed), 1);
+    const sq = robust.find((n) => attackOf(n) === 'square')!;
     expect((sq.params as { attack: { params: Record<string, unknown> } }).attack.params).toMatchObject({ norm: 'linf', queries: 200 });
-    const predict = dag.nodes.find((n) => n.op === 'predict')!;
+    const predict = dag.nodes.find((n) => n.op === 'predict' && (n.params as { classifier: { kind: string } }).classifier.kind === 'model')!;
     const clean = (arts.get(predict.id)!.summary as { accuracy: number }).accuracy;
     for (const n of robust) {
       const s = arts.get(n.id)!.summary as { accuracy: number; n: number; meanNorm: { linf: number } };
