@@ -252,6 +252,21 @@ export const ATTACKS: Record<string, AttackInfo> = {
       ...common,
     },
   },
+  fabt: {
+    kind: 'single',
+    doc: 'FAB-T (Croce & Hein): targeted fast adaptive boundary attack, minimal l_inf or l_2 distortion counted within eps',
+    params: {
+      eps: { type: num(q(0), true, q(1000)), default: q(8, 255), sweep: true, doc: 'budget in pixel units (l_inf in (0,1]): a result counts only within it' },
+      norm: { type: choice('linf', 'l2'), default: 'linf', doc: 'threat model' },
+      steps: { type: int(1, 100000), default: 100, sweep: true, doc: 'iterations per target class and restart (n_iter)' },
+      restarts: { type: int(1, 100), default: 1, doc: 'runs per target class on the images not yet fooled; later ones start at a random point eps/2 away' },
+      targets: { type: int(1, 1000), default: 9, doc: 'target classes: the 2nd..(targets+1)-th highest clean logits (at most classes - 1)' },
+      alpha_max: { type: num(q(0), false, q(1)), default: q(1, 10), doc: 'largest weight of the step from the original image' },
+      eta: { type: num(q(1), false, q(10)), default: q(105, 100), doc: 'overshoot of the projection steps' },
+      beta: { type: num(q(0), false, q(1)), default: q(9, 10), doc: 'backward step towards the original image after a success' },
+      ...common,
+    },
+  },
 };
 const ensembleParams: Record<string, ParamSpec> = {
   eps: { type: num(q(0), true, q(1)), default: q(1, 100), sweep: true, doc: 'l_inf budget' },

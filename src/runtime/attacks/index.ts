@@ -4,6 +4,7 @@ import { cwSteps } from './cw.js';
 import { deepfoolSteps } from './deepfool.js';
 import { ensembleSteps } from './ensemble.js';
 import { epgdSteps } from './epgd.js';
+import { fabtSteps } from './fab.js';
 import { fgsmSteps } from './fgsm.js';
 import { nattackSteps } from './nattack.js';
 import { pgdSteps } from './pgd.js';
@@ -15,6 +16,7 @@ export const ATTACK_STEPS: Record<string, SteppedAttack> = {
   cw: cwSteps,
   deepfool: deepfoolSteps,
   epgd: epgdSteps,
+  fabt: fabtSteps,
   dag: ensembleSteps('dag'),
   agd: ensembleSteps('agd'),
   ugd: ensembleSteps('ugd'),
