@@ -8,7 +8,7 @@ import { jsonSafe } from '../../src/compiler/jsonsafe.js';
 import type { Artifact } from '../../src/runtime/artifact.js';
 import { norms, type AttackParams, type AttackTarget } from '../../src/runtime/attacks/base.js';
 import { fabProjectL2, fabProjectLinf } from '../../src/runtime/attacks/fab.js';
-import { ATTACK_IMPLS } from '../../src/runtime/attacks/index.js';
+import { ATTACK_IMPLS, ATTACK_STEPS } from '../../src/runtime/attacks/index.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import { modelTarget } from '../../src/runtime/eval/classifier.js';
 import { createOps } from '../../src/runtime/ops/registry.js';
@@ -246,6 +246,18 @@ describe('FAB-T on a trained model', () => {
       expect(Buffer.from(again.dataSync().buffer).equals(Buffer.from(a.buffer))).toBe(true);
     });
   }
+
+  it('holds no tensors: none left after a run, nor after one stopped between steps', () => {
+    const { x, y } = batch();
+    const before = tf.memory().numTensors;
+    ATTACK_IMPLS.fabt!(model, x, y, { eps: 0.1, norm: 'l2', steps: 3, restarts: 2, targets: 2 }, rng(2)).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    const g = ATTACK_STEPS.fabt!(model, x, y, { eps: 0.1, norm: 'linf', steps: 3, targets: 2 }, rng(2));
+    expect(g.next().value).toBeCloseTo(1 / 6, 10);
+    g.next();
+    g.return(undefined as never);
+    expect(tf.memory().numTensors).toBe(before);
+  });
 
   it('more target classes fool a superset of the images (the runs for the first targets are the same)', () => {
     const { x, y } = batch();
