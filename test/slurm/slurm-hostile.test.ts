@@ -1,11 +1,11 @@
 // Hostile cases for the Slurm executor, each a bug it once had: settings that hide a job from
 // the driver, another driver's Ctrl-C, jobs Slurm will never start.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { slurmSettings } from '../../src/runtime/executor/slurm/resources.js';
-import { FAKE_OPS, trendcAsync, workdir } from '../helpers/cli.js';
-import { ensureSlurm } from '../helpers/slurm.js';
+import { FAKE_OPS, summaryCounts, trendcAsync, workdir } from '../helpers/cli.js';
+import { ensureSlurm, trendJobs } from '../helpers/slurm.js';
 
 const FAKE_TOY = `dataset toy subset train=400 test=100
 train epochs=1 batch=50
@@ -34,6 +34,35 @@ function start(dir: string, args: string[], env: Record<string, string> = {}) {
 }
 
 const run = (dir: string, args: string[], env?: Record<string, string>) => start(dir, args, env).done;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+/** Our jobs in Slurm: those whose job directory is in this store. */
+async function jobsOf(cache: string) {
+  const names = new Set(existsSync(join(cache, 'slurm', 'jobs')) ? readdirSync(join(cache, 'slurm', 'jobs')) : []);
+  return [...(await trendJobs()).entries()].filter(([, j]) => names.has(j.name)).map(([id, j]) => ({ id, ...j }));
+}
+
+/** "<pid> <node id>" lines the fake operations append, as node id -> count. */
+function executions(file: string): Map<string, number> {
+  const m = new Map<string, number>();
+  if (!existsSync(file)) return m;
+  for (const line of readFileSync(file, 'utf8').trim().split('\n')) {
+    const id = line.split(' ')[1]!;
+    m.set(id, (m.get(id) ?? 0) + 1);
+  }
+  return m;
+}
+
 beforeAll(ensureSlurm, 600_000);
 
 describe('the Slurm executor, under hostile use', () => {
@@ -51,4 +80,26 @@ describe('the Slurm executor, under hostile use', () => {
     // Options that merely start alike are the user's.
     expect(slurmSettings({ sbatchArg: ['--wait-all-nodes=1', '--open-mode=append', '--exclusive', '--qos=long'] }).sbatchArgs).toHaveLength(4);
   }, 60_000);
+
+  it("another driver's Ctrl-C does not fail the nodes this driver waited for from its jobs", async () => {
+    // B adopted A's training jobs; A was interrupted and cancelled them. B failed its run with
+    // "interrupted (slurm job ...)" though B was never interrupted; now B submits them again.
+    const dir = workdir({ 'toy.trend': FAKE_TOY });
+    const log = join(dir, 'exec.log');
+    const env = { TREND_FAKE_SLEEP_MS: '60000', TREND_FAKE_SLEEP_ONLY: 'train/', TREND_FAKE_LOG: log };
+    const a = start(dir, ['run', 'toy.trend', ...SLURM], env);
+    await until("A's training jobs running", async () => (await jobsOf(join(dir, 'cache'))).filter((j) => j.state === 'RUNNING').length === 3);
+    const b = start(dir, ['run', 'toy.trend', ...SLURM], { ...env, TREND_FAKE_SLEEP_MS: '1000' });
+    await until("B waiting for A's jobs", () => (b.out().match(/waiting for slurm job/g) ?? []).length === 3);
+    a.p.kill('SIGINT');
+    expect((await a.done).code).toBe(130);
+    const r = await b.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/train\/a: slurm job \d+ of another driver ended without computing it \(.*\); submitting it again/);
+    expect(summaryCounts(r.stdout)).toMatchObject({ failed: 0, skipped: 0 });
+    // Only the training A's jobs had begun is computed again; everything else once.
+    const counts = executions(log);
+    expect(counts.size).toBe(22);
+    expect([...counts.entries()].filter(([id, n]) => n !== (id.startsWith('train/') ? 2 : 1))).toEqual([]);
+  }, 180_000);
 });

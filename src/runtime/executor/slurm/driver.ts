@@ -86,6 +86,10 @@ class SlurmDriver implements NodeRunner {
   private interrupted = false;
   private closed = false;
   private warnedPoll = false;
+  /** Jobs already settled (squeue still lists them while COMPLETING: never adopt them again). */
+  private readonly ended = new Set<string>();
+  /** Nodes submitted again after another driver's job ended without computing them. */
+  private readonly resubmitted = new Set<string>();
 
   constructor(
     private readonly ctx: NodeContext,
@@ -108,12 +112,17 @@ class SlurmDriver implements NodeRunner {
         this.ctx.emit({ type: 'node-log', id: n.id, message: `waiting for slurm job ${live.id} (${live.name}), which computes it` });
         return this.schedulePoll();
       }
-      this.pending.push(w);
-      if (!this.flushing) {
-        this.flushing = true;
-        setImmediate(() => void this.flush());
-      }
+      this.enqueue(w);
     });
+  }
+
+  /** Queues a node for the next scheduling pass. */
+  private enqueue(w: Waiter): void {
+    this.pending.push(w);
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(() => void this.flush());
+    }
   }
 
   async close(): Promise<void> {
@@ -130,7 +139,7 @@ class SlurmDriver implements NodeRunner {
       throw new UserError(`cannot list Slurm jobs: ${(e as Error).message}`);
     }
     for (const q of queued.values()) {
-      if (FINAL_STATES.has(q.state) || this.jobs.has(q.id)) continue;
+      if (FINAL_STATES.has(q.state) || this.jobs.has(q.id) || this.ended.has(q.id)) continue;
       const dir = jobDir(this.worker.storeRoot, q.name);
       const spec = readJson<JobSpec>(join(dir, 'job.json'));
       if (!spec) continue; // a job of another store
@@ -297,6 +306,7 @@ class SlurmDriver implements NodeRunner {
   /** A job ended: settle the nodes waited for from it, from their outcome files. */
   private async finish(t: Tracked, st: JobStatus | undefined): Promise<void> {
     this.jobs.delete(t.id);
+    this.ended.add(t.id);
     for (const k of t.keys) if (this.byKey.get(k) === t) this.byKey.delete(k);
     if (!t.waiters.size) return;
     if (!st || st.signal || st.exit !== 0) t.state = (await finalState(t.id)) ?? t.state;
@@ -322,7 +332,21 @@ class SlurmDriver implements NodeRunner {
       return;
     }
     const why = out ? (out.error ?? 'failed') : this.jobEnd(t, st, w.n);
+    if (this.resubmit(t, out, w, why)) return;
     this.settleFailed(w, `${why} (${where})`);
+  }
+
+  /**
+   * Another driver's job that ended without computing the node because it was stopped (that
+   * driver's Ctrl-C, an scancel) is no failure of this run: the node is submitted again, once.
+   */
+  private resubmit(t: Tracked, out: NodeOutcome | undefined, w: Waiter, why: string): boolean {
+    const stopped = out ? /^interrupted/.test(out.error ?? '') : t.state === 'CANCELLED' || t.state === 'PREEMPTED';
+    if (!t.adopted || !stopped || this.interrupted || this.resubmitted.has(w.n.key)) return false;
+    this.resubmitted.add(w.n.key);
+    this.ctx.emit({ type: 'node-log', id: w.n.id, message: `slurm job ${t.id} of another driver ended without computing it (${why}); submitting it again` });
+    this.enqueue(w);
+    return true;
   }
 
   /** Why a job ended without an outcome for node n. */
