@@ -76,6 +76,8 @@ export function buildDag(program: CheckedProgram, opts: PlanOptions): Dag {
 export function attackParams(a: AttackUse): AttackParams<Rational> {
   const params = { ...a.params };
   if (a.attack === 'pgd' && params.norm !== 'l1') delete params.topk;
+  // APGD's rho rules the l_inf and l_2 step halving; l_1 APGD adapts its step to sparsity instead.
+  if ((a.attack === 'apgd' || a.attack === 'apgdt') && params.norm === 'l1') delete params.rho;
   return { attack: a.attack, params };
 }
 

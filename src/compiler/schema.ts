@@ -228,6 +228,32 @@ export const ATTACKS: Record<string, AttackInfo> = {
       ...common,
     },
   },
+  apgd: {
+    kind: 'single',
+    doc: 'APGD (Croce & Hein): PGD with momentum and a step size halved at checkpoints, on the CE or DLR loss',
+    params: {
+      eps: { type: num(q(0), true, q(1000)), default: q(8, 255), sweep: true, doc: 'budget in pixel units (l_inf in (0,1])' },
+      norm: { type: choice('linf', 'l2', 'l1'), default: 'linf', doc: 'threat model' },
+      steps: { type: int(1, 100000), default: 100, sweep: true, doc: 'iterations per run (n_iter)' },
+      restarts: { type: int(1, 100), default: 1, doc: 'runs from random starts on the images not yet fooled' },
+      loss: { type: choice('ce', 'dlr'), default: 'ce', doc: 'cross-entropy, or the DLR loss (3 or more classes)' },
+      rho: { type: num(q(0), true, q(1)), default: q(3, 4), doc: 'a step is halved when at most this fraction of its window raised the loss' },
+      ...common,
+    },
+  },
+  apgdt: {
+    kind: 'single',
+    doc: 'APGD-T: APGD on the targeted DLR loss towards each of the top target classes in turn',
+    params: {
+      eps: { type: num(q(0), true, q(1000)), default: q(8, 255), sweep: true, doc: 'budget in pixel units (l_inf in (0,1])' },
+      norm: { type: choice('linf', 'l2', 'l1'), default: 'linf', doc: 'threat model' },
+      steps: { type: int(1, 100000), default: 100, sweep: true, doc: 'iterations per run (n_iter)' },
+      restarts: { type: int(1, 100), default: 1, doc: 'runs per target class on the images not yet fooled' },
+      targets: { type: int(1, 1000), default: 9, doc: 'target classes: the 2nd..(targets+1)-th highest clean logits (at most classes - 1; 4 or more classes)' },
+      rho: { type: num(q(0), true, q(1)), default: q(3, 4), doc: 'a step is halved when at most this fraction of its window raised the loss' },
+      ...common,
+    },
+  },
   square: {
     kind: 'single',
     doc: 'Square Attack (black-box, scores only): random search over square-shaped updates, margin loss',

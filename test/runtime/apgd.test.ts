@@ -19,6 +19,10 @@ import { norms, type AttackParams, type AttackTarget } from '../../src/runtime/a
 import { ATTACK_IMPLS } from '../../src/runtime/attacks/index.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import { rng } from '../../src/runtime/rng.js';
+import { jsonSafe } from '../../src/compiler/jsonsafe.js';
+import type { Artifact } from '../../src/runtime/artifact.js';
+import { createOps } from '../../src/runtime/ops/registry.js';
+import { plan } from '../helpers/compile.js';
 import { tf } from '../../src/runtime/tf.js';
 
 /** A linear classifier logits = x W + b on flattened images. */
@@ -277,5 +281,51 @@ describe('APGD and APGD-T on a 10-class model', () => {
       g.return(undefined as never);
     }
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('in the language', () => {
+  it('`evaluate m against apgd norm=linf eps=0.3` plans and runs, within the budget', async () => {
+    const src = `dataset mnist subset train=200 test=50
+train epochs=1 batch=16 lr=0.05
+model m = mlp width=0.25
+evaluate m against apgd norm=linf eps=0.3, apgdt norm=l2 eps=2 steps=10 targets=2
+`;
+    const dag = await plan(src);
+    const ops = createOps('wasm');
+    const artifacts = new Map<string, Artifact>();
+    for (const n of dag.nodes) {
+      const impl = await ops.get(n.op);
+      const inputs: Record<string, Artifact | Artifact[]> = {};
+      for (const [role, v] of Object.entries(n.inputs)) inputs[role] = Array.isArray(v) ? v.map((id) => artifacts.get(id)!) : artifacts.get(v)!;
+      const res = await impl({
+        node: n,
+        params: jsonSafe(n.params) as never,
+        inputs,
+        progress: () => {},
+        log: () => {},
+        backend: 'wasm',
+        signal: new AbortController().signal,
+      });
+      artifacts.set(n.id, res.artifact);
+    }
+    const summary = (id: string) => artifacts.get(id)!.summary as Record<string, unknown>;
+    const clean = summary('predict/m') as { accuracy: number; n: number };
+    expect(clean.accuracy).toBeGreaterThan(0.3);
+    const a = dag.nodes.find((n) => n.id === 'robust/apgd/m')!;
+    // The language's defaults reach the attack: 100 steps, one restart, CE, rho 3/4.
+    expect(jsonSafe(a.params)).toMatchObject({
+      attack: { attack: 'apgd', params: { eps: '3/10', norm: 'linf', steps: 100, restarts: 1, loss: 'ce', rho: '3/4' } },
+    });
+    for (const [id, norm, eps] of [
+      ['robust/apgd/m', 'linf', 0.3],
+      ['robust/apgdt/m', 'l2', 2],
+    ] as const) {
+      const s = summary(id) as { accuracy: number; meanNorm: Record<string, number> };
+      // A mostly fooled undertrained model; only the images right when clean move, each within eps.
+      expect(s.accuracy, id).toBeLessThan(clean.accuracy / 2);
+      expect(s.meanNorm[norm]!, id).toBeLessThanOrEqual(eps * clean.accuracy * (1 + 1e-5));
+      expect(s.meanNorm[norm]!, id).toBeGreaterThan(0);
+    }
   });
 });

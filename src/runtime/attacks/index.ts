@@ -1,4 +1,5 @@
 /** The attack registry: builtin attack name -> implementation (stepped, and its synchronous form). */
+import { apgdSteps, apgdtSteps } from './apgd.js';
 import { unstepped, type Attack, type SteppedAttack } from './base.js';
 import { cwSteps } from './cw.js';
 import { deepfoolSteps } from './deepfool.js';
@@ -21,6 +22,8 @@ export const ATTACK_STEPS: Record<string, SteppedAttack> = {
   agd: ensembleSteps('agd'),
   ugd: ensembleSteps('ugd'),
   empir: ensembleSteps('empir'),
+  apgd: apgdSteps,
+  apgdt: apgdtSteps,
   square: squareSteps,
   nattack: nattackSteps,
 };
