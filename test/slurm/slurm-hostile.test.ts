@@ -102,4 +102,22 @@ describe('the Slurm executor, under hostile use', () => {
     expect(counts.size).toBe(22);
     expect([...counts.entries()].filter(([id, n]) => n !== (id.startsWith('train/') ? 2 : 1))).toEqual([]);
   }, 180_000);
+
+  it('a job Slurm will never start fails its node at once instead of leaving the run waiting', async () => {
+    // More CPUs than the partition has: Slurm accepts the job and leaves it PENDING
+    // (PartitionConfig) for ever; the driver used to wait in silence.
+    const dir = workdir({ 'toy.trend': FAKE_TOY });
+    const t0 = Date.now();
+    const r = await run(dir, ['run', 'toy.trend', ...SLURM, '--op-resources', 'train:cpus=4096', '--only', 'train/a']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    const m =
+      /^error: train\/a \(toy\.trend:3\): Slurm will never start its job \(pending with reason \w+\): .*cpus=4096.*--op-resources train:\.\.\. \(slurm job (\d+)\)$/m.exec(
+        r.stderr,
+      );
+    expect(m, r.stderr).toBeTruthy();
+    // The job is cancelled, not left in the queue.
+    const job = (await trendJobs()).get(m![1]!);
+    expect(job?.state ?? 'CANCELLED').toMatch(/CANCELLED|COMPLETING/);
+  }, 60_000);
 });

@@ -288,6 +288,7 @@ class SlurmDriver implements NodeRunner {
     const q = queued?.get(t.id);
     if (q) {
       t.state = q.state;
+      if (q.state === 'PENDING' && q.reason !== t.reason && (await this.pendingFor(t, q.reason))) return;
       t.reason = q.reason;
       if (q.state === 'RUNNING' && !t.started) {
         t.started = true;
@@ -301,6 +302,35 @@ class SlurmDriver implements NodeRunner {
       t.goneSince ??= Date.now();
       if (Date.now() - t.goneSince >= this.s.vanishMs) await this.finish(t, undefined);
     }
+  }
+
+  /**
+   * A pending job's reason, when it changes. One Slurm will never start (it asks for more than
+   * the partition or the account allows) is cancelled and fails its nodes, instead of leaving
+   * the run waiting in silence; another unusual reason (a node down, a hold) is said.
+   */
+  private async pendingFor(t: Tracked, reason: string): Promise<boolean> {
+    if (!NEVER_STARTS.test(reason)) {
+      if (!WAITING.test(reason))
+        for (const w of t.waiters.values()) this.ctx.emit({ type: 'node-log', id: w.n.id, message: `slurm job ${t.id} is pending: ${reason}` });
+      return false;
+    }
+    if (!t.adopted) await scancel([t.id]).catch(() => {});
+    this.jobs.delete(t.id);
+    this.ended.add(t.id);
+    for (const k of t.keys) if (this.byKey.get(k) === t) this.byKey.delete(k);
+    for (const w of t.waiters.values())
+      this.settleFailed(w, `Slurm will never start its job (pending with reason ${reason}): ${this.neverWhy(reason, w.n)} (slurm job ${t.id})`);
+    t.waiters.clear();
+    return true;
+  }
+
+  private neverWhy(reason: string, n: DagNode): string {
+    if (/Account|QOS/.test(reason) && !/PerJob/.test(reason)) return 'its account or QOS is not valid here (--account, --sbatch-arg --qos=...)';
+    if (/Dependency/.test(reason)) return 'its dependency (--sbatch-arg --dependency=...) will never be met';
+    const r = this.s.resources[n.op];
+    const asked = `cpus=${r.cpus}, mem=${r.mem}, time=${r.time}${r.gpus ? `, gpus=${r.gpus}` : ''}${this.s.partition ? `, partition ${this.s.partition}` : ''}`;
+    return `it asks for more than the cluster allows (${asked}); see 'scontrol show partition', and lower --cpus, --mem, --time or --gpus, or set --op-resources ${n.op}:...`;
   }
 
   /** A job ended: settle the nodes waited for from it, from their outcome files. */
@@ -392,6 +422,11 @@ class SlurmDriver implements NodeRunner {
     this.schedulePoll();
   }
 }
+
+/** Pending reasons that Slurm will not lift by itself: the job asks for what it cannot get. */
+const NEVER_STARTS = /^(PartitionConfig|PartitionTimeLimit|BadConstraints|InvalidAccount|InvalidQOS|DependencyNeverSatisfied|(Assoc|QOS)Max\w*PerJob\w*)$/;
+/** Ordinary reasons to wait: other jobs first, resources busy, a queue-wide limit. */
+const WAITING = /^(None|Priority|Resources|Dependency|BeginTime|Cleaning|Prolog|\w*Grp\w*|\w*MaxJobs\w*|\w*MaxSubmit\w*|\w*PerUser\w*|\w*PerAccount\w*)?$/;
 
 /**
  * A finished job's final state (TIMEOUT, CANCELLED, OUT_OF_MEMORY, ...). Right after its status
