@@ -120,4 +120,18 @@ describe('the Slurm executor, under hostile use', () => {
     const job = (await trendJobs()).get(m![1]!);
     expect(job?.state ?? 'CANCELLED').toMatch(/CANCELLED|COMPLETING/);
   }, 60_000);
+
+  it('Ctrl-C while jobs are still pending ends at once', async () => {
+    // A job cancelled before it ran writes no status file; the driver waited 10 s for one.
+    const dir = workdir({ 'toy.trend': FAKE_TOY });
+    const d = start(dir, ['run', 'toy.trend', ...SLURM, '--sbatch-arg=--begin=now+1hour']);
+    await until('training jobs pending', async () => (await jobsOf(join(dir, 'cache'))).filter((j) => j.state === 'PENDING').length === 3);
+    const t0 = Date.now();
+    d.p.kill('SIGINT');
+    const r = await d.done;
+    expect(r.code).toBe(130);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(r.stderr.match(/^error: train\/\w \(toy\.trend:\d\): interrupted: the job was cancelled \(slurm job \d+, log /gm)).toHaveLength(3);
+    for (const j of await jobsOf(join(dir, 'cache'))) expect(j.state).toBe('CANCELLED');
+  }, 60_000);
 });

@@ -298,6 +298,8 @@ class SlurmDriver implements NodeRunner {
     const st = readJson<JobStatus>(join(t.dir, 'status.json'));
     if (st && st.jobId === t.id) return this.finish(t, st);
     if (queued && (!q || FINAL_STATES.has(q.state))) {
+      // A job we cancelled before it was seen running writes no status file: nothing to wait for.
+      if (this.interrupted && !t.adopted && !t.started && q?.state === 'CANCELLED') return this.finish(t, undefined);
       // Gone, or ended without a status file yet: give a shared file system time to show it.
       t.goneSince ??= Date.now();
       if (Date.now() - t.goneSince >= this.s.vanishMs) await this.finish(t, undefined);
