@@ -35,9 +35,15 @@
  *   over the images still robust at each run; loss -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2).
  * Deliberate differences: the l_1 projection finds its threshold by walking the sorted
  * breakpoints instead of a binary search over them (the same point up to rounding); `targets` is
- * capped at classes - 1 (the reference fails beyond); there is no eot_iter (one gradient per step)
- * and no use_largereps (the eps schedule of AutoAttack's l_1 version); random numbers are TF.js's
- * seeded streams, drawn from the attack's rng, not torch's.
+ * capped at classes - 1 (the reference fails beyond); random numbers are TF.js's seeded streams,
+ * drawn from the attack's rng, not torch's.
+ * - `eot` (eot_iter): each step's gradient is the mean of `eot` passes, each drawing its own noise
+ *   from the rng; the loss and predictions are the last pass's (as the reference's);
+ * - `largereps` (use_largereps, l_1 only; ignored under l_inf and l_2, where the reference
+ *   asserts): each run is decr_eps_pgd: from x + N(0, 1) projected to the 3 eps ball, runs of
+ *   ceil(0.3 N), ceil(0.3 N) and the remaining iterations at 3 eps, 2 eps and eps, each from the
+ *   last one's best point projected to its budget (topk and sparsity from that point); only the
+ *   last run's adversarial points count.
  */
 import { runSteps, scaled, type Steps } from '../pace.js';
 import type { Rng } from '../rng.js';
@@ -180,6 +186,10 @@ export interface ApgdRun {
   norm: 'linf' | 'l2' | 'l1';
   steps: number;
   rho: number;
+  /** Gradient passes averaged per step (the reference's eot_iter; 1 if absent). */
+  eot?: number;
+  /** l_1: the reference's use_largereps schedule (3 eps, 2 eps, eps; see largeRepsSchedule). */
+  largereps?: boolean;
 }
 
 /** A run's result: the best point and loss per image, which images were fooled, and where. */
@@ -190,20 +200,40 @@ export interface ApgdResult {
   adv: tf.Tensor4D;
 }
 
-/** The loss per image, its gradient and the predictions, from one forward pass. */
-function evaluate(t: AttackTarget, x: tf.Tensor4D, run: ApgdRun, r: Rng): { loss: Float32Array; pred: Int32Array; grad: tf.Tensor4D } {
+/**
+ * The loss per image, its gradient and the predictions, as the reference's eot_iter loop: the
+ * gradient is the mean over `eot` forward and backward passes (each drawing its own noise from
+ * r); the loss and the predictions are those of the last pass (the reference keeps the last
+ * pass's logits and loss_indiv, it does not average them).
+ */
+export function apgdEvaluate(t: AttackTarget, x: tf.Tensor4D, run: ApgdRun, r: Rng): { loss: Float32Array; pred: Int32Array; grad: tf.Tensor4D } {
   let loss: ArrayLike<number> = [];
   let pred: ArrayLike<number> = [];
-  const grad = tf.tidy(
-    () =>
-      tf.grad((z: tf.Tensor) => {
-        const logits = t.logits(z as tf.Tensor4D, r);
-        const each = apgdLoss(run.loss, logits, run.y, run.target);
-        loss = each.dataSync();
-        pred = tf.argMax(logits, 1).dataSync();
-        return tf.sum(each) as tf.Scalar;
-      })(x) as tf.Tensor4D,
-  );
+  const once = () =>
+    tf.tidy(
+      () =>
+        tf.grad((z: tf.Tensor) => {
+          const logits = t.logits(z as tf.Tensor4D, r);
+          const each = apgdLoss(run.loss, logits, run.y, run.target);
+          loss = each.dataSync();
+          pred = tf.argMax(logits, 1).dataSync();
+          return tf.sum(each) as tf.Scalar;
+        })(x) as tf.Tensor4D,
+    );
+  const eot = run.eot ?? 1;
+  let grad = once();
+  for (let k = 1; k < eot; k++) {
+    const g = once();
+    const sum = tf.add(grad, g) as tf.Tensor4D;
+    grad.dispose();
+    g.dispose();
+    grad = sum;
+  }
+  if (eot > 1) {
+    const mean = tf.div(grad, eot) as tf.Tensor4D;
+    grad.dispose();
+    grad = mean;
+  }
   return { loss: Float32Array.from(loss), pred: Int32Array.from(pred), grad };
 }
 
@@ -392,19 +422,35 @@ function checkL1(s: RunState, run: ApgdRun): void {
 }
 
 /**
- * One APGD run (the reference's attack_single_run) over a batch, yielding the fraction done after
- * each iteration. The caller owns the result's tensors.
+ * The reference's start from a given point (x_init): clipped to [0, 1]; under l_1, topk and the
+ * last sparsity come from the point's own sparsity (L0_norm(x_adv - x) / dim / 1.5, and L0).
  */
-export function* apgdRunSteps(t: AttackTarget, run: ApgdRun, r: Rng): Steps<ApgdResult> {
-  const start = apgdStart(run, r);
+function fromInit(s: RunState, run: ApgdRun): void {
+  if (run.norm !== 'l1') return;
+  const [, h, w, c] = run.x0.shape;
+  const l0 = tf.tidy(() => tf.sum(tf.cast(tf.notEqual(tf.sub(s.x, run.x0), 0), 'float32'), [1, 2, 3]).dataSync());
+  l0.forEach((v, e) => {
+    s.topk[e] = v / (h * w * c) / 1.5;
+    s.sparsity[e] = v;
+  });
+}
+
+/**
+ * One APGD run (the reference's attack_single_run) over a batch, yielding the fraction done after
+ * each iteration; from a random start, or from `init` (not taken). The caller owns the result's
+ * tensors.
+ */
+export function* apgdRunSteps(t: AttackTarget, run: ApgdRun, r: Rng, init?: tf.Tensor4D): Steps<ApgdResult> {
+  const start = init ? clip01(init) : apgdStart(run, r);
   let first;
   try {
-    first = evaluate(t, start, run, r);
+    first = apgdEvaluate(t, start, run, r);
   } catch (e) {
     start.dispose();
     throw e;
   }
   const s = new RunState(start, first, run);
+  if (init) fromInit(s, run);
   const checks = new Set(run.norm === 'l1' ? apgdL1Checkpoints(run.steps) : apgdCheckpoints(run.steps));
   let lastCheck = 0;
   let done = false;
@@ -413,7 +459,7 @@ export function* apgdRunSteps(t: AttackTarget, run: ApgdRun, r: Rng): Steps<Apgd
       const next = run.norm === 'l1' ? l1Step(s, run) : momentumStep(s, run, i);
       s.set('old', s.x);
       s.x = next;
-      const ev = evaluate(t, s.x, run, r);
+      const ev = apgdEvaluate(t, s.x, run, r);
       s.set('grad', ev.grad);
       const wrong = Uint8Array.from(ev.pred, (v, e) => (v === run.y[e] ? 0 : 1));
       const better = Uint8Array.from(ev.loss, (v, e) => (v > s.lossBest[e]! ? 1 : 0));
@@ -439,8 +485,76 @@ export function* apgdRunSteps(t: AttackTarget, run: ApgdRun, r: Rng): Steps<Apgd
   }
 }
 
-type Settings = Pick<ApgdRun, 'eps' | 'norm' | 'steps' | 'rho'>;
-const settings = (p: AttackParams): Settings => ({ eps: p.eps ?? 8 / 255, norm: p.norm ?? 'linf', steps: p.steps ?? 100, rho: p.rho ?? 0.75 });
+/**
+ * The reference's use_largereps schedule for N iterations at budget eps: 3 eps, 2 eps, then eps,
+ * for ceil(0.3 N), ceil(0.3 N) and the rest of the N iterations (for N = 100: 30, 30, 40).
+ */
+export function largeRepsSchedule(eps: number, nIter: number): Array<{ eps: number; steps: number }> {
+  const a = Math.ceil(0.3 * nIter);
+  if (nIter - 2 * a < 0) throw new Error(`largereps needs at least 2 steps (steps=${nIter})`);
+  return [
+    { eps: 3 * eps, steps: a },
+    { eps: 2 * eps, steps: a },
+    { eps, steps: nIter - 2 * a },
+  ];
+}
+
+/** x + delta, delta the reference's L1_projection of x - x0 onto the l_1 ball of radius eps within the box. */
+function projectL1Box(x: tf.Tensor4D, x0: tf.Tensor4D, eps: number): tf.Tensor4D {
+  const [n, h, w, c] = x0.shape;
+  const d = tf.sub(x, x0);
+  try {
+    const delta = projectL1BoxRows(x0.dataSync(), d.dataSync(), n, h * w * c, eps);
+    return tf.tidy(() => tf.add(x, tf.tensor4d(delta, x0.shape)) as tf.Tensor4D);
+  } finally {
+    d.dispose();
+  }
+}
+
+/**
+ * The reference's decr_eps_pgd (l_1 only): from x + a standard normal draw projected to the 3 eps
+ * ball, runs at 3 eps, 2 eps and eps (largeRepsSchedule), each from the previous run's best point
+ * projected to its budget. The result is the last run's: only points within eps count.
+ */
+export function* largeRepsSteps(t: AttackTarget, run: ApgdRun, r: Rng): Steps<ApgdResult> {
+  const plan = largeRepsSchedule(run.eps, run.steps);
+  const noise = tf.randomNormal(run.x0.shape, 0, 1, 'float32', Math.floor(r() * 2 ** 31));
+  const sum = tf.add(run.x0, noise) as tf.Tensor4D;
+  noise.dispose();
+  let init = projectL1Box(sum, run.x0, plan[0]!.eps);
+  sum.dispose();
+  let res: ApgdResult | undefined;
+  let done = 0;
+  let finished = false;
+  try {
+    for (const [k, stage] of plan.entries()) {
+      const projected = projectL1Box(init, run.x0, stage.eps);
+      init.dispose();
+      init = projected;
+      const part = apgdRunSteps(t, { ...run, ...stage }, r, init);
+      res = yield* scaled(part, done / run.steps, (done + stage.steps) / run.steps);
+      done += stage.steps;
+      init.dispose();
+      init = res.best;
+      if (k < plan.length - 1) res.adv.dispose();
+    }
+    finished = true;
+    return res!;
+  } finally {
+    if (!finished) init.dispose();
+  }
+}
+
+type Settings = Pick<ApgdRun, 'eps' | 'norm' | 'steps' | 'rho' | 'eot' | 'largereps'>;
+const settings = (p: AttackParams): Settings => ({
+  eps: p.eps ?? 8 / 255,
+  norm: p.norm ?? 'linf',
+  steps: p.steps ?? 100,
+  rho: p.rho ?? 0.75,
+  eot: p.eot ?? 1,
+  // The reference's decr_eps_pgd asserts l_1: the schedule is read under l_1 only.
+  largereps: (p.norm ?? 'linf') === 'l1' && p.largereps === true,
+});
 
 /**
  * One run over the images still robust (robust[i] = 1): those it fools are marked and their
@@ -458,14 +572,11 @@ function* attackRemaining(
   const dim = h * w * c;
   const xs = tf.tidy(() => tf.gather(b.x0, tf.tensor1d(idx, 'int32')) as tf.Tensor4D);
   try {
-    const res = yield* apgdRunSteps(
-      t,
-      make(
-        xs,
-        Int32Array.from(idx, (i) => b.y[i]!),
-      ),
-      r,
+    const run = make(
+      xs,
+      Int32Array.from(idx, (i) => b.y[i]!),
     );
+    const res = yield* run.largereps ? largeRepsSteps(t, run, r) : apgdRunSteps(t, run, r);
     const adv = res.adv.dataSync();
     res.fooled.forEach((f, j) => {
       if (!f) return;

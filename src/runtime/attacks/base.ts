@@ -47,6 +47,11 @@ export interface AttackParams {
   /** APGD: the loss (apgdt's is the targeted DLR; its `targets` as FAB-T's), and the step-halving threshold rho. */
   loss?: 'ce' | 'dlr';
   rho?: number;
+  /** APGD: gradient passes averaged per step (eot_iter), and l_1's 3/2/1 eps schedule (use_largereps). */
+  eot?: number;
+  largereps?: boolean;
+  /** AutoAttack: which of the reference's versions ('standard', 'rand'). */
+  version?: 'standard' | 'rand';
 }
 
 export type Attack = (t: AttackTarget, x: tf.Tensor4D, y: Int32Array, p: AttackParams, r: Rng) => tf.Tensor4D;
