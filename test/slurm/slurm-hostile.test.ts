@@ -134,4 +134,18 @@ describe('the Slurm executor, under hostile use', () => {
     expect(r.stderr.match(/^error: train\/\w \(toy\.trend:\d\): interrupted: the job was cancelled \(slurm job \d+, log /gm)).toHaveLength(3);
     for (const j of await jobsOf(join(dir, 'cache'))) expect(j.state).toBe('CANCELLED');
   }, 60_000);
+
+  it('--poll outside 0.1 s to an hour is a user error', async () => {
+    // --poll 3000000 overflowed Node's timer: a TimeoutOverflowWarning per look and squeue every
+    // millisecond; --poll 0.0000001 polled without a pause.
+    const dir = workdir({ 'toy.trend': FAKE_TOY });
+    for (const poll of ['3000000', '0.0000001', '0.05']) {
+      const r = await run(dir, ['run', 'toy.trend', ...SLURM, '--poll', poll, '--only', 'train/a']);
+      expect(r.code, `--poll ${poll}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(`--poll must be between 0.1 and 3600 seconds, got '${poll}'`);
+    }
+    expect(existsSync(join(dir, 'cache'))).toBe(false);
+    expect(slurmSettings({ poll: '3600' }).pollMs).toBe(3_600_000);
+    expect(slurmSettings({ poll: '0.1' }).pollMs).toBe(100);
+  }, 60_000);
 });

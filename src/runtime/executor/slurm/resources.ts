@@ -98,7 +98,7 @@ export function slurmSettings(f: SlurmFlags): SlurmSettings {
     ...(f.account ? { account: f.account } : {}),
     sbatchArgs: (f.sbatchArg ?? []).map(sbatchArg),
     resources,
-    pollMs: Math.round(positiveNumber('--poll', f.poll ?? '2') * 1000),
+    pollMs: pollSeconds(f.poll ?? '2') * 1000,
     maxJobs: positiveInt('--max-jobs', f.maxJobs ?? '100'),
     groupSize: positiveInt('--group-size', f.groupSize ?? '64'),
     vanishMs: 10_000,
@@ -179,6 +179,16 @@ function positiveNumber(flag: string, v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw new UserError(`${flag} must be a positive number of seconds, got '${v}'`);
   return n;
+}
+
+/**
+ * --poll: from a tenth of a second (less would keep squeue running without a pause, a load on
+ * the controller) to an hour (more than a timer can hold: Node fired it at once, every millisecond).
+ */
+function pollSeconds(v: string): number {
+  const n = positiveNumber('--poll', v);
+  if (n < 0.1 || n > 3600) throw new UserError(`--poll must be between 0.1 and 3600 seconds, got '${v}'`);
+  return Math.round(n * 1000) / 1000;
 }
 
 function memory(flag: string, v: string): string {
