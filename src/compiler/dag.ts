@@ -78,6 +78,8 @@ export function attackParams(a: AttackUse): AttackParams<Rational> {
   if (a.attack === 'pgd' && params.norm !== 'l1') delete params.topk;
   // APGD's rho rules the l_inf and l_2 step halving; l_1 APGD adapts its step to sparsity instead.
   if ((a.attack === 'apgd' || a.attack === 'apgdt') && params.norm === 'l1') delete params.rho;
+  // Their l_1 eps schedule (largereps) exists under l_1 only.
+  if ((a.attack === 'apgd' || a.attack === 'apgdt') && params.norm !== 'l1') delete params.largereps;
   return { attack: a.attack, params };
 }
 

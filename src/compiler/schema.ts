@@ -176,6 +176,12 @@ const iterative: Record<string, ParamSpec> = {
   random_start: { type: { t: 'bool' }, default: true, doc: 'start from a uniform random point in the budget' },
 };
 
+/** APGD and APGD-T: AutoAttack's eot_iter and l_1 use_largereps. */
+const apgdExtras: Record<string, ParamSpec> = {
+  eot: { type: int(1, 10000), default: 1, doc: 'gradient passes averaged per step (EOT, for randomized classifiers; eot_iter)' },
+  largereps: { type: { t: 'bool' }, default: false, doc: 'l_1 only: runs at 3 eps, 2 eps, then eps (30/30/40% of the steps), each from the last best point' },
+};
+
 export const ATTACKS: Record<string, AttackInfo> = {
   fgsm: { kind: 'single', trainable: true, doc: 'fast gradient sign method', params: { eps: EPS_LINF, ...common } },
   pgd: {
@@ -238,6 +244,7 @@ export const ATTACKS: Record<string, AttackInfo> = {
       restarts: { type: int(1, 100), default: 1, doc: 'runs from random starts on the images not yet fooled' },
       loss: { type: choice('ce', 'dlr'), default: 'ce', doc: 'cross-entropy, or the DLR loss (3 or more classes)' },
       rho: { type: num(q(0), true, q(1)), default: q(3, 4), doc: 'a step is halved when at most this fraction of its window raised the loss' },
+      ...apgdExtras,
       ...common,
     },
   },
@@ -251,6 +258,7 @@ export const ATTACKS: Record<string, AttackInfo> = {
       restarts: { type: int(1, 100), default: 1, doc: 'runs per target class on the images not yet fooled' },
       targets: { type: int(1, 1000), default: 9, doc: 'target classes: the 2nd..(targets+1)-th highest clean logits (at most classes - 1; 4 or more classes)' },
       rho: { type: num(q(0), true, q(1)), default: q(3, 4), doc: 'a step is halved when at most this fraction of its window raised the loss' },
+      ...apgdExtras,
       ...common,
     },
   },
@@ -275,6 +283,16 @@ export const ATTACKS: Record<string, AttackInfo> = {
       population: { type: int(2, 10000), default: 300, doc: 'samples per iteration' },
       sigma: { type: num(q(0), true), default: q(1, 10), doc: 'sd of the search distribution (arctanh space)' },
       lr: { type: num(q(0), true), default: q(1, 50), doc: 'learning rate of the mean' },
+      ...common,
+    },
+  },
+  autoattack: {
+    kind: 'single',
+    doc: "AutoAttack (Croce & Hein): the reference's standard (APGD-CE, APGD-T, FAB-T, Square) or rand (APGD-CE, APGD-DLR with EOT 20) on the images still robust",
+    params: {
+      eps: { type: num(q(0), true, q(1000)), default: q(8, 255), sweep: true, doc: 'budget in pixel units (l_inf in (0,1])' },
+      norm: { type: choice('linf', 'l2', 'l1'), default: 'linf', doc: 'threat model (l1: APGD-CE and APGD-T only; see the docs)' },
+      version: { type: choice('standard', 'rand'), default: 'standard', doc: 'standard, or rand for randomized classifiers' },
       ...common,
     },
   },

@@ -72,6 +72,7 @@ evaluate t against dag eps=1/10 steps=2 step=1/20, ugd eps=1/10 steps=2 step=1/2
 evaluate s against pgd eps=1/10 steps=2 step=1/20, epgd eps=1/10 steps=2 m=2 with images=8 batch=4 seed=1
 evaluate a against pgd eps=1/10 steps=2 step=1/20, fgsm eps=1/10 with images=8 batch=4 seed=1 union
 evaluate a against apgd eps=1/10 steps=5 loss=dlr rho=1/2 restarts=2, apgd norm=l1 eps=5 steps=5, apgdt norm=l2 eps=1 steps=5 targets=2 with images=8 batch=4 seed=1
+evaluate a against apgd eps=1/10 steps=4 eot=2, apgdt norm=l1 eps=5 steps=5 targets=2 largereps=true, autoattack eps=3/10 with images=4 batch=4 seed=1
 evaluate a against fabt eps=3/10 steps=10 restarts=2 targets=2 alpha_max=1/5 eta=11/10 beta=4/5 with images=8 batch=4 seed=1
 evaluate a against square eps=1/10 queries=4 p_init=1/2 restarts=2, square norm=l2 eps=1 queries=4, nattack eps=1/10 steps=2 population=4 sigma=1/5 lr=1/10 with images=8 batch=4 seed=1
 `;

@@ -1,5 +1,6 @@
 /** The attack registry: builtin attack name -> implementation (stepped, and its synchronous form). */
 import { apgdSteps, apgdtSteps } from './apgd.js';
+import { autoattackSteps } from './autoattack.js';
 import { unstepped, type Attack, type SteppedAttack } from './base.js';
 import { cwSteps } from './cw.js';
 import { deepfoolSteps } from './deepfool.js';
@@ -26,6 +27,7 @@ export const ATTACK_STEPS: Record<string, SteppedAttack> = {
   apgdt: apgdtSteps,
   square: squareSteps,
   nattack: nattackSteps,
+  autoattack: autoattackSteps,
 };
 
 export const ATTACK_IMPLS: Record<string, Attack> = Object.fromEntries(Object.entries(ATTACK_STEPS).map(([name, a]) => [name, unstepped(a)]));

@@ -4,10 +4,12 @@
  * member is scored on the ensemble's adversarial images and attacked alone with the same attack,
  * so the ensemble can be compared with its members); smoothed classifiers are attacked through
  * their base (plain PGD) or with EPGD, whose noise defaults to the classifier's sd, and judged by
- * their smoothed vote.
+ * their smoothed vote. AutoAttack's robust accuracy after each of its attacks goes in the node's
+ * extra metadata (`robustAfter`), not the summary.
  */
 import type { RobustSummary } from '../../compiler/contract.js';
 import { tensor } from '../artifact.js';
+import { autoattackCounts } from '../attacks/autoattack.js';
 import { norms, type AttackTarget } from '../attacks/base.js';
 import { buildClassifier } from '../eval/classifier.js';
 import type { OpContext, OpResult } from '../executor/types.js';
@@ -36,6 +38,26 @@ async function attackMembers(
   }
 }
 
+/** AutoAttack's robust counts after each of its attacks, summed over batches (see autoattack.ts). */
+class StageCounts {
+  clean = 0;
+  after = new Map<string, number>();
+  add<T extends tf.Tensor>(adv: T): T {
+    const c = autoattackCounts.get(adv);
+    if (c) this.clean += c.clean;
+    for (const a of c?.after ?? []) this.after.set(a.name, (this.after.get(a.name) ?? 0) + a.robust);
+    return adv;
+  }
+  /** Accuracies over n images: clean (by the composite's own check), then after each attack. */
+  extra(n: number): Record<string, unknown> {
+    if (!this.after.size) return {};
+    const d = Math.max(1, n);
+    return { robustAfter: { clean: this.clean / d, ...Object.fromEntries([...this.after].map(([k, v]) => [k, v / d])) } };
+  }
+}
+
+const meanOf = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
+
 export async function robustOp(ctx: OpContext<'robust'>): Promise<OpResult<'robust'>> {
   const p = ctx.params;
   const data = single(ctx.inputs.data, 'data');
@@ -54,6 +76,7 @@ export async function robustOp(ctx: OpContext<'robust'>): Promise<OpResult<'robu
   const t0 = performance.now();
   const pacer = new Pacer(ctx.signal);
   const progress = imageProgress(ctx, p.attack.attack, n);
+  const stages = new StageCounts();
   let b = 0;
   try {
     for (const [s, e] of chunks(n, ap.batch ?? 100)) {
@@ -68,7 +91,7 @@ export async function robustOp(ctx: OpContext<'robust'>): Promise<OpResult<'robu
           progress(s + ((i + f) / (1 + k)) * (e - s));
           return pacer.tick();
         };
-        const adv = await paced(attackSteps(spec, clf, x, y, r), part(0));
+        const adv = stages.add(await paced(attackSteps(spec, clf, x, y, r), part(0)));
         try {
           pred.set(clf.predict(adv, r), s);
           const d = norms(adv, x);
@@ -92,7 +115,6 @@ export async function robustOp(ctx: OpContext<'robust'>): Promise<OpResult<'robu
   const y = labelBatch(data.tensors.testY!, range(0, n));
   const acc = (pr: Int32Array) => pr.reduce((s, v, i) => s + (v === y[i] ? 1 : 0), 0) / Math.max(1, n);
   const correct = Uint8Array.from(pred, (v, i) => (v === y[i] ? 1 : 0));
-  const meanOf = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
   const summary: RobustSummary = {
     accuracy: acc(pred),
     n,
@@ -114,6 +136,6 @@ export async function robustOp(ctx: OpContext<'robust'>): Promise<OpResult<'robu
         normL1: tensor('float32', [n], dist.l1),
       },
     },
-    extra: { imagesPerSecond: n / (ms / 1000) },
+    extra: { imagesPerSecond: n / (ms / 1000), ...stages.extra(n) },
   };
 }
