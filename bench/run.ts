@@ -2,7 +2,7 @@
  * `npm run bench [-- --json] [-- --quick] [-- --only NAME]`: speed figures. Each benchmark is a
  * function returning figures; with --json, one {"name", "value", "unit"} object per line.
  */
-import { benchMatrix, benchPgd } from './attacks.js';
+import { benchAutoattack, benchMatrix, benchPgd } from './attacks.js';
 import { benchCnn } from './cnn.js';
 import { benchCompiler } from './compiler.js';
 import { benchExecutor } from './executor.js';
@@ -30,6 +30,7 @@ const suites: Record<string, () => Promise<Figure[]>> = {
     return out;
   },
   pgd: () => benchPgd(quick),
+  autoattack: () => benchAutoattack(quick),
   matrix: () => benchMatrix(),
   slurm: () => benchSlurm(),
 };
