@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { slurmSettings } from '../../src/runtime/executor/slurm/resources.js';
 import { FAKE_OPS, summaryCounts, trendcAsync, workdir } from '../helpers/cli.js';
-import { ensureSlurm, trendJobs } from '../helpers/slurm.js';
+import { ensureSlurm, scancel, trendJobs } from '../helpers/slurm.js';
 
 const FAKE_TOY = `dataset toy subset train=400 test=100
 train epochs=1 batch=50
@@ -148,4 +148,36 @@ describe('the Slurm executor, under hostile use', () => {
     expect(slurmSettings({ poll: '3600' }).pollMs).toBe(3_600_000);
     expect(slurmSettings({ poll: '0.1' }).pollMs).toBe(100);
   }, 60_000);
+
+  it('a cancelled job stops its worker cleanly: it releases its lock, and the error says scancel', async () => {
+    // Slurm's SIGTERM and the batch script's forwarded one both reached the worker; the second
+    // killed it outright (no outcome, its node lock left behind). When it did survive, the
+    // driver reported its outcome "interrupted" instead of why the job ended.
+    const dir = workdir({ 'toy.trend': FAKE_TOY });
+    // The fake operation ignores the stop and ends its 3 s of work (within Slurm's KillWait).
+    const d = start(dir, ['run', 'toy.trend', ...SLURM], { TREND_FAKE_SLEEP_MS: '3000', TREND_FAKE_SLEEP_ONLY: 'train/' });
+    const cache = join(dir, 'cache');
+    const jobs = await until('training nodes running', async () => {
+      const running = (await jobsOf(cache)).filter((j) => j.state === 'RUNNING');
+      const working = running.filter((j) =>
+        readdirSync(join(cache, 'slurm', 'jobs', j.name)).some(
+          (f) => f.endsWith('.out') && /\] train\/\w \.\.\./.test(readFileSync(join(cache, 'slurm', 'jobs', j.name, f), 'utf8')),
+        ),
+      );
+      return working.length === 3 ? working : undefined;
+    });
+    await scancel(jobs.map((j) => j.id));
+    const r = await d.done;
+    expect(r.code).toBe(1);
+    for (const n of ['a', 'b', 'c'])
+      expect(r.stderr).toMatch(
+        new RegExp(`error: train/${n} \\(toy\\.trend:\\d\\): the job was cancelled \\(scancel\\) before the node finished \\(slurm job`),
+      );
+    for (const j of jobs) {
+      const log = readFileSync(join(cache, 'slurm', 'jobs', j.name, `slurm-${j.id}.out`), 'utf8');
+      expect(log).toMatch(/FAILED train\/\w \(.*\): interrupted/);
+    }
+    // Only process registrations may remain in locks/, no node lock.
+    expect(readdirSync(join(cache, 'locks')).filter((f) => !f.startsWith('proc-'))).toEqual([]);
+  }, 120_000);
 });

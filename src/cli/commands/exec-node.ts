@@ -31,19 +31,26 @@ async function execNode(dir: string, cache: string | undefined): Promise<number>
     const { dag } = await loadPlan(spec.pipeline, undefined, spec.source);
     const controller = new AbortController();
     let code = 0;
+    // Slurm signals every process of the job and the batch script passes its SIGTERM on: the
+    // same stop arrives twice. Every signal is handled (a second one must not kill the worker
+    // before it has written its outcomes and released its locks); Slurm's SIGKILL ends it if
+    // it does not stop in time.
     const onSig = (sig: NodeJS.Signals) => {
+      if (controller.signal.aborted) return;
       process.stderr.write(`exec-node: ${sig}: stopping; nothing partial is stored\n`);
       code = sig === 'SIGINT' ? 130 : 143;
       controller.abort();
     };
-    process.once('SIGINT', onSig);
-    process.once('SIGTERM', onSig);
+    process.on('SIGINT', onSig);
+    process.on('SIGTERM', onSig);
     const renderer = new ProgressRenderer('plain');
     try {
       const ops = await loadOps(spec.backend ?? 'auto');
       const failed = await runJob(dag, store, ops, spec, dir, { signal: controller.signal, emit: (e) => renderer.handle(e) });
       return code || (failed ? EXIT.failed : EXIT.ok);
     } finally {
+      process.off('SIGINT', onSig);
+      process.off('SIGTERM', onSig);
       renderer.stop();
     }
   });

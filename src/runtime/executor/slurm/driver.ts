@@ -363,7 +363,9 @@ class SlurmDriver implements NodeRunner {
       w.resolve();
       return;
     }
-    const why = out ? (out.error ?? 'failed') : this.jobEnd(t, st, w.n);
+    // A node stopped because Slurm ended its job (scancel, time limit) says why the job ended.
+    const stopped = out && /^interrupted/.test(out.error ?? '') && (st?.signal !== undefined || SLURM_ENDED.has(t.state ?? ''));
+    const why = out && !stopped ? (out.error ?? 'failed') : this.jobEnd(t, st, w.n);
     if (this.resubmit(t, out, w, why)) return;
     this.settleFailed(w, `${why} (${where})`);
   }
@@ -424,6 +426,9 @@ class SlurmDriver implements NodeRunner {
     this.schedulePoll();
   }
 }
+
+/** Final states in which Slurm, not the job, ended the job. */
+const SLURM_ENDED = new Set(['CANCELLED', 'TIMEOUT', 'OUT_OF_MEMORY', 'NODE_FAIL', 'PREEMPTED', 'DEADLINE']);
 
 /** Pending reasons that Slurm will not lift by itself: the job asks for what it cannot get. */
 const NEVER_STARTS = /^(PartitionConfig|PartitionTimeLimit|BadConstraints|InvalidAccount|InvalidQOS|DependencyNeverSatisfied|(Assoc|QOS)Max\w*PerJob\w*)$/;
