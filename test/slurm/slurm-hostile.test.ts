@@ -1,6 +1,6 @@
 // Hostile cases for the Slurm executor, each a bug it once had: settings that hide a job from
 // the driver, another driver's Ctrl-C, jobs Slurm will never start.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { slurmSettings } from '../../src/runtime/executor/slurm/resources.js';
@@ -180,4 +180,17 @@ describe('the Slurm executor, under hostile use', () => {
     // Only process registrations may remain in locks/, no node lock.
     expect(readdirSync(join(cache, 'locks')).filter((f) => !f.startsWith('proc-'))).toEqual([]);
   }, 120_000);
+
+  it('runs from a directory whose path has a space in it', async () => {
+    // The job's --output and --chdir directives were unquoted: sbatch rejected every job
+    // ("Invalid directive found in batch script").
+    const dir = join(workdir(), 'my runs');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'toy.trend'), FAKE_TOY);
+    const r = await run(dir, ['run', 'toy.trend', ...SLURM, '--only', 'train/a']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(summaryCounts(r.stdout)).toMatchObject({ ran: 2, failed: 0 });
+    const log = /log (.+slurm-\d+\.out)\)/.exec(r.stdout + r.stderr)![1]!;
+    expect(readFileSync(log, 'utf8')).toMatch(/ran train\/a/);
+  }, 60_000);
 });

@@ -112,7 +112,9 @@ const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
  * SIGKILL or a lost node leaves no status, which the driver reads as failure.
  */
 function batchScript(dir: string, name: string, cmd: WorkerCommand, sbatchArgs: string[]): string {
-  const directives = [`--job-name=${name}`, `--output=${join(dir, 'slurm-%j.out')}`, `--chdir=${cmd.cwd}`, ...sbatchArgs];
+  // sbatch splits a directive at blanks unless quoted: a store or working directory with a space
+  // in its path would make every job's submission fail.
+  const directives = [`--job-name=${name}`, `--output="${join(dir, 'slurm-%j.out')}"`, `--chdir="${cmd.cwd}"`, ...sbatchArgs];
   return `#!/bin/bash
 ${directives.map((d) => `#SBATCH ${d}`).join('\n')}
 # Written by trendc run --executor slurm; runs the nodes in job.json (next to this script).
