@@ -7,7 +7,8 @@
  * run_standard_evaluation), and following it in these details:
  * - version `standard`, l_inf and l_2: APGD-CE (100 iterations, 1 restart, rho 0.75), APGD-T (100
  *   iterations, 9 target classes, 1 restart), FAB-T (100 iterations, 9 target classes, 1
- *   restart, alpha_max 0.1, eta 1.05, beta 0.9), Square (5000 queries, p_init 0.8, 1 restart);
+ *   restart, alpha_max 0.1, eta 1.05, beta 0.9), Square (5000 queries, p_init 0.8, 1 restart,
+ *   resc_schedule off: p halves on the raw iteration count, not the count rescaled to 10000);
  * - version `standard`, l_1: APGD-CE with 5 restarts and largereps, APGD-T with 5 target classes,
  *   largereps and 1 restart (see apgd.ts for the 3 eps, 2 eps, eps schedule);
  * - version `rand`: APGD-CE and APGD-DLR, 1 restart each, every step's gradient averaged over 20
@@ -66,7 +67,7 @@ export function autoattackStages(p: AttackParams): Stage[] {
     { name: 'apgd-ce', attack: apgdSteps, params: { ...apgd, loss: 'ce', restarts: 1 }, weight: 100 },
     { name: 'apgd-t', attack: apgdtSteps, params: { ...apgd, targets: 9, restarts: 1 }, weight: 900 },
     { name: 'fab-t', attack: fabtSteps, params: { eps, norm, steps: 100, restarts: 1, targets: 9, alpha_max: 0.1, eta: 1.05, beta: 0.9 }, weight: 1800 },
-    { name: 'square', attack: squareSteps, params: { eps, norm, queries: 5000, p_init: 0.8, restarts: 1 }, weight: 1700 },
+    { name: 'square', attack: squareSteps, params: { eps, norm, queries: 5000, p_init: 0.8, restarts: 1, resc_schedule: false }, weight: 1700 },
   ];
 }
 

@@ -41,6 +41,8 @@ export interface AttackParams {
   /** Square: score queries per image and restart, and the initial fraction of pixels a square covers. */
   queries?: number;
   p_init?: number;
+  /** Square: p's schedule rescaled to `queries` (default true); AutoAttack's composite sets false (not a language parameter). */
+  resc_schedule?: boolean;
   /** NAttack: samples per NES step and the search distribution's sd (in arctanh space). */
   population?: number;
   sigma?: number;

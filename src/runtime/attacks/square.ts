@@ -5,7 +5,7 @@
  * only the target's logits, in evaluation mode, and never a gradient.
  *
  * Follows AutoAttack's autoattack/square.py (github:fra31/auto-attack), untargeted, loss 'margin',
- * rescaled schedule:
+ * rescaled schedule (resc_schedule; AutoAttack's composite turns it off):
  * - p_selection: it -> int(it / n_queries * 10000), then p_init / 2^k on the reference's intervals
  *   (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000);
  * - side s = round(sqrt(p * h * w)) (Python's round, half to even), at least 1 (l_inf) or 3 and odd
@@ -37,9 +37,13 @@ import type { Rng } from '../rng.js';
 import { tf } from '../tf.js';
 import { unstepped, type Attack, type AttackParams, type AttackTarget, type SteppedAttack } from './base.js';
 
-/** The reference's p_selection with resc_schedule=True: the fraction of pixels a square covers at iteration `it`. */
-export function pSelection(it: number, nQueries: number, pInit: number): number {
-  const i = Math.trunc((it / nQueries) * 10000);
+/**
+ * The reference's p_selection: the fraction of pixels a square covers at iteration `it`, on the
+ * schedule rescaled to n_queries (resc_schedule=True, the default), or on the raw iteration count
+ * (False, as AutoAttack runs it).
+ */
+export function pSelection(it: number, nQueries: number, pInit: number, rescale = true): number {
+  const i = rescale ? Math.trunc((it / nQueries) * 10000) : it;
   const bounds = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000];
   let k = 0;
   while (k < bounds.length && i > bounds[k]!) k++;
@@ -56,8 +60,8 @@ export function roundHalfEven(x: number): number {
 }
 
 /** Side of the square at iteration `it` (the reference's s for l_inf, or for l_2 with its odd minimum of 3). */
-export function squareSide(it: number, nQueries: number, pInit: number, h: number, w: number, norm: 'linf' | 'l2'): number {
-  const p = pSelection(it, nQueries, pInit);
+export function squareSide(it: number, nQueries: number, pInit: number, h: number, w: number, norm: 'linf' | 'l2', rescale = true): number {
+  const p = pSelection(it, nQueries, pInit, rescale);
   let s = Math.max(roundHalfEven(Math.sqrt(p * h * w)), norm === 'linf' ? 1 : 3);
   if (norm === 'l2' && s % 2 === 0) s++;
   return Math.min(s, Math.min(h, w));
@@ -272,7 +276,7 @@ export function* squareRun(q: Query, x: Float32Array, y: Int32Array, g: Geometry
   for (let it = 0; it < nq - 1; it++) {
     const idx = Array.from({ length: n }, (_, i) => i).filter((i) => margin[i]! > 0);
     if (idx.length === 0) break;
-    const s = squareSide(it, nq, pInit, g.h, g.w, norm);
+    const s = squareSide(it, nq, pInit, g.h, g.w, norm, p.resc_schedule !== false);
     const xs = rowsOf(x, idx, g.dim);
     const bs = rowsOf(best, idx, g.dim);
     const cand = (norm === 'linf' ? linfCandidates : l2Candidates)(bs, xs, idx.length, g, s, eps, r);
