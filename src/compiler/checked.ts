@@ -18,6 +18,11 @@ export interface AttackUse {
   label: string;
   /** The values of swept parameters for this instance (empty when nothing is swept). */
   sweep: Params;
+  /**
+   * Keys of `sweep` that only tell apart attacks of one statement written separately under the
+   * same name (`autoattack norm=linf eps=0.3, autoattack norm=l1 eps=10`): labels, not a sweep.
+   */
+  distinct?: string[];
   loc: Loc;
 }
 

@@ -100,8 +100,9 @@ export function attackDisplay(a: AttackUse): string {
   return `${a.label}[${sw.map(([k, v]) => `${k}=${v instanceof Rational ? v.pretty() : String(v)}`).join(',')}]`;
 }
 
-function sweepInfo(a: AttackUse): Record<string, string> | undefined {
-  const sw = Object.entries(a.sweep);
+/** The swept parameters of an attack use, less `except` (labels that are not a sweep). */
+function sweepInfo(a: AttackUse, except: readonly string[] = []): Record<string, string> | undefined {
+  const sw = Object.entries(a.sweep).filter(([k]) => !except.includes(k));
   if (!sw.length) return undefined;
   return Object.fromEntries(sw.map(([k, v]) => [k, v instanceof Rational ? v.toString() : String(v)]));
 }
@@ -415,7 +416,8 @@ class DagBuilder {
       const runs: string[] = [];
       for (const a of ev.attacks) {
         const disp = attackDisplay(a);
-        const sw = sweepInfo(a);
+        // In a union, attacks told apart by their parameters form one set, not a sweep.
+        const sw = sweepInfo(a, ev.union ? (a.distinct ?? []) : []);
         // An ensemble is also compared with its members; a smoothed target is attacked in the
         // attack's batches, so its own inference batch plays no part here.
         const ensemble = c.spec.kind === 'ensemble';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/compiler/compile.js';
-import { diagnose, QUICKSTART } from '../helpers/compile.js';
+import { diagnose, plan, QUICKSTART } from '../helpers/compile.js';
 
 const msgs = (src: string) => diagnose(src).map((d) => d.message);
 
@@ -93,6 +93,19 @@ describe('checker', () => {
   it('checks union evaluations', () => {
     expect(msgs('model a = cnn\nevaluate a against linf union\n')).toEqual(["'union' needs at least two attacks"]);
     expect(diagnose('model a = cnn\nevaluate a against linf, l2, l1 union\n')).toEqual([]);
+    // One attack written twice with different budgets is a set of two attacks, not a sweep.
+    expect(diagnose('model a = cnn\nevaluate a against autoattack norm=linf eps=0.3, autoattack norm=l1 eps=10 union\n')).toEqual([]);
+    expect(diagnose('model a = cnn\nevaluate a against pgd eps=0.1, pgd norm=l2 eps=1 union\n')).toEqual([]);
+    // A sweep in a union still is an error, also next to a distinguished duplicate.
+    expect(msgs('model a = cnn\nevaluate a against pgd eps=[0.1, 0.2], pgd norm=l2 eps=1 union\n')).toEqual(["'union' cannot be combined with a sweep"]);
+  });
+
+  it('plans a union of one attack at several budgets as one set, not a sweep', async () => {
+    const dag = await plan('dataset mnist\nmodel a = mlp\nevaluate a against apgd norm=linf eps=0.3, apgd norm=l2 eps=2 union\n');
+    const robust = dag.nodes.filter((n) => n.op === 'robust');
+    expect(robust.map((n) => n.id)).toEqual(['robust/apgd[eps=0.3,norm=linf]/a', 'robust/apgd[eps=2,norm=l2]/a']);
+    for (const n of robust) expect(n.info.sweep).toBeUndefined();
+    expect(dag.nodes.filter((n) => n.op === 'union').map((n) => n.inputs.runs)).toEqual([expect.arrayContaining(robust.map((n) => n.id))]);
   });
 
   it('checks smoothing declarations and sweeps', () => {

@@ -78,6 +78,7 @@ export function distinguish(uses: AttackUse[]): AttackUse[] {
     const group = groups.get(shown[i]!)!;
     if (group.length < 2) return u;
     const differing = Object.keys(u.params).filter((k) => group.some((o) => String(o.params[k]) !== String(u.params[k])));
-    return { ...u, sweep: { ...u.sweep, ...Object.fromEntries(differing.map((k) => [k, u.params[k]!])) } };
+    const distinct = differing.filter((k) => !(k in u.sweep));
+    return { ...u, sweep: { ...u.sweep, ...Object.fromEntries(differing.map((k) => [k, u.params[k]!])) }, ...(distinct.length ? { distinct } : {}) };
   });
 }

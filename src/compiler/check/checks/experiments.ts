@@ -60,7 +60,7 @@ export const attacksFitTargets: Check<'evaluate'> = ({ attacks, targets, kindOf 
 export const unionOfTwo: Check<'evaluate'> = ({ stmt, attacks }, accept) => {
   if (!stmt.union) return;
   if (attacks.length < 2) accept(diag('E084', `'union' needs at least two attacks`, stmt.loc));
-  else if (attacks.some((a) => Object.keys(a.sweep).length > 0)) {
+  else if (attacks.some((a) => Object.keys(a.sweep).some((k) => !a.distinct?.includes(k)))) {
     accept(
       diag('E085', `'union' cannot be combined with a sweep`, stmt.loc, {
         note: 'union accuracy counts an image only if it survives every attack of one budget set',
