@@ -210,7 +210,19 @@ describe('trendc run --executor slurm', () => {
     const counts = executions(log);
     expect(counts.size).toBe(22);
     expect([...counts.entries()].filter(([, n]) => n !== 1)).toEqual([]);
+    // The run records agree: each node 'ran' in exactly one of the two runs ('cached' in the
+    // other, which waited for the first's job or lock).
+    const ran = summaryCounts(a.stdout).ran + summaryCounts(b.stdout).ran;
+    expect(ran).toBe(22);
   }, 240_000);
+
+  it('says when Slurm is not installed, and creates no store', async () => {
+    const dir = workdir({ 'toy.trend': FAKE_TOY });
+    const r = await run(dir, ['run', 'toy.trend', ...SLURM], { PATH: '/nonexistent' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Slurm's commands are not installed here \(no scontrol on PATH\)/);
+    expect(existsSync(join(dir, 'cache'))).toBe(false);
+  });
 
   it('workers never open the LMDB index', async () => {
     const dir = workdir({ 'toy.trend': FAKE_TOY });

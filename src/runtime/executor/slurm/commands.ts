@@ -35,8 +35,19 @@ function run(cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
 }
 
 /** Submits a batch script; returns the job id. */
-export async function sbatch(script: string, args: string[] = []): Promise<string> {
-  const out = await run('sbatch', ['--parsable', ...args, script]);
+/** Errors of a busy or restarting controller, worth another try (as Snakemake's executor retries). */
+const TRANSIENT = /Socket timed out|Unable to contact slurm controller|temporarily unavailable|Resource temporarily|try again/i;
+
+export async function sbatch(script: string, args: string[] = [], delaysMs = [1000, 3000, 10_000]): Promise<string> {
+  let out: string | undefined;
+  for (let attempt = 0; out === undefined; attempt++) {
+    try {
+      out = await run('sbatch', ['--parsable', ...args, script]);
+    } catch (e) {
+      if (!(e instanceof SlurmError && TRANSIENT.test(e.message)) || attempt >= delaysMs.length) throw e;
+      await new Promise((r) => setTimeout(r, delaysMs[attempt]));
+    }
+  }
   const id = out.trim().split(';')[0]!;
   if (!/^\d+$/.test(id)) throw new SlurmError(`sbatch printed no job id: '${out.trim()}'`);
   return id;
@@ -80,11 +91,22 @@ export async function scancel(ids: string[]): Promise<void> {
   }
 }
 
-/** Whether a Slurm controller answers here. */
-export async function slurmAnswers(): Promise<boolean> {
+/** A job's final state from the accounting database (sacct); undefined where there is none. */
+export async function accountedState(id: string): Promise<string | undefined> {
   try {
-    return /is UP/.test(await run('scontrol', ['ping'], 10_000));
+    const out = await run('sacct', ['--noheader', '--parsable2', '--allocations', '--format=State', '--jobs', id]);
+    // "CANCELLED by 0" -> CANCELLED
+    return out.trim().split('\n')[0]?.split(/\s/)[0] || undefined;
   } catch {
-    return false;
+    return undefined; // accounting disabled ("Slurm accounting storage is disabled"), or no sacct
+  }
+}
+
+/** Whether a Slurm controller answers here: 'up', 'down', or 'missing' (no scontrol). */
+export async function slurmAnswers(): Promise<'up' | 'down' | 'missing'> {
+  try {
+    return /is UP/.test(await run('scontrol', ['ping'], 10_000)) ? 'up' : 'down';
+  } catch (e) {
+    return e instanceof SlurmError && /not found/.test(e.message) ? 'missing' : 'down';
   }
 }

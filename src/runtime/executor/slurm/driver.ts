@@ -22,7 +22,7 @@ import { UserError } from '../../../compiler/diagnostics.js';
 import type { RunHeader } from '../records.js';
 import { runNode, type NodeContext } from '../run-node.js';
 import type { NodeRunner, RunnerFactory } from '../runner.js';
-import { FINAL_STATES, jobState, sbatch, scancel, SlurmError, slurmAnswers, squeue, type QueuedJob } from './commands.js';
+import { accountedState, FINAL_STATES, jobState, sbatch, scancel, SlurmError, slurmAnswers, squeue, type QueuedJob } from './commands.js';
 import {
   JOB_PREFIX,
   jobDir,
@@ -61,7 +61,10 @@ interface Tracked {
 
 export function slurmRunner(settings: SlurmSettings, worker: Omit<WorkerCommand, 'storeRoot'>, backend: string): RunnerFactory {
   return async (ctx, run) => {
-    if (!(await slurmAnswers())) {
+    const answer = await slurmAnswers();
+    if (answer === 'missing')
+      throw new UserError("Slurm's commands are not installed here (no scontrol on PATH); run on a cluster's submit host, or use --executor local");
+    if (answer !== 'up') {
       throw new UserError(
         "no Slurm controller answers on this host ('scontrol ping'); start one (scripts/slurm/start-local-slurm.sh for a local test cluster) or use --executor local",
       );
@@ -288,6 +291,8 @@ class SlurmDriver implements NodeRunner {
     const q = queued?.get(t.id);
     if (q) {
       t.state = q.state;
+      // Seen live again (requeued after a node failure): no longer counting down to "vanished".
+      if (!FINAL_STATES.has(q.state)) t.goneSince = undefined;
       if (q.state === 'PENDING' && q.reason !== t.reason && (await this.pendingFor(t, q.reason))) return;
       t.reason = q.reason;
       if (q.state === 'RUNNING' && !t.started) {
@@ -349,6 +354,13 @@ class SlurmDriver implements NodeRunner {
     const out = readJson<NodeOutcome>(join(t.dir, 'nodes', `${w.n.key}.json`));
     const log = this.ctx.log;
     const where = `slurm job ${t.id}, log ${logPath(t.dir, t.id)}`;
+    if (out && out.status !== 'failed' && t.adopted) {
+      // Another driver's job computed it (as a lock wait does locally): taken from the store here.
+      log.set(w.n.id, 'cached');
+      this.ctx.emit({ type: 'node-end', id: w.n.id, status: 'cached' });
+      w.resolve();
+      return;
+    }
     if (out && out.status !== 'failed') {
       if (out.status === 'ran') log.ran(w.n.id, out.ms ?? 0);
       else log.set(w.n.id, 'cached');
@@ -442,8 +454,11 @@ const WAITING = /^(None|Priority|Resources|Dependency|BeginTime|Cleaning|Prolog|
 async function finalState(id: string): Promise<string | undefined> {
   let last: string | undefined;
   for (let i = 0; i < 40; i++) {
-    last = (await jobState(id).catch(() => undefined))?.state ?? last;
-    if (last === undefined || FINAL_STATES.has(last)) return last;
+    const now = await jobState(id).catch(() => undefined);
+    // Forgotten by the controller: the accounting database, where there is one, still knows.
+    if (!now) return (await accountedState(id)) ?? last;
+    last = now.state;
+    if (FINAL_STATES.has(last)) return last;
     await new Promise((r) => setTimeout(r, 250));
   }
   return last;
