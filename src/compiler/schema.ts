@@ -160,6 +160,11 @@ export interface AttackInfo {
   trainable?: boolean;
   /** On a plain (unsmoothed) model, needs sd= (it reads the noise sd from a smoothed target otherwise). */
   needsSd?: boolean;
+  /**
+   * Also attacks a majority-vote ensemble, through its soft output (the log of the members' mean
+   * probability), the ensemble then judged by its vote: how APGD and AutoAttack are run on ensembles.
+   */
+  ensembles?: boolean;
   doc: string;
   params: Record<string, ParamSpec>;
 }
@@ -236,6 +241,7 @@ export const ATTACKS: Record<string, AttackInfo> = {
   },
   apgd: {
     kind: 'single',
+    ensembles: true,
     doc: 'APGD (Croce & Hein): PGD with momentum and a step size halved at checkpoints, on the CE or DLR loss',
     params: {
       eps: { type: num(q(0), true, q(1000)), default: q(8, 255), sweep: true, doc: 'budget in pixel units (l_inf in (0,1])' },
@@ -250,6 +256,7 @@ export const ATTACKS: Record<string, AttackInfo> = {
   },
   apgdt: {
     kind: 'single',
+    ensembles: true,
     doc: 'APGD-T: APGD on the targeted DLR loss towards each of the top target classes in turn',
     params: {
       eps: { type: num(q(0), true, q(1000)), default: q(8, 255), sweep: true, doc: 'budget in pixel units (l_inf in (0,1])' },
@@ -288,6 +295,7 @@ export const ATTACKS: Record<string, AttackInfo> = {
   },
   autoattack: {
     kind: 'single',
+    ensembles: true,
     doc: "AutoAttack (Croce & Hein): the reference's standard (APGD-CE, APGD-T, FAB-T, Square) or rand (APGD-CE, APGD-DLR with EOT 20) on the images still robust",
     params: {
       eps: { type: num(q(0), true, q(1000)), default: q(8, 255), sweep: true, doc: 'budget in pixel units (l_inf in (0,1])' },

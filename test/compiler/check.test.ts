@@ -80,6 +80,11 @@ describe('checker', () => {
     const d = diagnose('model a = cnn\nmodel b = cnn\nensemble e = a, b\nevaluate e against pgd\n');
     expect(d.map((x) => x.message)).toEqual(["'e' is an ensemble: attack it with an ensemble attack"]);
     expect(diagnose('model a = cnn\nmodel b = cnn\nensemble e = a, b\nevaluate e, a against agd, dag with eps=[0.01, 0.02]\n')).toEqual([]);
+    // APGD and AutoAttack also take ensembles (through their soft output); FAB-T does not.
+    expect(diagnose('model a = cnn\nmodel b = cnn\nensemble e = a, b\nevaluate e against apgd, apgdt, autoattack\n')).toEqual([]);
+    expect(msgs('model a = cnn\nmodel b = cnn\nensemble e = a, b\nevaluate e against fabt\n')).toEqual([
+      "'e' is an ensemble: attack it with an ensemble attack",
+    ]);
   });
 
   it('resolves RAMP methods with dataset-budget attack aliases', () => {

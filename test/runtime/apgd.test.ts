@@ -284,6 +284,29 @@ describe('APGD and APGD-T on a 10-class model', () => {
   });
 });
 
+/** Plans a pipeline and runs every node in this process; the artifacts by node id. */
+async function runPipeline(src: string): Promise<{ dag: Awaited<ReturnType<typeof plan>>; artifacts: Map<string, Artifact> }> {
+  const dag = await plan(src);
+  const ops = createOps('wasm');
+  const artifacts = new Map<string, Artifact>();
+  for (const n of dag.nodes) {
+    const impl = await ops.get(n.op);
+    const inputs: Record<string, Artifact | Artifact[]> = {};
+    for (const [role, v] of Object.entries(n.inputs)) inputs[role] = Array.isArray(v) ? v.map((id) => artifacts.get(id)!) : artifacts.get(v)!;
+    const res = await impl({
+      node: n,
+      params: jsonSafe(n.params) as never,
+      inputs,
+      progress: () => {},
+      log: () => {},
+      backend: 'wasm',
+      signal: new AbortController().signal,
+    });
+    artifacts.set(n.id, res.artifact);
+  }
+  return { dag, artifacts };
+}
+
 describe('in the language', () => {
   it('`evaluate m against apgd norm=linf eps=0.3` plans and runs, within the budget', async () => {
     const src = `dataset mnist subset train=200 test=50
@@ -291,24 +314,7 @@ train epochs=1 batch=16 lr=0.05
 model m = mlp width=0.25
 evaluate m against apgd norm=linf eps=0.3, apgdt norm=l2 eps=2 steps=10 targets=2
 `;
-    const dag = await plan(src);
-    const ops = createOps('wasm');
-    const artifacts = new Map<string, Artifact>();
-    for (const n of dag.nodes) {
-      const impl = await ops.get(n.op);
-      const inputs: Record<string, Artifact | Artifact[]> = {};
-      for (const [role, v] of Object.entries(n.inputs)) inputs[role] = Array.isArray(v) ? v.map((id) => artifacts.get(id)!) : artifacts.get(v)!;
-      const res = await impl({
-        node: n,
-        params: jsonSafe(n.params) as never,
-        inputs,
-        progress: () => {},
-        log: () => {},
-        backend: 'wasm',
-        signal: new AbortController().signal,
-      });
-      artifacts.set(n.id, res.artifact);
-    }
+    const { dag, artifacts } = await runPipeline(src);
     const summary = (id: string) => artifacts.get(id)!.summary as Record<string, unknown>;
     const clean = summary('predict/m') as { accuracy: number; n: number };
     expect(clean.accuracy).toBeGreaterThan(0.3);
@@ -327,5 +333,25 @@ evaluate m against apgd norm=linf eps=0.3, apgdt norm=l2 eps=2 steps=10 targets=
       expect(s.meanNorm[norm]!, id).toBeLessThanOrEqual(eps * clean.accuracy * (1 + 1e-5));
       expect(s.meanNorm[norm]!, id).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('on ensembles', () => {
+  it('attacks a majority-vote ensemble through its soft output, judged by its vote, within the budget', async () => {
+    const src = `dataset mnist subset train=200 test=50
+train epochs=1 batch=16 lr=0.05
+model a = mlp width=0.25
+model b = mlp width=0.25 seed 2
+model c = mlp width=0.25 seed 3
+ensemble e = a, b, c
+evaluate e against apgd eps=0.3 steps=20
+`;
+    const { artifacts } = await runPipeline(src);
+    const clean = artifacts.get('predict/e')!.summary as { accuracy: number };
+    const s = artifacts.get('robust/apgd/e')!.summary as { accuracy: number; n: number; meanNorm: Record<string, number> };
+    expect(s.n).toBe(50);
+    expect(s.accuracy).toBeLessThan(clean.accuracy);
+    expect(s.meanNorm.linf!).toBeGreaterThan(0);
+    expect(s.meanNorm.linf!).toBeLessThanOrEqual(0.3 * (1 + 1e-5));
   });
 });

@@ -40,7 +40,7 @@ export const attacksFitTargets: Check<'evaluate'> = ({ attacks, targets, kindOf 
       let msg: string | undefined;
       let suggestion: string | undefined;
       let code: 'E082' | 'E081' = 'E082';
-      if (tk === 'ensemble' && info.kind !== 'ensemble') {
+      if (tk === 'ensemble' && info.kind !== 'ensemble' && !info.ensembles) {
         msg = `'${t}' is an ensemble: attack it with an ensemble attack`;
         suggestion = "'agd' (or dag, ugd, empir)";
       } else if (tk === 'smooth' && info.kind === 'ensemble') msg = `'${a.label}' attacks ensembles, but '${t}' is a smoothed classifier`;
