@@ -14,11 +14,23 @@ import { selectBackend } from '../../src/runtime/backends/select.js';
 import { modelTarget } from '../../src/runtime/eval/classifier.js';
 import { Model } from '../../src/runtime/models/model.js';
 import { createOps } from '../../src/runtime/ops/registry.js';
-import { runSteps } from '../../src/runtime/pace.js';
+import { paced, runSteps, type Steps } from '../../src/runtime/pace.js';
 import { rng, seedFrom, type Rng } from '../../src/runtime/rng.js';
 import { tf } from '../../src/runtime/tf.js';
 import { imageBatch, labelBatch, range } from '../../src/runtime/training/batches.js';
 import { plan } from '../helpers/compile.js';
+
+/**
+ * Runs a long attack with a pause every 100 ms, as the operations do: a test that computes for
+ * minutes without yielding starves vitest's worker RPC ("Timeout calling onTaskUpdate").
+ */
+let lastPause = Date.now();
+const runPaced = <T>(g: Steps<T>): Promise<T> =>
+  paced(g, () => {
+    if (Date.now() - lastPause < 100) return;
+    lastPause = Date.now();
+    return new Promise<void>((r) => setImmediate(r));
+  });
 
 beforeAll(async () => {
   await selectBackend('wasm');
@@ -322,7 +334,7 @@ model m = mlp width=0.25
 
   const fooledBy = (adv: tf.Tensor4D, ys: Int32Array) => Array.from(t.predict(adv, rng(0)), (v, i) => (v === ys[i] ? 0 : 1));
 
-  it('image by image, the composite fools exactly the images some attack alone fools (same seed)', () => {
+  it('image by image, the composite fools exactly the images some attack alone fools (same seed)', async () => {
     // One image per call (the robust op with batch=1): each attack alone then sees the very
     // image and stream it sees inside the composite, so the composite's fooled set must be the
     // union of the attacks' own, and its robust accuracy no higher than any of theirs.
@@ -334,16 +346,16 @@ model m = mlp width=0.25
     for (let i = 0; i < N; i++) {
       const xi = tf.slice(x, [i, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
       const yi = y.subarray(i, i + 1);
-      const adv = runSteps(autoattackSteps(t, xi, yi, { eps, norm: 'linf' }, rng(5, `img${i}`)));
+      const adv = await runPaced(autoattackSteps(t, xi, yi, { eps, norm: 'linf' }, rng(5, `img${i}`)));
       composite.push(clean[i]! && fooledBy(adv, yi)[0]!);
       norms(adv, xi).linf.forEach((d) => expect(d).toBeLessThanOrEqual(eps + 1e-6));
       adv.dispose();
       const seed = seedFrom(rng(5, `img${i}`));
-      stages.forEach((st, k) => {
-        const a = runSteps(st.attack(t, xi, yi, st.params, rng(seed, 'autoattack')));
+      for (const [k, st] of stages.entries()) {
+        const a = await runPaced(st.attack(t, xi, yi, st.params, rng(seed, 'autoattack')));
         alone[k]![i] = clean[i]! && fooledBy(a, yi)[0]!;
         a.dispose();
-      });
+      }
       xi.dispose();
     }
     const union = composite.map((_, i) => (alone.some((a) => a[i]) ? 1 : 0));
@@ -354,7 +366,7 @@ model m = mlp width=0.25
     expect(alone[0]!.reduce((s, v) => s + v, 0)).toBeLessThan(clean.reduce((s, v) => s + v, 0));
   }, 300_000);
 
-  it('on a batch: each attack is called on the images still robust only', () => {
+  it('on a batch: each attack is called on the images still robust only', async () => {
     const sizes: number[][] = [];
     const counting: AttackTarget = { ...t, logits: (z, r, o) => (sizes.at(-1)!.push(z.shape[0]), t.logits(z, r, o)) };
     counting.members = [counting];
@@ -362,7 +374,7 @@ model m = mlp width=0.25
       ...st,
       attack: ((tt, xs, ys, p, r) => (sizes.push([]), st.attack(tt, xs, ys, p, r))) as SteppedAttack,
     }));
-    const res = runSteps(compositeSteps(stages, counting, x, y, rng(1)));
+    const res = await runPaced(compositeSteps(stages, counting, x, y, rng(1)));
     const before = [res.robust.clean, ...res.robust.after.map((a) => a.robust)];
     expect(sizes.length).toBe(before.slice(0, -1).filter((n) => n > 0).length);
     sizes.forEach((s, k) => expect(Math.max(...s), res.robust.after[k]!.name).toBe(before[k]));
@@ -377,7 +389,7 @@ model m = mlp width=0.25
     ['l2', 0.5, false],
     ['l1', 3, true],
   ] as const) {
-    it(`${norm}: within eps=${eps} and [0, 1]${rerun ? '; seeded runs byte-identical' : ''}; counts by attack`, () => {
+    it(`${norm}: within eps=${eps} and [0, 1]${rerun ? '; seeded runs byte-identical' : ''}; counts by attack`, async () => {
       const p = { eps, norm, version: 'standard' as const };
       // The images right when clean (all attacked), at most 4.
       const right = Array.from(t.predict(x, rng(0)))
@@ -385,7 +397,7 @@ model m = mlp width=0.25
         .slice(0, 4);
       const x4 = tf.gather(x, right) as tf.Tensor4D;
       const y4 = Int32Array.from(right, (i) => y[i]!);
-      const adv = runSteps(autoattackSteps(t, x4, y4, p, rng(3)));
+      const adv = await runPaced(autoattackSteps(t, x4, y4, p, rng(3)));
       const d = norms(adv, x4)[norm];
       d.forEach((v) => expect(v).toBeLessThanOrEqual(eps * (1 + 1e-5)));
       const v = adv.dataSync();
@@ -396,7 +408,7 @@ model m = mlp width=0.25
       expect(counts.after.map((a) => a.name)).toEqual(norm === 'l1' ? ['apgd-ce', 'apgd-t'] : ['apgd-ce', 'apgd-t', 'fab-t', 'square']);
       if (norm !== 'linf') expect(counts.after[0]!.robust).toBeGreaterThan(0);
       if (rerun) {
-        const again = runSteps(autoattackSteps(t, x4, y4, p, rng(3)));
+        const again = await runPaced(autoattackSteps(t, x4, y4, p, rng(3)));
         expect(Buffer.from(again.dataSync().buffer).equals(Buffer.from(v.buffer))).toBe(true);
         again.dispose();
       }
