@@ -1,0 +1,138 @@
+/**
+ * `npx tsx scripts/crosscheck/trend-attacks.ts --case DIR --norm linf|l2 --eps E [--attacks
+ * apgd-ce,apgd-t,fab-t,square,square-resc,standard] [--seed 0] [--n 0]`: runs trend's attacks (ATTACK_IMPLS)
+ * on a cross-check case (export-case.ts) with AutoAttack's 'standard' settings, all N images in
+ * one batch, and prints one JSON object in reference.py's shape: robust accuracy per attack and,
+ * per image, a 0/1 string (1 = robust). `standard` is trend's `autoattack` when the registry has
+ * one, else the composite of the four (an image is robust when every attack left it robust, as
+ * AutoAttack's cascade counts it). Attacks not (yet) in the registry are reported as missing.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tensor, type Artifact } from '../../src/runtime/artifact.js';
+import { norms, type AttackParams } from '../../src/runtime/attacks/base.js';
+import { ATTACK_IMPLS } from '../../src/runtime/attacks/index.js';
+import { selectBackend } from '../../src/runtime/backends/select.js';
+import { modelTarget } from '../../src/runtime/eval/classifier.js';
+import { Model } from '../../src/runtime/models/model.js';
+import { rng } from '../../src/runtime/rng.js';
+import { tf } from '../../src/runtime/tf.js';
+import { readNpy } from './npy.js';
+
+function arg(name: string, dflt?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? process.argv[i + 1] : dflt;
+  if (v === undefined) throw new Error(`missing --${name}`);
+  return v;
+}
+
+/** The reference's names, trend's attacks and AutoAttack's standard settings for each. */
+function settings(norm: 'linf' | 'l2', eps: number): Record<string, { attack: string; params: AttackParams & { resc_schedule?: boolean } }> {
+  return {
+    'apgd-ce': { attack: 'apgd', params: { eps, norm, steps: 100, restarts: 1, loss: 'ce', rho: 0.75 } },
+    'apgd-t': { attack: 'apgdt', params: { eps, norm, steps: 100, restarts: 1, targets: 9, rho: 0.75 } },
+    'fab-t': { attack: 'fabt', params: { eps, norm, steps: 100, restarts: 1, targets: 9, alpha_max: 0.1, eta: 1.05, beta: 0.9 } },
+    // AutoAttack runs Square with resc_schedule=False; `square-resc` is SquareAttack's own default.
+    square: { attack: 'square', params: { eps, norm, queries: 5000, p_init: 0.8, restarts: 1, resc_schedule: false } },
+    'square-resc': { attack: 'square', params: { eps, norm, queries: 5000, p_init: 0.8, restarts: 1, resc_schedule: true } },
+    standard: { attack: 'autoattack', params: { eps, norm } },
+  };
+}
+
+function loadModel(dir: string): Model {
+  const info = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { spec: unknown; params: Array<{ name: string; file: string }> };
+  const tensors: Artifact['tensors'] = {};
+  for (const p of info.params) {
+    const { data, shape } = readNpy(join(dir, p.file));
+    tensors[`p/${p.name}`] = tensor('float32', shape, data);
+  }
+  return Model.fromArtifact({ summary: { spec: info.spec } as Artifact['summary'], tensors });
+}
+
+const count = (f: ArrayLike<number>): number => Array.from(f).reduce((a, b) => a + b, 0);
+
+interface Result {
+  robust: number;
+  flags: string;
+  overBudget: number;
+  seconds: number;
+}
+
+async function main(): Promise<void> {
+  const dir = arg('case');
+  const norm = arg('norm').toLowerCase() as 'linf' | 'l2';
+  const eps = Number(arg('eps'));
+  const seed = Number(arg('seed', '0'));
+  const names = arg('attacks', 'apgd-ce,apgd-t,fab-t,square,square-resc,standard').split(',');
+  await selectBackend('wasm');
+  const model = loadModel(dir);
+  const target = modelTarget(model);
+  const xs = readNpy(join(dir, 'x.npy'));
+  const ys = readNpy(join(dir, 'y.npy')).data as Int32Array;
+  const n = Number(arg('n', '0')) || ys.length;
+  const x = tf.tensor4d((xs.data as Float32Array).subarray(0, n * 784), [n, 28, 28, 1]);
+  const y = ys.subarray(0, n);
+  const clean = target.predict(x, rng(0)).map((p, i) => (p === y[i] ? 1 : 0));
+  const table = settings(norm, eps);
+  const out: {
+    side: string;
+    case: string;
+    norm: string;
+    eps: number;
+    n: number;
+    seed: number;
+    clean: number;
+    attacks: Record<string, Result>;
+    missing: string[];
+  } = {
+    side: 'trend',
+    case: dir,
+    norm,
+    eps,
+    n,
+    seed,
+    clean: count(clean) / n,
+    attacks: {},
+    missing: [],
+  };
+  for (const name of names) {
+    const s = table[name];
+    if (!s) throw new Error(`unknown attack ${name}`);
+    const impl = ATTACK_IMPLS[s.attack];
+    if (!impl) {
+      if (name === 'standard') continue; // composed below
+      out.missing.push(`${name} (${s.attack})`);
+      continue;
+    }
+    const t0 = performance.now();
+    const adv = impl(target, x, y, s.params, rng(seed, `crosscheck/${s.attack}`));
+    const pred = target.predict(adv, rng(0));
+    const size = norms(adv, x)[norm];
+    adv.dispose();
+    let over = 0;
+    const flags = Array.from(pred, (p, i) => {
+      const outside = size[i]! > eps * (1 + 1e-5);
+      if (outside) over++;
+      return clean[i] && (p === y[i] || outside) ? 1 : 0;
+    });
+    const seconds = Math.round((performance.now() - t0) / 100) / 10;
+    out.attacks[name] = { robust: count(flags) / n, flags: flags.join(''), overBudget: over, seconds };
+    process.stderr.write(`${name}: robust ${out.attacks[name]!.robust.toFixed(3)} (${seconds} s)\n`);
+  }
+  if (names.includes('standard') && !ATTACK_IMPLS.autoattack) {
+    const parts = ['apgd-ce', 'apgd-t', 'fab-t', 'square'].filter((k) => out.attacks[k]);
+    if (parts.length > 0) {
+      const flags = Array.from(clean, (c, i) => (c && parts.every((k) => out.attacks[k]!.flags[i] === '1') ? 1 : 0));
+      out.attacks.standard = { robust: count(flags) / n, flags: flags.join(''), overBudget: 0, seconds: 0 };
+      if (parts.length < 4) out.missing.push(`standard: composed of ${parts.join(', ')} only`);
+    }
+  }
+  x.dispose();
+  model.dispose();
+  console.log(JSON.stringify(out));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
