@@ -344,8 +344,45 @@ async function robustStatement(ctx: SectionContext, k: number, ns: RunNode[], cl
   const out = [`## Robustness (evaluate statement at line ${line})`, ''];
   const swept = ns.some((n) => info(n).sweep);
   out.push(...(swept ? await robustSweep(ctx, k, ns) : robustTable(ctx, k, ns, clean)));
+  out.push(...randomizedNote(ctx, ns));
   out.push(...(await ensemblesAgainstMembers(ctx, k, ns, swept)));
   return out;
+}
+
+/** Why a classifier's decision is random at inference, if it is: smoothing or noise injection. */
+function randomness(ctx: SectionContext, n: RunNode): string | undefined {
+  const spec = (n.params as { target?: { kind?: string } }).target;
+  if (spec?.kind === 'smooth') return 'smoothed: a vote over noise draws';
+  const trained = ctx.run.nodes.find((m) => m.op === 'train' && info(m).model === info(n).target);
+  const noise = Object.keys((trained?.params as { noise?: Record<string, unknown> } | undefined)?.noise ?? {});
+  return noise.length ? `noise injection: ${noise.join(', ')}` : undefined;
+}
+
+/** How an attack meets a random classifier: expectation over draws (EOT), scores only, or one draw. */
+function drawsOf(n: RunNode): string {
+  const a = (n.params as { attack: { attack: string; params: Record<string, unknown> } }).attack;
+  if (a.attack === 'epgd') return `EOT over ${String(a.params.m)} draws per step`;
+  if (a.attack === 'autoattack' && a.params.version === 'rand') return 'EOT over 20 draws per step';
+  if (Number(a.params.eot ?? 1) > 1) return `EOT over ${String(a.params.eot)} draws per step`;
+  if (a.attack === 'square' || a.attack === 'nattack') return 'black-box: scores only';
+  return 'one draw per step, no EOT';
+}
+
+/** Says which evaluations of a statement face a randomized classifier, and how each attack handles it. */
+function randomizedNote(ctx: SectionContext, ns: RunNode[]): string[] {
+  const random = new Map<string, string>();
+  for (const n of ns) {
+    const why = randomness(ctx, n);
+    if (why) random.set(info(n).target!, why);
+  }
+  if (!random.size) return [];
+  const attacks = new Map<string, string>();
+  for (const n of ns) if (random.has(info(n).target!)) attacks.set(info(n).attack!, drawsOf(n));
+  return [
+    `Randomized classifiers (their decision depends on noise drawn at inference): ${[...random].map(([t, why]) => `**${t}** (${why})`).join(', ')}.`,
+    `Attacks on them: ${[...attacks].map(([a, how]) => `${a} (${how})`).join('; ')}.`,
+    '',
+  ];
 }
 
 /** Accuracy under attack versus the swept parameter: chart and CSV. */

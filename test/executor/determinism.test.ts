@@ -22,6 +22,8 @@ smooth s = a sd=[0, 0.5] m=4 vote soft
 smooth s2 = a sd=0.5 m=4 vote soft
 evaluate s
 evaluate s2 against pgd eps=0.2 steps=2 step=0.1
+model n = mlp width=0.25 noise input 0.25
+evaluate n against pgd eps=0.2 steps=2 step=0.1, apgd eps=0.2 steps=3 eot=2
 `;
 
 function checksums(dir: string): Map<string, string> {
@@ -55,6 +57,19 @@ describe('determinism with the real runtime', () => {
     expect(md).toMatch(/^\| s2 \| \d+\.\d% \| \d+\.\d% \|/m);
     for (const h of ['## Models', '## Ensembles', '## Transferability', '## Robustness', '## Union', '## Smooth', '## Adversarial batches'])
       expect(md).toContain(h);
+    // Evaluations of randomized classifiers say so, and how each attack meets the randomness.
+    const section = (line: number) => {
+      const at = md.indexOf(`## Robustness (evaluate statement at line ${line})`);
+      expect(at, `statement at line ${line}`).toBeGreaterThanOrEqual(0);
+      return md.slice(at).split('\n## ')[0]!;
+    };
+    expect(section(17)).toMatch(
+      /Randomized classifiers .*: \*\*s2\*\* \(smoothed: a vote over noise draws\)\.\nAttacks on them: pgd \(one draw per step, no EOT\)\./,
+    );
+    expect(section(19)).toMatch(
+      /\*\*n\*\* \(noise injection: input\)\.\nAttacks on them: pgd \(one draw per step, no EOT\); apgd \(EOT over 2 draws per step\)\./,
+    );
+    expect(section(13)).not.toContain('Randomized');
     // The TM table: a header with both sources and an avg column, and a row per target.
     expect(md).toMatch(/\| target \\ source \| a \| b \| avg \|/);
     expect(md).toMatch(/^\| a \| (–|\d\.\d\d) \| (–|\d\.\d\d) \| /m);
