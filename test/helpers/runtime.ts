@@ -4,6 +4,9 @@ import type { OpName, OpParams } from '../../src/compiler/contract.js';
 import type { DagNode } from '../../src/compiler/dag.js';
 import type { Artifact } from '../../src/runtime/artifact.js';
 import type { OpContext } from '../../src/runtime/executor/types.js';
+import { jsonSafe } from '../../src/compiler/jsonsafe.js';
+import { createOps } from '../../src/runtime/ops/registry.js';
+import { plan } from './compile.js';
 
 /**
  * An operation context for calling an op directly in a test. The parameters are taken as the test
@@ -42,4 +45,32 @@ export function trainSettings(over: Partial<TrainSettings> = {}): TrainSettings 
 /** A plain (unquantised, noise-free) model spec with one input channel normalised by (0.5, 0.25). */
 export function plainSpec(arch: string, width: number, shape: [number, number, number], classes: number): ModelSpec {
   return { arch, width, shape, classes, input: null, weightBits: null, activationBits: null, noise: {}, mean: [0.5], std: [0.25] };
+}
+
+/**
+ * Plans a pipeline and runs every node in this process on the wasm backend, in DAG order: the
+ * node ids, and every artifact and extra metadata by node id.
+ */
+export async function runPipeline(src: string): Promise<{ ids: string[]; artifacts: Map<string, Artifact>; extras: Map<string, Record<string, unknown>> }> {
+  const dag = await plan(src);
+  const ops = createOps('wasm');
+  const artifacts = new Map<string, Artifact>();
+  const extras = new Map<string, Record<string, unknown>>();
+  for (const n of dag.nodes) {
+    const impl = await ops.get(n.op);
+    const inputs: Record<string, Artifact | Artifact[]> = {};
+    for (const [role, v] of Object.entries(n.inputs)) inputs[role] = Array.isArray(v) ? v.map((id) => artifacts.get(id)!) : artifacts.get(v)!;
+    const res = await impl({
+      node: n,
+      params: jsonSafe(n.params) as never,
+      inputs,
+      progress: () => {},
+      log: () => {},
+      backend: 'wasm',
+      signal: new AbortController().signal,
+    });
+    artifacts.set(n.id, res.artifact);
+    extras.set(n.id, res.extra ?? {});
+  }
+  return { ids: dag.nodes.map((n) => n.id), artifacts, extras };
 }

@@ -4,8 +4,9 @@
  * with a message naming the script. Never a silent skip.
  */
 import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from './cli.js';
+import { FAKE_OPS, ROOT, trendcAsync } from './cli.js';
 
 export const START_SCRIPT = join(ROOT, 'scripts', 'slurm', 'start-local-slurm.sh');
 
@@ -40,3 +41,64 @@ export async function trendJobs(): Promise<Map<string, { name: string; state: st
 }
 
 export const scancel = (ids: string[]) => run('scancel', ids, 30_000);
+
+/** The toy pipeline of the Slurm tests (22 nodes), for the fake operation set. */
+export const FAKE_TOY = `dataset toy subset train=400 test=100
+train epochs=1 batch=50
+model a = mlp width=0.25
+model b = mlp width=0.25 seed 2
+model c = mlp width=0.25 seed 3
+transfer pgd eps=0.2 steps=3 step=0.1 from * to *
+ensemble trend k=2
+`;
+
+/** `trendc run` options for small jobs on the local Slurm. */
+export const SLURM = ['--executor', 'slurm', '--cpus', '1', '--mem', '200M', '--poll', '0.2', '--no-report'];
+
+export interface Done {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts trendc with the fake operations (env adds to them); `done` settles when it exits. */
+export function start(dir: string, args: string[], env: Record<string, string> = {}) {
+  const p = trendcAsync(args, { cwd: dir, env: { TREND_OPS_MODULE: FAKE_OPS, ...env } });
+  let stdout = '';
+  let stderr = '';
+  p.stdout!.on('data', (d) => (stdout += d));
+  p.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<Done>((resolve) => p.on('close', (code, sig) => resolve({ code: code ?? (sig === 'SIGKILL' ? 137 : -1), stdout, stderr })));
+  return { p, done, out: () => stdout + stderr };
+}
+
+export const runTrendc = (dir: string, args: string[], env?: Record<string, string>) => start(dir, args, env).done;
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls f until it gives something truthy (or fails after ms). */
+export async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+/** Our jobs in Slurm: those whose job directory is in this store. */
+export async function jobsOf(cache: string) {
+  const names = new Set(existsSync(join(cache, 'slurm', 'jobs')) ? readdirSync(join(cache, 'slurm', 'jobs')) : []);
+  return [...(await trendJobs()).entries()].filter(([, j]) => names.has(j.name)).map(([id, j]) => ({ id, ...j }));
+}
+
+/** "<pid> <node id>" lines the fake operations append, as node id -> count. */
+export function executions(file: string): Map<string, number> {
+  const m = new Map<string, number>();
+  if (!existsSync(file)) return m;
+  for (const line of readFileSync(file, 'utf8').trim().split('\n')) {
+    const id = line.split(' ')[1]!;
+    m.set(id, (m.get(id) ?? 0) + 1);
+  }
+  return m;
+}

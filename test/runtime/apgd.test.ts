@@ -20,9 +20,8 @@ import { ATTACK_IMPLS } from '../../src/runtime/attacks/index.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import { rng } from '../../src/runtime/rng.js';
 import { jsonSafe } from '../../src/compiler/jsonsafe.js';
-import type { Artifact } from '../../src/runtime/artifact.js';
-import { createOps } from '../../src/runtime/ops/registry.js';
 import { plan } from '../helpers/compile.js';
+import { runPipeline } from '../helpers/runtime.js';
 import { tf } from '../../src/runtime/tf.js';
 
 /** A linear classifier logits = x W + b on flattened images. */
@@ -284,29 +283,6 @@ describe('APGD and APGD-T on a 10-class model', () => {
   });
 });
 
-/** Plans a pipeline and runs every node in this process; the artifacts by node id. */
-async function runPipeline(src: string): Promise<{ dag: Awaited<ReturnType<typeof plan>>; artifacts: Map<string, Artifact> }> {
-  const dag = await plan(src);
-  const ops = createOps('wasm');
-  const artifacts = new Map<string, Artifact>();
-  for (const n of dag.nodes) {
-    const impl = await ops.get(n.op);
-    const inputs: Record<string, Artifact | Artifact[]> = {};
-    for (const [role, v] of Object.entries(n.inputs)) inputs[role] = Array.isArray(v) ? v.map((id) => artifacts.get(id)!) : artifacts.get(v)!;
-    const res = await impl({
-      node: n,
-      params: jsonSafe(n.params) as never,
-      inputs,
-      progress: () => {},
-      log: () => {},
-      backend: 'wasm',
-      signal: new AbortController().signal,
-    });
-    artifacts.set(n.id, res.artifact);
-  }
-  return { dag, artifacts };
-}
-
 describe('in the language', () => {
   it('`evaluate m against apgd norm=linf eps=0.3` plans and runs, within the budget', async () => {
     const src = `dataset mnist subset train=200 test=50
@@ -314,7 +290,8 @@ train epochs=1 batch=16 lr=0.05
 model m = mlp width=0.25
 evaluate m against apgd norm=linf eps=0.3, apgdt norm=l2 eps=2 steps=10 targets=2
 `;
-    const { dag, artifacts } = await runPipeline(src);
+    const { artifacts } = await runPipeline(src);
+    const dag = await plan(src);
     const summary = (id: string) => artifacts.get(id)!.summary as Record<string, unknown>;
     const clean = summary('predict/m') as { accuracy: number; n: number };
     expect(clean.accuracy).toBeGreaterThan(0.3);

@@ -4,8 +4,6 @@
 // stub attacks; on a trained model, the composite against each of its attacks alone, image by
 // image; budgets, [0, 1], determinism, early stops; and pipelines in the language.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { jsonSafe } from '../../src/compiler/jsonsafe.js';
-import type { Artifact } from '../../src/runtime/artifact.js';
 import { apgdEvaluate, apgdSteps, largeRepsSchedule, largeRepsSteps, type ApgdRun } from '../../src/runtime/attacks/apgd.js';
 import { autoattackCounts, autoattackStages, autoattackSteps, compositeSteps, type Stage } from '../../src/runtime/attacks/autoattack.js';
 import { norms, type AttackTarget, type SteppedAttack } from '../../src/runtime/attacks/base.js';
@@ -13,12 +11,11 @@ import { pSelection } from '../../src/runtime/attacks/square.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import { modelTarget } from '../../src/runtime/eval/classifier.js';
 import { Model } from '../../src/runtime/models/model.js';
-import { createOps } from '../../src/runtime/ops/registry.js';
 import { paced, runSteps, type Steps } from '../../src/runtime/pace.js';
 import { rng, seedFrom, type Rng } from '../../src/runtime/rng.js';
 import { tf } from '../../src/runtime/tf.js';
 import { imageBatch, labelBatch, range } from '../../src/runtime/training/batches.js';
-import { plan } from '../helpers/compile.js';
+import { runPipeline } from '../helpers/runtime.js';
 
 /**
  * Runs a long attack with a pause every 100 ms, as the operations do: a test that computes for
@@ -46,31 +43,6 @@ function target(classes: number, logits: (x: tf.Tensor4D, r: Rng) => tf.Tensor2D
   };
   t.members.push(t);
   return t;
-}
-
-/** Runs a pipeline's nodes in order; returns every artifact (and extra metadata) by node id. */
-async function runPipeline(src: string): Promise<{ ids: string[]; artifacts: Map<string, Artifact>; extras: Map<string, Record<string, unknown>> }> {
-  const dag = await plan(src);
-  const ops = createOps('wasm');
-  const artifacts = new Map<string, Artifact>();
-  const extras = new Map<string, Record<string, unknown>>();
-  for (const n of dag.nodes) {
-    const impl = await ops.get(n.op);
-    const inputs: Record<string, Artifact | Artifact[]> = {};
-    for (const [role, v] of Object.entries(n.inputs)) inputs[role] = Array.isArray(v) ? v.map((id) => artifacts.get(id)!) : artifacts.get(v)!;
-    const res = await impl({
-      node: n,
-      params: jsonSafe(n.params) as never,
-      inputs,
-      progress: () => {},
-      log: () => {},
-      backend: 'wasm',
-      signal: new AbortController().signal,
-    });
-    artifacts.set(n.id, res.artifact);
-    extras.set(n.id, res.extra ?? {});
-  }
-  return { ids: dag.nodes.map((n) => n.id), artifacts, extras };
 }
 
 describe('EOT (eot_iter) in APGD', () => {

@@ -4,64 +4,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { slurmSettings } from '../../src/runtime/executor/slurm/resources.js';
-import { FAKE_OPS, summaryCounts, trendcAsync, workdir } from '../helpers/cli.js';
-import { ensureSlurm, scancel, trendJobs } from '../helpers/slurm.js';
-
-const FAKE_TOY = `dataset toy subset train=400 test=100
-train epochs=1 batch=50
-model a = mlp width=0.25
-model b = mlp width=0.25 seed 2
-model c = mlp width=0.25 seed 3
-transfer pgd eps=0.2 steps=3 step=0.1 from * to *
-ensemble trend k=2
-`;
-const SLURM = ['--executor', 'slurm', '--cpus', '1', '--mem', '200M', '--poll', '0.2', '--no-report'];
-
-interface Done {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function start(dir: string, args: string[], env: Record<string, string> = {}) {
-  const p = trendcAsync(args, { cwd: dir, env: { TREND_OPS_MODULE: FAKE_OPS, ...env } });
-  let stdout = '';
-  let stderr = '';
-  p.stdout!.on('data', (d) => (stdout += d));
-  p.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<Done>((resolve) => p.on('close', (code, sig) => resolve({ code: code ?? (sig === 'SIGKILL' ? 137 : -1), stdout, stderr })));
-  return { p, done, out: () => stdout + stderr };
-}
-
-const run = (dir: string, args: string[], env?: Record<string, string>) => start(dir, args, env).done;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
-/** Our jobs in Slurm: those whose job directory is in this store. */
-async function jobsOf(cache: string) {
-  const names = new Set(existsSync(join(cache, 'slurm', 'jobs')) ? readdirSync(join(cache, 'slurm', 'jobs')) : []);
-  return [...(await trendJobs()).entries()].filter(([, j]) => names.has(j.name)).map(([id, j]) => ({ id, ...j }));
-}
-
-/** "<pid> <node id>" lines the fake operations append, as node id -> count. */
-function executions(file: string): Map<string, number> {
-  const m = new Map<string, number>();
-  if (!existsSync(file)) return m;
-  for (const line of readFileSync(file, 'utf8').trim().split('\n')) {
-    const id = line.split(' ')[1]!;
-    m.set(id, (m.get(id) ?? 0) + 1);
-  }
-  return m;
-}
+import { summaryCounts, workdir } from '../helpers/cli.js';
+import { ensureSlurm, executions, FAKE_TOY, jobsOf, runTrendc as run, scancel, SLURM, start, trendJobs, until } from '../helpers/slurm.js';
 
 beforeAll(ensureSlurm, 600_000);
 
