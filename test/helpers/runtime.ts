@@ -7,6 +7,9 @@ import type { OpContext } from '../../src/runtime/executor/types.js';
 import { jsonSafe } from '../../src/compiler/jsonsafe.js';
 import { createOps } from '../../src/runtime/ops/registry.js';
 import { plan } from './compile.js';
+import type { AttackTarget } from '../../src/runtime/attacks/base.js';
+import { rng } from '../../src/runtime/rng.js';
+import { tf } from '../../src/runtime/tf.js';
 
 /**
  * An operation context for calling an op directly in a test. The parameters are taken as the test
@@ -73,4 +76,18 @@ export async function runPipeline(src: string): Promise<{ ids: string[]; artifac
     extras.set(n.id, res.extra ?? {});
   }
   return { ids: dag.nodes.map((n) => n.id), artifacts, extras };
+}
+
+/** A linear classifier on flattened images: logits = x W + b (attacks' closed-form tests). */
+export function linear(W: number[][], b: number[]): AttackTarget {
+  const w = tf.tensor2d(W);
+  const bias = tf.tensor1d(b);
+  const t: AttackTarget = {
+    classes: b.length,
+    members: [],
+    logits: (x) => tf.add(tf.matMul(tf.reshape(x, [x.shape[0], -1]), w), bias) as tf.Tensor2D,
+    predict: (x) => tf.tidy(() => tf.argMax(t.logits(x, rng(0)), 1).dataSync() as Int32Array),
+  };
+  t.members.push(t);
+  return t;
 }

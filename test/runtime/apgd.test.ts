@@ -21,22 +21,8 @@ import { selectBackend } from '../../src/runtime/backends/select.js';
 import { rng } from '../../src/runtime/rng.js';
 import { jsonSafe } from '../../src/compiler/jsonsafe.js';
 import { plan } from '../helpers/compile.js';
-import { runPipeline } from '../helpers/runtime.js';
+import { linear, runPipeline } from '../helpers/runtime.js';
 import { tf } from '../../src/runtime/tf.js';
-
-/** A linear classifier logits = x W + b on flattened images. */
-function linear(W: number[][], b: number[]): AttackTarget {
-  const w = tf.tensor2d(W);
-  const bias = tf.tensor1d(b);
-  const t: AttackTarget = {
-    classes: b.length,
-    members: [],
-    logits: (x) => tf.add(tf.matMul(tf.reshape(x, [x.shape[0], -1]), w), bias) as tf.Tensor2D,
-    predict: (x) => tf.tidy(() => tf.argMax(t.logits(x, rng(0)), 1).dataSync() as Int32Array),
-  };
-  t.members.push(t);
-  return t;
-}
 
 const vals = (t: tf.Tensor) => Array.from(t.dataSync());
 

@@ -9,21 +9,7 @@ import { rng } from '../../src/runtime/rng.js';
 import { tf } from '../../src/runtime/tf.js';
 import { imageBatch, labelBatch, range } from '../../src/runtime/training/batches.js';
 import { train } from '../../src/runtime/training/train.js';
-import { fakeContext } from '../helpers/runtime.js';
-
-/** A linear classifier on 2x2x1 images: logits = x W + b. */
-function linear(W: number[][], b: number[]): AttackTarget {
-  const w = tf.tensor2d(W);
-  const bias = tf.tensor1d(b);
-  const t: AttackTarget = {
-    classes: b.length,
-    members: [],
-    logits: (x) => tf.add(tf.matMul(tf.reshape(x, [x.shape[0], -1]), w), bias) as tf.Tensor2D,
-    predict: (x) => tf.tidy(() => tf.argMax(t.logits(x, rng(0)), 1).dataSync() as Int32Array),
-  };
-  t.members.push(t);
-  return t;
-}
+import { fakeContext, linear } from '../helpers/runtime.js';
 
 // Class 1 wins when 0.5*x0 - 0.25*x1 + 0.75*x2 - 1*x3 > 0 (W[:,1] - W[:,0]).
 const LIN = linear(

@@ -18,7 +18,7 @@ import { tf } from '../../src/runtime/tf.js';
 import { imageBatch, labelBatch, range } from '../../src/runtime/training/batches.js';
 import { train } from '../../src/runtime/training/train.js';
 import { plan } from '../helpers/compile.js';
-import { fakeContext, trainSettings } from '../helpers/runtime.js';
+import { fakeContext, linear, trainSettings } from '../helpers/runtime.js';
 
 type Norm = 'linf' | 'l2';
 const PROJECT = { linf: fabProjectLinf, l2: fabProjectL2 };
@@ -54,20 +54,6 @@ function bruteForce(t: number[], w: number[], b: number, norm: Norm, steps: numb
     if (m === s.length) return best;
     s[m]!++;
   }
-}
-
-/** A linear classifier on 2x2x1 images: logits = x W + b. */
-function linear(W: number[][], b: number[]): AttackTarget {
-  const w = tf.tensor2d(W);
-  const bias = tf.tensor1d(b);
-  const t: AttackTarget = {
-    classes: b.length,
-    members: [],
-    logits: (x) => tf.add(tf.matMul(tf.reshape(x, [x.shape[0], -1]), w), bias) as tf.Tensor2D,
-    predict: (x) => tf.tidy(() => tf.argMax(t.logits(x, rng(0)), 1).dataSync() as Int32Array),
-  };
-  t.members.push(t);
-  return t;
 }
 
 // Class 1 wins when f(x) = 0.5*x0 - 0.25*x1 + 0.75*x2 - 1*x3 - 0.1 > 0.
