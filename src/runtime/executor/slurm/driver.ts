@@ -23,19 +23,7 @@ import type { RunHeader } from '../records.js';
 import { runNode, type NodeContext } from '../run-node.js';
 import type { NodeRunner, RunnerFactory } from '../runner.js';
 import { accountedState, FINAL_STATES, jobState, sbatch, scancel, SlurmError, slurmAnswers, squeue, type QueuedJob } from './commands.js';
-import {
-  JOB_PREFIX,
-  jobDir,
-  jobName,
-  jobsDir,
-  logPath,
-  readJson,
-  writeJob,
-  type JobSpec,
-  type JobStatus,
-  type NodeOutcome,
-  type WorkerCommand,
-} from './job.js';
+import { JOB_PREFIX, jobDir, jobName, logPath, readJson, writeJob, type JobSpec, type JobStatus, type NodeOutcome, type WorkerCommand } from './job.js';
 import { PLACING, resourceArgs, type SlurmSettings } from './resources.js';
 import { currentHost } from '../../../store/owner.js';
 
@@ -463,5 +451,3 @@ async function finalState(id: string): Promise<string | undefined> {
   }
   return last;
 }
-
-export { jobsDir };
