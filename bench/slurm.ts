@@ -8,20 +8,12 @@
  * runs itself, noticing a finished job (the poll interval) and submitting the next. The figure is
  * (wall - U) / U, with the target below 10%; per node it is (wall - U) / nodes.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { slurmAnswers } from '../src/runtime/executor/slurm/commands.js';
 import { generatedPipeline } from './compiler.js';
 import { ROOT, runTrendc, type Figure } from './figures.js';
-
-function slurmAnswers(): boolean {
-  try {
-    return /is UP/.test(execFileSync('scontrol', ['ping'], { encoding: 'utf8', timeout: 10_000 }));
-  } catch {
-    return false;
-  }
-}
 
 /** The total length of a union of intervals. */
 export function unionLength(intervals: Array<[number, number]>): number {
@@ -39,7 +31,7 @@ export function unionLength(intervals: Array<[number, number]>): number {
 }
 
 export async function benchSlurm(): Promise<Figure[]> {
-  if (!slurmAnswers()) throw new Error('no Slurm answers: start one with scripts/slurm/start-local-slurm.sh');
+  if ((await slurmAnswers()) !== 'up') throw new Error('no Slurm answers: start one with scripts/slurm/start-local-slurm.sh');
   const dir = mkdtempSync(join(tmpdir(), 'trend-bench-slurm-'));
   writeFileSync(join(dir, 'p.trend'), generatedPipeline(31));
   const fake = { TREND_OPS_MODULE: join(ROOT, 'test', 'fixtures', 'fake-ops.mjs') };

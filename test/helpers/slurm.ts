@@ -6,7 +6,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FAKE_OPS, ROOT, trendcAsync } from './cli.js';
+import { slurmAnswers } from '../../src/runtime/executor/slurm/commands.js';
+import { FAKE_OPS, ROOT, TOY, trendcAsync } from './cli.js';
 
 export const START_SCRIPT = join(ROOT, 'scripts', 'slurm', 'start-local-slurm.sh');
 
@@ -18,7 +19,7 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: nu
   });
 }
 
-const answers = async () => /is UP/.test((await run('scontrol', ['ping'], 10_000)).out);
+const answers = async () => (await slurmAnswers()) === 'up';
 
 export async function ensureSlurm(): Promise<void> {
   if (await answers()) return;
@@ -42,15 +43,8 @@ export async function trendJobs(): Promise<Map<string, { name: string; state: st
 
 export const scancel = (ids: string[]) => run('scancel', ids, 30_000);
 
-/** The toy pipeline of the Slurm tests (22 nodes), for the fake operation set. */
-export const FAKE_TOY = `dataset toy subset train=400 test=100
-train epochs=1 batch=50
-model a = mlp width=0.25
-model b = mlp width=0.25 seed 2
-model c = mlp width=0.25 seed 3
-transfer pgd eps=0.2 steps=3 step=0.1 from * to *
-ensemble trend k=2
-`;
+/** The executor tests' toy pipeline (22 nodes) without its comment line: statements from line 1. */
+export const FAKE_TOY = TOY.slice(TOY.indexOf('\n') + 1);
 
 /** `trendc run` options for small jobs on the local Slurm. */
 export const SLURM = ['--executor', 'slurm', '--cpus', '1', '--mem', '200M', '--poll', '0.2', '--no-report'];

@@ -22,15 +22,18 @@ export interface NodeRunner {
 
 export type RunnerFactory = (ctx: NodeContext, run: RunHeader) => Promise<NodeRunner>;
 
+/** Runs one node in this process and records where it ran (for `executor`'s run). */
+export async function runHere(ctx: NodeContext, n: DagNode, executor: 'local' | 'slurm'): Promise<void> {
+  await runNode(ctx, n);
+  if (ctx.log.status(n.id) === 'ran') ctx.log.placements.set(n.id, { host: currentHost(), executor, wallMs: ctx.log.timings.get(n.id)! });
+}
+
 /** Runs nodes in this process, `jobs` at once. */
 export function localRunner(jobs: number): RunnerFactory {
   return async (ctx) => ({
     name: 'local',
     capacity: jobs,
-    async run(n) {
-      await runNode(ctx, n);
-      if (ctx.log.status(n.id) === 'ran') ctx.log.placements.set(n.id, { host: currentHost(), executor: 'local', wallMs: ctx.log.timings.get(n.id)! });
-    },
+    run: (n) => runHere(ctx, n, 'local'),
     async close() {},
   });
 }

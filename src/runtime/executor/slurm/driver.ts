@@ -20,8 +20,8 @@ import { join } from 'node:path';
 import type { DagNode } from '../../../compiler/dag.js';
 import { UserError } from '../../../compiler/diagnostics.js';
 import type { RunHeader } from '../records.js';
-import { runNode, type NodeContext } from '../run-node.js';
-import type { NodeRunner, RunnerFactory } from '../runner.js';
+import type { NodeContext } from '../run-node.js';
+import { runHere, type NodeRunner, type RunnerFactory } from '../runner.js';
 import { accountedState, FINAL_STATES, jobState, sbatch, scancel, SlurmError, slurmAnswers, squeue, type QueuedJob } from './commands.js';
 import { JOB_PREFIX, jobDir, jobName, logPath, readJson, writeJob, type JobSpec, type JobStatus, type NodeOutcome, type WorkerCommand } from './job.js';
 import { PLACING, resourceArgs, type SlurmSettings } from './resources.js';
@@ -93,7 +93,7 @@ class SlurmDriver implements NodeRunner {
   }
 
   run(n: DagNode): Promise<void> {
-    if (PLACING[n.op] === 'driver') return this.runHere(n);
+    if (PLACING[n.op] === 'driver') return runHere(this.ctx, n, 'slurm');
     return new Promise((resolve) => {
       const w = { n, resolve };
       if (this.interrupted) return this.settleFailed(w, 'interrupted before it was submitted');
@@ -152,12 +152,6 @@ class SlurmDriver implements NodeRunner {
   private track(t: Tracked): void {
     this.jobs.set(t.id, t);
     for (const k of t.keys) this.byKey.set(k, t);
-  }
-
-  private async runHere(n: DagNode): Promise<void> {
-    await runNode(this.ctx, n);
-    const log = this.ctx.log;
-    if (log.status(n.id) === 'ran') log.placements.set(n.id, { host: currentHost(), executor: 'slurm', wallMs: log.timings.get(n.id)! });
   }
 
   /** Packs the nodes made ready in one pass of the graph into jobs and queues them. */
