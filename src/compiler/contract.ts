@@ -140,6 +140,12 @@ export interface RobustParams<X = string> {
   target: ClassSpec<X>;
   /** Ensembles only: also score and attack each member. */
   members?: boolean;
+  /**
+   * Smoothed targets only, for attacks that average over draws (EOT) or only query scores: each
+   * forward pass of the attack sees the base with one fresh draw of the smoothing noise (the
+   * randomized classifier the vote is taken over). Absent: the base without noise (plain PGD).
+   */
+  noisy?: boolean;
 }
 
 export type UnionParams = Record<string, never>;

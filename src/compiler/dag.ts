@@ -33,6 +33,12 @@ export interface NodeInfo {
    * has that point): the node is computed once, and reports list it under each name.
    */
   aliases?: string[];
+  /**
+   * Other statements that wrote the same computation (`evaluate s against pgd ...` in two
+   * statements): the node is computed once and each statement's report section lists it, under
+   * that statement's labels.
+   */
+  also?: Array<Pick<NodeInfo, 'stmt' | 'target' | 'attack' | 'sweep'>>;
 }
 
 /** A classifier spec as the DAG holds it (exact numbers as Rationals). */
@@ -108,6 +114,18 @@ function sweepInfo(a: AttackUse, except: readonly string[] = []): Record<string,
 }
 
 /** A classifier spec without the smoothed classifier's inference batch (white-box evaluation). */
+/**
+ * Whether an attack on a smoothed classifier must see its noise: attacks that take an expectation
+ * over draws (AutoAttack's rand version, APGD with EOT) or only query scores (Square, NAttack);
+ * EPGD draws the noise itself and the others attack the base without noise.
+ */
+export function drawsSmoothingNoise(a: AttackParams<Rational>): boolean {
+  const p = a.params as { version?: unknown; eot?: unknown };
+  if (a.attack === 'autoattack') return p.version === 'rand';
+  if (a.attack === 'apgd' || a.attack === 'apgdt') return Number(p.eot ?? 1) > 1;
+  return a.attack === 'square' || a.attack === 'nattack';
+}
+
 function withoutInferenceBatch(spec: ClassSpec): ClassSpec {
   if (spec.kind !== 'smooth') return spec;
   const { batch: _b, ...rest } = spec;
@@ -159,6 +177,12 @@ class DagBuilder {
       const name = info.classifier ?? info.model;
       const own = existing.info.classifier ?? existing.info.model;
       if (name !== undefined && name !== own && !existing.info.aliases?.includes(name)) existing.info.aliases = [...(existing.info.aliases ?? []), name];
+      const at = existing.info.stmt;
+      const sameStmt = (x: NodeInfo['stmt']) => x?.kind === info.stmt?.kind && x?.n === info.stmt?.n;
+      if (info.stmt && at && !sameStmt(at) && !existing.info.also?.some((v) => sameStmt(v.stmt))) {
+        const { stmt, target, attack, sweep } = info;
+        existing.info.also = [...(existing.info.also ?? []), { stmt, target, attack, ...(sweep ? { sweep } : {}) }];
+      }
       return existing.id;
     }
     let uid = id;
@@ -425,7 +449,12 @@ class DagBuilder {
           this.add(
             'robust',
             `robust/${disp}/${target}`,
-            { attack: attackParams(a), target: withoutInferenceBatch(c.spec), ...(ensemble ? { members: true } : {}) },
+            {
+              attack: attackParams(a),
+              target: withoutInferenceBatch(c.spec),
+              ...(ensemble ? { members: true } : {}),
+              ...(c.spec.kind === 'smooth' && drawsSmoothingNoise(attackParams(a)) ? { noisy: true } : {}),
+            },
             { data: this.datasetId, ...this.classifierInputs(c) },
             a.loc,
             { target, attack: disp, stmt: { kind: 'evaluate', n: i + 1, line: ev.loc.line }, ...(sw ? { sweep: sw } : {}) },

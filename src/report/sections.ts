@@ -34,6 +34,14 @@ const pct = (v: number | null | undefined) => (v === null || v === undefined ? '
 function nodesOf(ctx: SectionContext, op: string): RunNode[] {
   return ctx.run.nodes.filter((n) => n.op === op && done(n));
 }
+/**
+ * A statement's nodes of an operation, including those it shares with an earlier statement (the
+ * same computation written twice, computed once): each shared node appears once per statement,
+ * under that statement's labels.
+ */
+function statementNodes(ctx: SectionContext, op: string): RunNode[] {
+  return nodesOf(ctx, op).flatMap((n) => [n, ...(info(n).also ?? []).map((v) => ({ ...n, info: { ...info(n), sweep: undefined, ...v, also: undefined } }))]);
+}
 /** Node metadata, read from the store once per report (sections look nodes up many times). */
 const metaCache = new WeakMap<SectionContext, Map<string, NodeMeta | undefined>>();
 function meta(ctx: SectionContext, n: RunNode): NodeMeta | undefined {
@@ -319,7 +327,7 @@ const selections: Section = (ctx) => {
 
 // ---------------------------------------------------------------- robustness (evaluate)
 const robustness: Section = async (ctx) => {
-  const robust = nodesOf(ctx, 'robust');
+  const robust = statementNodes(ctx, 'robust');
   if (!robust.length) return [];
   const out: string[] = [];
   const stmts = [...new Set(robust.map((n) => info(n).stmt!.n))].sort((a, b) => a - b);
@@ -358,13 +366,20 @@ function randomness(ctx: SectionContext, n: RunNode): string | undefined {
   return noise.length ? `noise injection: ${noise.join(', ')}` : undefined;
 }
 
-/** How an attack meets a random classifier: expectation over draws (EOT), scores only, or one draw. */
+/**
+ * How an attack meets a random classifier: expectation over draws (EOT), scores only, or one draw;
+ * on a smoothed classifier, whether it sees the smoothing noise at all (params.noisy) or the base.
+ */
 function drawsOf(n: RunNode): string {
-  const a = (n.params as { attack: { attack: string; params: Record<string, unknown> } }).attack;
-  if (a.attack === 'epgd') return `EOT over ${String(a.params.m)} draws per step`;
-  if (a.attack === 'autoattack' && a.params.version === 'rand') return 'EOT over 20 draws per step';
-  if (Number(a.params.eot ?? 1) > 1) return `EOT over ${String(a.params.eot)} draws per step`;
-  if (a.attack === 'square' || a.attack === 'nattack') return 'black-box: scores only';
+  const p = n.params as { attack: { attack: string; params: Record<string, unknown> }; target?: { kind?: string }; noisy?: boolean };
+  const a = p.attack;
+  const smooth = p.target?.kind === 'smooth';
+  const noise = smooth ? ' of the smoothing noise' : '';
+  if (a.attack === 'epgd') return `EOT over ${String(a.params.m)} draws${noise} per step`;
+  if (smooth && !p.noisy) return 'the base model without the smoothing noise';
+  if (a.attack === 'autoattack' && a.params.version === 'rand') return `EOT over 20 draws${noise} per step`;
+  if (Number(a.params.eot ?? 1) > 1) return `EOT over ${String(a.params.eot)} draws${noise} per step`;
+  if (a.attack === 'square' || a.attack === 'nattack') return `black-box: scores only${smooth ? ', one draw of the smoothing noise per query' : ''}`;
   return 'one draw per step, no EOT';
 }
 
@@ -376,11 +391,21 @@ function randomizedNote(ctx: SectionContext, ns: RunNode[]): string[] {
     if (why) random.set(info(n).target!, why);
   }
   if (!random.size) return [];
-  const attacks = new Map<string, string>();
-  for (const n of ns) if (random.has(info(n).target!)) attacks.set(info(n).attack!, drawsOf(n));
+  // attack -> how it meets the targets -> which targets (one attack can meet a noise-injection
+  // model and a smoothed one differently).
+  const attacks = new Map<string, Map<string, string[]>>();
+  for (const n of ns) {
+    if (!random.has(info(n).target!)) continue;
+    const ways = attacks.get(info(n).attack!) ?? new Map<string, string[]>();
+    attacks.set(info(n).attack!, ways);
+    const how = drawsOf(n);
+    ways.set(how, [...(ways.get(how) ?? []), info(n).target!]);
+  }
+  const describe = (ways: Map<string, string[]>) =>
+    ways.size === 1 ? [...ways.keys()][0]! : [...ways].map(([how, ts]) => `${ts.join(', ')}: ${how}`).join('; ');
   return [
     `Randomized classifiers (their decision depends on noise drawn at inference): ${[...random].map(([t, why]) => `**${t}** (${why})`).join(', ')}.`,
-    `Attacks on them: ${[...attacks].map(([a, how]) => `${a} (${how})`).join('; ')}.`,
+    `Attacks on them: ${[...attacks].map(([a, ways]) => `${a} (${describe(ways)})`).join('; ')}.`,
     '',
   ];
 }
@@ -466,7 +491,7 @@ function memberName(ctx: SectionContext, n: RunNode, i: number): string | undefi
 
 // ---------------------------------------------------------------- union accuracy
 const unions: Section = (ctx) => {
-  const us = nodesOf(ctx, 'union');
+  const us = statementNodes(ctx, 'union');
   if (!us.length) return [];
   const out = ['## Union accuracy', '', 'An image counts only if the classifier survives every attack of the set.', ''];
   const stmts = [...new Set(us.map((n) => info(n).stmt?.n ?? 0))].sort((a, b) => a - b);
@@ -476,7 +501,7 @@ const unions: Section = (ctx) => {
     // statement's declared order, read from its robust nodes.
     const declared = [
       ...new Set(
-        nodesOf(ctx, 'robust')
+        statementNodes(ctx, 'robust')
           .filter((r) => info(r).stmt?.n === k)
           .map((r) => info(r).attack!),
       ),

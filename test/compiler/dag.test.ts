@@ -124,4 +124,23 @@ describe('canonical encoding', () => {
     expect(digest('x')).toMatch(/^[0-9a-f]{32}$/);
     expect(digest('x')).not.toBe(digest('y'));
   });
+
+  it('lets EOT and score-based attacks on a smoothed classifier see its noise, and only them', async () => {
+    const dag = await plan(
+      [
+        'model m = cnn',
+        'model n = cnn noise input 0.25',
+        'smooth s = m sd=0.5 m=8',
+        'evaluate s, n against pgd eps=0.1, apgd eps=0.1, apgd eps=0.1 eot=4, autoattack eps=0.1, autoattack version=rand eps=0.1, square eps=0.1, nattack eps=0.1',
+      ].join('\n'),
+    );
+    const noisy = (id: string) => (dag.nodes.find((x) => x.id === id)!.params as { noisy?: boolean }).noisy ?? false;
+    const robust = dag.nodes.filter((x) => x.op === 'robust').map((x) => x.id);
+    expect(robust.filter((id) => id.endsWith('/s') && noisy(id)).sort()).toEqual(
+      ['robust/apgd[eot=4]/s', 'robust/autoattack[version=rand]/s', 'robust/nattack/s', 'robust/square/s'].sort(),
+    );
+    // A noise-injection model draws its own noise: nothing to add, and its keys stay as they were.
+    expect(robust.filter((id) => id.endsWith('/n') && noisy(id))).toEqual([]);
+    expect(noisy('robust/pgd/s')).toBe(false);
+  });
 });

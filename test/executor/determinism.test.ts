@@ -23,7 +23,7 @@ smooth s2 = a sd=0.5 m=4 vote soft
 evaluate s
 evaluate s2 against pgd eps=0.2 steps=2 step=0.1
 model n = mlp width=0.25 noise input 0.25
-evaluate n against pgd eps=0.2 steps=2 step=0.1, apgd eps=0.2 steps=3 eot=2
+evaluate n, s2 against pgd eps=0.2 steps=2 step=0.1, apgd eps=0.2 steps=3 eot=2
 `;
 
 function checksums(dir: string): Map<string, string> {
@@ -64,12 +64,15 @@ describe('determinism with the real runtime', () => {
       return md.slice(at).split('\n## ')[0]!;
     };
     expect(section(17)).toMatch(
-      /Randomized classifiers .*: \*\*s2\*\* \(smoothed: a vote over noise draws\)\.\nAttacks on them: pgd \(one draw per step, no EOT\)\./,
+      /Randomized classifiers .*: \*\*s2\*\* \(smoothed: a vote over noise draws\)\.\nAttacks on them: pgd \(the base model without the smoothing noise\)\./,
     );
     expect(section(19)).toMatch(
-      /\*\*n\*\* \(noise injection: input\)\.\nAttacks on them: pgd \(one draw per step, no EOT\); apgd \(EOT over 2 draws per step\)\./,
+      /\*\*s2\*\* \(smoothed: a vote over noise draws\), \*\*n\*\* \(noise injection: input\)\.\nAttacks on them: pgd \(s2: the base model without the smoothing noise; n: one draw per step, no EOT\); apgd \(n: EOT over 2 draws per step; s2: EOT over 2 draws of the smoothing noise per step\)\./,
     );
     expect(section(13)).not.toContain('Randomized');
+    // s2 under pgd is computed once (statement 17) and listed in both statements' tables; a
+    // section of one statement once crashed on a node it shared with an earlier one.
+    expect(section(19)).toMatch(/^\| s2 \| \d+\.\d% \| \d+\.\d% \| \d+\.\d% \|$/m);
     // The TM table: a header with both sources and an avg column, and a row per target.
     expect(md).toMatch(/\| target \\ source \| a \| b \| avg \|/);
     expect(md).toMatch(/^\| a \| (–|\d\.\d\d) \| (–|\d\.\d\d) \| /m);

@@ -11,6 +11,7 @@ import { tf } from '../../src/runtime/tf.js';
 import { imageBatch, labelBatch, range } from '../../src/runtime/training/batches.js';
 import { ce } from '../../src/runtime/training/methods.js';
 import { accuracy, train } from '../../src/runtime/training/train.js';
+import { noisyView } from '../../src/runtime/ops/robust.js';
 import { fakeContext } from '../helpers/runtime.js';
 
 let toy: Artifact;
@@ -62,6 +63,25 @@ describe('smoothed inference', () => {
 });
 
 describe('EPGD', () => {
+  it('the noisy view an EOT or score-based attack sees draws the smoothing noise afresh on every pass', () => {
+    const [x] = batch(20);
+    const t = modelTarget(trained);
+    const v = noisyView(t, 0.5);
+    const r = rng(3);
+    const plain = t.logits(x, rng(3)).arraySync();
+    const a = v.logits(x, r);
+    const b = v.logits(x, r);
+    // Each pass is the base with noise of sd 0.5 on the normalised input, seeded from the stream
+    // as the smoothed vote's own draws are.
+    const same = t.logits(x, rng(3), { smoothSd: 0.5 });
+    expect(a.arraySync()).toEqual(same.arraySync());
+    expect(a.arraySync()).not.toEqual(b.arraySync());
+    expect(a.arraySync()).not.toEqual(plain);
+    // The view keeps the classifier's decision rule.
+    expect(v.predict).toBe(t.predict);
+    tf.dispose([a, b, same]);
+  });
+
   it('with m = 1 and sd = 0 it is PGD l_inf, step for step', () => {
     const [x, y] = batch(20);
     const t = modelTarget(trained);

@@ -4,7 +4,8 @@
  * member is scored on the ensemble's adversarial images and attacked alone with the same attack,
  * so the ensemble can be compared with its members); smoothed classifiers are attacked through
  * their base (plain PGD) or with EPGD, whose noise defaults to the classifier's sd, and judged by
- * their smoothed vote. AutoAttack's robust accuracy after each of its attacks goes in the node's
+ * their smoothed vote; with `noisy` (set by the compiler for EOT and score-based attacks) every
+ * forward pass of the attack sees the base with one fresh draw of the smoothing noise. AutoAttack's robust accuracy after each of its attacks goes in the node's
  * extra metadata (`robustAfter`), not the summary.
  */
 import type { RobustSummary } from '../../compiler/contract.js';
@@ -56,6 +57,23 @@ class StageCounts {
   }
 }
 
+/** The target as a randomized classifier: its logits draw the smoothing noise on every call. */
+export function noisyView(t: AttackTarget, sd: number): AttackTarget {
+  return { ...t, logits: (x, r, o) => t.logits(x, r, { smoothSd: o?.smoothSd ?? sd }) };
+}
+
+/**
+ * The attack as it runs on this classifier and what it sees: EPGD on a smoothed classifier takes
+ * the classifier's sd unless told; with `noisy` the attack sees the base with the smoothing noise.
+ */
+function howToAttack(p: OpContext<'robust'>['params'], clf: ReturnType<typeof buildClassifier>): { spec: AttackSpecJson; attacked: AttackTarget } {
+  const spec: AttackSpecJson =
+    clf.smooth && p.attack.attack === 'epgd' && p.attack.params.sd === undefined
+      ? { ...p.attack, params: { ...p.attack.params, sd: clf.smooth.sd } }
+      : p.attack;
+  return { spec, attacked: p.noisy && clf.smooth ? noisyView(clf, clf.smooth.sd) : clf };
+}
+
 const meanOf = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / Math.max(1, a.length);
 
 export async function robustOp(ctx: OpContext<'robust'>): Promise<OpResult<'robust'>> {
@@ -63,10 +81,7 @@ export async function robustOp(ctx: OpContext<'robust'>): Promise<OpResult<'robu
   const data = single(ctx.inputs.data, 'data');
   const clf = buildClassifier(p.target, list(ctx.inputs.models), ctx.inputs.select ? single(ctx.inputs.select, 'select') : undefined);
   const ap = attackParams(p.attack.params) as ReturnType<typeof attackParams> & { images?: number; batch?: number; seed?: number };
-  const spec: AttackSpecJson =
-    clf.smooth && p.attack.attack === 'epgd' && p.attack.params.sd === undefined
-      ? { ...p.attack, params: { ...p.attack.params, sd: clf.smooth.sd } }
-      : p.attack;
+  const { spec, attacked } = howToAttack(p, clf);
   const n = testCount(data, ap.images);
   const pred = new Int32Array(n);
   const dist = { linf: new Float32Array(n), l2: new Float32Array(n), l1: new Float32Array(n) };
@@ -91,7 +106,7 @@ export async function robustOp(ctx: OpContext<'robust'>): Promise<OpResult<'robu
           progress(s + ((i + f) / (1 + k)) * (e - s));
           return pacer.tick();
         };
-        const adv = stages.add(await paced(attackSteps(spec, clf, x, y, r), part(0)));
+        const adv = stages.add(await paced(attackSteps(spec, attacked, x, y, r), part(0)));
         try {
           pred.set(clf.predict(adv, r), s);
           const d = norms(adv, x);
