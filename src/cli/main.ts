@@ -12,6 +12,7 @@ import { registerCacheCommands } from './commands/cache.js';
 import { checkCommand } from './commands/check.js';
 import { registerExecNode } from './commands/exec-node.js';
 import { fmtCommand } from './commands/fmt.js';
+import { registerStatus } from './commands/status.js';
 import { planCommand } from './commands/plan.js';
 import { registerRunCommands } from './commands/run.js';
 import { describeFsError, EXIT } from './output.js';
@@ -39,7 +40,8 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .argument('<file>', '.trend file')
     .option('--json', 'print the DAG as JSON')
     .option('--dot', 'print the DAG in Graphviz DOT')
-    .action(async (file: string, o: { json?: boolean; dot?: boolean }) => setCode(await planCommand(file, o)));
+    .option('--cache <dir>', 'cache directory (to mark what is cached)')
+    .action(async (file: string, o: { json?: boolean; dot?: boolean; cache?: string }) => setCode(await planCommand(file, o)));
 
   program
     .command('fmt')
@@ -50,6 +52,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .action(async (files: string[], o: { check?: boolean; write?: boolean }) => setCode(await fmtCommand(files, o)));
 
   registerRunCommands(program, setCode);
+  registerStatus(program, setCode);
   registerExecNode(program, setCode);
   registerCacheCommands(program, setCode);
   for (const c of program.commands) {

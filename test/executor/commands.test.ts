@@ -1,6 +1,7 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { formatOwner, self } from '../../src/store/owner.js';
 import { FAKE_OPS, summaryCounts, TOY, trendc, workdir } from '../helpers/cli.js';
 
 const fake = { TREND_OPS_MODULE: FAKE_OPS };
@@ -134,5 +135,35 @@ describe('bad input: clear errors, exit 2, no stack traces, no damage to the cac
     expect(j.nodes).toHaveLength(22);
     expect(j.nodes[0]!.key).toMatch(/^[0-9a-f]{32}$/);
     expect(trendc(['plan', 'ok.trend', '--dot'], { cwd: dir }).stdout).toMatch(/^digraph trend \{/);
+  });
+});
+
+describe('status', () => {
+  it('status and plan say, per node, cached, running now (and by whom) or to run, and create no store', () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    type S = { counts: { cached: number; running: number; 'to run': number }; nodes: Array<{ id: string; key: string; state: string; owner?: string }> };
+    const status = () => JSON.parse(trendc(['status', 'toy.trend', '--json'], { cwd: dir }).stdout) as S;
+    const before = status();
+    expect(before.counts).toEqual({ cached: 0, running: 0, 'to run': 22 });
+    expect(existsSync(join(dir, 'cache'))).toBe(false);
+    expect(trendc(['plan', 'toy.trend'], { cwd: dir }).stdout).toMatch(/0 cached, 0 running now, 22 to run/);
+    expect(trendc(['run', 'toy.trend', '--quiet'], { cwd: dir, env: fake }).code).toBe(0);
+    expect(status().counts).toEqual({ cached: 22, running: 0, 'to run': 0 });
+    // A node another live process is computing: its artifact is not stored and its lock is held.
+    const node = before.nodes.find((n) => n.id === 'train/a')!;
+    // (status reads the record files, not the index: removing the record un-caches the node.)
+    rmSync(join(dir, 'cache', 'nodes', node.key.slice(0, 2), node.key + '.json'));
+    mkdirSync(join(dir, 'cache', 'locks'), { recursive: true });
+    writeFileSync(join(dir, 'cache', 'locks', node.key), formatOwner(self()));
+    const after = status();
+    expect(after.nodes.find((n) => n.id === 'train/a')).toMatchObject({ state: 'running', owner: formatOwner(self()) });
+    expect(after.counts).toEqual({ cached: 21, running: 1, 'to run': 0 });
+    const text = trendc(['status', 'toy.trend'], { cwd: dir }).stdout;
+    expect(text).toMatch(new RegExp(`running \\(${formatOwner(self())}\\)\\s+train\\s+train/a`));
+    const plan = JSON.parse(trendc(['plan', 'toy.trend', '--json'], { cwd: dir }).stdout) as S;
+    expect(plan.nodes.find((n) => n.id === 'predict/a')!.state).toBe('cached');
+    // A lock whose owner is gone is not a running node.
+    writeFileSync(join(dir, 'cache', 'locks', node.key), '999999999');
+    expect(status().nodes.find((n) => n.id === 'train/a')!.state).toBe('to run');
   });
 });

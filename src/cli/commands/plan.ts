@@ -1,15 +1,22 @@
-/** `trendc plan FILE [--json] [--dot]`: the DAG with node keys and edges. */
+/**
+ * `trendc plan FILE [--json] [--dot] [--cache DIR]`: the DAG with node keys and edges, each node
+ * marked cached / running / to run against the store (where one exists; none is made).
+ */
 import type { Dag } from '../../compiler/dag.js';
+import { stateCounts } from '../../runtime/executor/status.js';
 import { EXIT, json, table } from '../output.js';
-import { loadPlan } from '../pipeline.js';
+import { pipelineStatus } from './status.js';
 
-export async function planCommand(file: string, o: { json?: boolean; dot?: boolean }): Promise<number> {
-  const { dag } = await loadPlan(file);
-  if (o.json) process.stdout.write(json(dagJson(dag)) + '\n');
+export async function planCommand(file: string, o: { json?: boolean; dot?: boolean; cache?: string }): Promise<number> {
+  const { dag, states } = await pipelineStatus(file, o.cache);
+  const state = new Map(states.map((s) => [s.id, s.state as string]));
+  if (o.json) process.stdout.write(json(dagJson(dag, state)) + '\n');
   else if (o.dot) process.stdout.write(toDot(dag));
   else {
-    const rows = dag.nodes.map((n) => [n.key.slice(0, 12), n.op, n.id, `${n.loc.file}:${n.loc.line}`]);
-    process.stdout.write(table(rows, ['key', 'op', 'node', 'statement']) + '\n');
+    const rows = dag.nodes.map((n) => [n.key.slice(0, 12), state.get(n.id)!, n.op, n.id, `${n.loc.file}:${n.loc.line}`]);
+    process.stdout.write(table(rows, ['key', 'state', 'op', 'node', 'statement']) + '\n');
+    const c = stateCounts(states);
+    process.stdout.write(`\n${c.cached} cached, ${c.running} running now, ${c['to run']} to run\n`);
     const counts = new Map<string, number>();
     for (const n of dag.nodes) counts.set(n.op, (counts.get(n.op) ?? 0) + 1);
     process.stdout.write(`\n${dag.nodes.length} nodes: ${[...counts].map(([k, v]) => `${v} ${k}`).join(', ')}\n`);
@@ -17,11 +24,20 @@ export async function planCommand(file: string, o: { json?: boolean; dot?: boole
   return EXIT.ok;
 }
 
-export function dagJson(dag: Dag): unknown {
+export function dagJson(dag: Dag, state?: Map<string, string>): unknown {
   return {
     file: dag.file,
     salt: dag.salt,
-    nodes: dag.nodes.map((n) => ({ id: n.id, op: n.op, key: n.key, inputs: n.inputs, params: n.params, line: n.loc.line, info: n.info })),
+    nodes: dag.nodes.map((n) => ({
+      id: n.id,
+      op: n.op,
+      key: n.key,
+      inputs: n.inputs,
+      params: n.params,
+      line: n.loc.line,
+      info: n.info,
+      ...(state ? { state: state.get(n.id) } : {}),
+    })),
   };
 }
 
