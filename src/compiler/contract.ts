@@ -20,6 +20,8 @@ export type PVal<X = string> = X | string | boolean | number;
 export interface AttackParams<X = string> {
   attack: string;
   params: Record<string, PVal<X>>;
+  /** The attack's code version (ops.ts ATTACK_VERSIONS) where above 1; absent: 1. */
+  version?: number;
 }
 
 /**

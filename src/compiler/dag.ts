@@ -11,7 +11,7 @@ import type { AttackUse, CEnsemble, CheckedProgram, CModel, CSmooth } from './ch
 import type { AttackParams, ClassSpec as ClassSpecOf, MethodParams, OpName, OpParams } from './contract.js';
 import { error, UserError } from './diagnostics.js';
 import { nodeKey } from './hash.js';
-import { OP_VERSIONS } from './ops.js';
+import { ATTACK_VERSIONS, OP_VERSIONS } from './ops.js';
 import { Rational } from './rational.js';
 import { DATASETS } from './schema.js';
 
@@ -86,7 +86,8 @@ export function attackParams(a: AttackUse): AttackParams<Rational> {
   if ((a.attack === 'apgd' || a.attack === 'apgdt') && params.norm === 'l1') delete params.rho;
   // Their l_1 eps schedule (largereps) exists under l_1 only.
   if ((a.attack === 'apgd' || a.attack === 'apgdt') && params.norm !== 'l1') delete params.largereps;
-  return { attack: a.attack, params };
+  const version = ATTACK_VERSIONS[a.attack] ?? 1;
+  return { attack: a.attack, params, ...(version > 1 ? { version } : {}) };
 }
 
 /**
@@ -95,9 +96,9 @@ export function attackParams(a: AttackUse): AttackParams<Rational> {
  * the model's key.
  */
 export function trainingAttackParams(a: AttackUse): AttackParams<Rational> {
-  const { attack, params } = attackParams(a);
-  const { images: _i, batch: _b, seed: _s, ...rest } = params;
-  return { attack, params: rest };
+  const { params, ...rest } = attackParams(a);
+  const { images: _i, batch: _b, seed: _s, ...kept } = params;
+  return { ...rest, params: kept };
 }
 
 export function attackDisplay(a: AttackUse): string {

@@ -29,3 +29,11 @@ export const OP_VERSIONS = {
   /** Union accuracy over several attacks of one classifier. */
   union: 1,
 } as const satisfies Record<OpName, number>;
+
+/**
+ * Code versions of single attacks, for a change in one attack's implementation that changes its
+ * results: every node whose key holds that attack (evaluations, adversarial batches, models
+ * trained with it) is recomputed, and no other. An attack absent here is at version 1, which
+ * keys leave out (so adding this table changed no key).
+ */
+export const ATTACK_VERSIONS: Partial<Record<string, number>> = {};

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Dag } from '../../src/compiler/dag.js';
 import { canonical, digest, initHash } from '../../src/compiler/hash.js';
 import { Rational } from '../../src/compiler/rational.js';
+import { ATTACK_VERSIONS } from '../../src/compiler/ops.js';
 import { keysById, plan, QUICKSTART } from '../helpers/compile.js';
 
 function dependents(dag: Dag, rootId: string): Set<string> {
@@ -142,5 +143,37 @@ describe('canonical encoding', () => {
     // A noise-injection model draws its own noise: nothing to add, and its keys stay as they were.
     expect(robust.filter((id) => id.endsWith('/n') && noisy(id))).toEqual([]);
     expect(noisy('robust/pgd/s')).toBe(false);
+  });
+
+  it("an attack's code version changes the keys of the nodes that use it and their dependants, and no other", async () => {
+    const src = [
+      'attack t = pgd eps=0.1 steps=2',
+      'model a = cnn',
+      'model b = cnn train adversarial attack=t',
+      'attack f = fgsm eps=0.1',
+      'model c = cnn train adversarial attack=f',
+      'transfer fgsm eps=0.1 from a to a',
+      'evaluate a, c against t, apgd eps=0.1',
+    ].join('\n');
+    const before = await plan(src);
+    ATTACK_VERSIONS.pgd = 2;
+    let after: Dag;
+    try {
+      after = await plan(src);
+    } finally {
+      delete ATTACK_VERSIONS.pgd;
+    }
+    const keys = keysById(after);
+    const changed = before.nodes.filter((n) => keys.get(n.id) !== n.key).map((n) => n.id);
+    // pgd's own uses, then what depends on them (b's training feeds b's clean predictions).
+    const holdsPgd = (v: unknown): boolean =>
+      typeof v === 'object' && v !== null && ((v as { attack?: unknown }).attack === 'pgd' || Object.values(v).some(holdsPgd));
+    const uses = before.nodes.filter((n) => holdsPgd(n.params)).map((n) => n.id);
+    expect(uses.sort()).toEqual(['robust/t/a', 'robust/t/c', 'train/b'].sort());
+    const expected = new Set(uses.flatMap((id) => [...dependents(before, id)]));
+    expect(changed.sort()).toEqual([...expected].sort());
+    expect(after.nodes.find((n) => n.id === 'robust/t/a')!.params).toMatchObject({ attack: { attack: 'pgd', version: 2 } });
+    // Version 1 is left out of keys: planning again gives the old keys back.
+    expect(keysById(await plan(src))).toEqual(keysById(before));
   });
 });
