@@ -19,22 +19,49 @@ export interface Cell {
   label?: string;
   /** Margin cells (averages) are drawn in grey. */
   margin?: boolean;
+  /** A classifier against itself (source = target): grey, its value as text, outside the colour scale. */
+  diagonal?: boolean;
+  /** The images the value is a fraction of, written under it; a dagger marks fewer than `smallN`. */
+  n?: number;
+  /** The 95% interval, for tooltips. */
+  lo?: number;
+  hi?: number;
 }
+
+const GREY = '#d9d9d9';
 
 /**
  * A heatmap with labelled cells, like the TREND paper's figure 1: rows targets, columns sources,
- * averages on the margins.
+ * averages on the margins. Only off-diagonal, non-margin cells take the colour scale; the
+ * diagonal (a model's transfer to itself) and the averages are grey with their value as text.
+ * Cells with a count show "n=…" under the value, with a dagger below `smallN`.
  */
-export function heatmapSpec(title: string, cells: Cell[], rows: string[], cols: string[], rowTitle: string, colTitle: string): TopLevelSpec {
-  const values = cells.map((c) => ({
-    ...c,
-    text: c.value === null ? '–' : (c.label ?? c.value.toFixed(2)),
-    shade: c.margin ? null : c.value,
-    grey: c.margin ? c.value : null,
-  }));
+export function heatmapSpec(title: string, cells: Cell[], rows: string[], cols: string[], rowTitle: string, colTitle: string, smallN = 30): TopLevelSpec {
+  const values = cells.map((c) => {
+    const grey = c.margin || c.diagonal;
+    const dagger = c.n !== undefined && c.n < smallN ? '†' : '';
+    return {
+      ...c,
+      text: c.value === null ? '–' : `${c.label ?? c.value.toFixed(2)}${dagger}`,
+      count: c.n === undefined ? '' : `n=${c.n}`,
+      shade: grey ? null : c.value,
+      grey: grey ? (c.value ?? -1) : null,
+    };
+  });
   const size = Math.max(28, Math.min(60, 420 / Math.max(rows.length, cols.length)));
   const x = { field: 'col', type: 'ordinal' as const, sort: cols, title: colTitle, axis: { labelAngle: -40, orient: 'top' as const } };
   const y = { field: 'row', type: 'ordinal' as const, sort: rows, title: rowTitle };
+  const font = Math.max(8, Math.min(12, size / 3.6));
+  const withCount = values.some((v) => v.count) && size >= 36;
+  const ink = { condition: { test: 'datum.shade > 0.55', value: 'white' }, value: 'black' };
+  const tooltip = [
+    { field: 'row', title: rowTitle },
+    { field: 'col', title: colTitle },
+    { field: 'value', format: '.3f' },
+    { field: 'lo', format: '.3f', title: '95% low' },
+    { field: 'hi', format: '.3f', title: '95% high' },
+    { field: 'n' },
+  ];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title,
@@ -43,14 +70,24 @@ export function heatmapSpec(title: string, cells: Cell[], rows: string[], cols: 
     height: size * rows.length,
     layer: [
       {
+        transform: [{ filter: 'datum.shade !== null' }],
         mark: { type: 'rect', stroke: 'white' },
-        encoding: { x, y, color: { field: 'shade', type: 'quantitative', scale: { scheme: 'blues', domain: [0, 1] }, title: 'TM' } },
+        encoding: { x, y, tooltip, color: { field: 'shade', type: 'quantitative', scale: { scheme: 'blues', domain: [0, 1] }, title: 'TM' } },
       },
-      { transform: [{ filter: 'datum.grey !== null' }], mark: { type: 'rect', stroke: 'white' }, encoding: { x, y, color: { value: '#d9d9d9' } } },
+      { transform: [{ filter: 'datum.grey !== null' }], mark: { type: 'rect', stroke: 'white' }, encoding: { x, y, tooltip, color: { value: GREY } } },
       {
-        mark: { type: 'text', fontSize: Math.max(8, Math.min(12, size / 3.6)) },
-        encoding: { x, y, text: { field: 'text', type: 'nominal' }, color: { condition: { test: 'datum.shade > 0.55', value: 'white' }, value: 'black' } },
+        mark: { type: 'text', fontSize: font, ...(withCount ? { dy: -font * 0.45 } : {}) },
+        encoding: { x, y, text: { field: 'text', type: 'nominal' }, color: ink },
       },
+      ...(withCount
+        ? [
+            {
+              transform: [{ filter: "datum.count !== ''" }],
+              mark: { type: 'text' as const, fontSize: Math.max(7, font - 3), dy: font * 0.75 },
+              encoding: { x, y, text: { field: 'count', type: 'nominal' as const }, color: ink },
+            },
+          ]
+        : []),
     ],
     config: { view: { stroke: null }, axis: { grid: false } },
   } as TopLevelSpec;
@@ -62,6 +99,10 @@ export interface Point {
   y: number;
   /** Fitted curves are drawn dashed. */
   kind?: 'measured' | 'fit';
+  /** A measured proportion's 95% interval, drawn as an error bar, and its n (tooltips). */
+  lo?: number;
+  hi?: number;
+  n?: number;
 }
 
 export function lineSpec(
@@ -69,11 +110,15 @@ export function lineSpec(
   points: Point[],
   xTitle: string,
   yTitle: string,
-  opts: { logX?: boolean; yDomain?: [number, number] } = {},
+  opts: { logX?: boolean; yDomain?: [number, number]; integerX?: boolean } = {},
 ): TopLevelSpec {
-  const x = { field: 'x', type: 'quantitative' as const, title: xTitle, ...(opts.logX ? { scale: { type: 'log' as const } } : {}) };
+  // Integer axes (epochs) get ticks at whole numbers only, written without decimals.
+  const axis = opts.integerX ? { axis: { tickMinStep: 1, format: 'd' } } : {};
+  const x = { field: 'x', type: 'quantitative' as const, title: xTitle, ...(opts.logX ? { scale: { type: 'log' as const } } : {}), ...axis };
   const y = { field: 'y', type: 'quantitative' as const, title: yTitle, ...(opts.yDomain ? { scale: { domain: opts.yDomain } } : {}) };
   const color = { field: 'series', type: 'nominal' as const, title: null };
+  const tooltip = [{ field: 'series' }, { field: 'x', title: xTitle }, { field: 'y', title: yTitle, format: '.3f' }, { field: 'n' }];
+  const bars = points.some((p) => p.lo !== undefined && p.hi !== undefined);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title,
@@ -81,25 +126,56 @@ export function lineSpec(
     width: 420,
     height: 260,
     layer: [
-      { transform: [{ filter: "datum.kind === 'measured'" }], mark: { type: 'line', point: true }, encoding: { x, y, color } },
+      { transform: [{ filter: "datum.kind === 'measured'" }], mark: { type: 'line', point: true }, encoding: { x, y, color, tooltip } },
       { transform: [{ filter: "datum.kind === 'fit'" }], mark: { type: 'line', strokeDash: [4, 3], opacity: 0.8 }, encoding: { x, y, color } },
+      ...(bars
+        ? [
+            {
+              transform: [{ filter: "datum.kind === 'measured' && isValid(datum.lo) && isValid(datum.hi)" }],
+              mark: { type: 'rule' as const, opacity: 0.6 },
+              encoding: { x, y: { ...y, field: 'lo' }, y2: { field: 'hi' }, color },
+            },
+          ]
+        : []),
     ],
   } as TopLevelSpec;
 }
 
-export function barSpec(title: string, bars: Array<{ group: string; series: string; value: number }>, yTitle: string): TopLevelSpec {
+export interface Bar {
+  group: string;
+  series: string;
+  value: number;
+  /** The value's 95% interval (an error bar) and its n (tooltips). */
+  lo?: number;
+  hi?: number;
+  n?: number;
+}
+
+export function barSpec(title: string, bars: Bar[], yTitle: string): TopLevelSpec {
+  const x = { field: 'group', type: 'nominal' as const, title: null, axis: { labelAngle: -20 } };
+  const y = { field: 'value', type: 'quantitative' as const, title: yTitle, scale: { domain: [0, 1] } };
+  const xOffset = { field: 'series', type: 'nominal' as const };
+  const tooltip = [
+    { field: 'group' },
+    { field: 'series' },
+    { field: 'value', format: '.3f' },
+    { field: 'lo', format: '.3f' },
+    { field: 'hi', format: '.3f' },
+    { field: 'n' },
+  ];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title,
     data: { values: bars },
     width: Math.max(200, 60 * new Set(bars.map((b) => b.group)).size),
     height: 240,
-    mark: 'bar',
-    encoding: {
-      x: { field: 'group', type: 'nominal', title: null, axis: { labelAngle: -20 } },
-      xOffset: { field: 'series' },
-      y: { field: 'value', type: 'quantitative', title: yTitle, scale: { domain: [0, 1] } },
-      color: { field: 'series', type: 'nominal', title: null },
-    },
+    layer: [
+      { mark: 'bar', encoding: { x, xOffset, y, tooltip, color: { field: 'series', type: 'nominal', title: null } } },
+      {
+        transform: [{ filter: 'isValid(datum.lo) && isValid(datum.hi)' }],
+        mark: { type: 'rule', color: 'black', opacity: 0.7 },
+        encoding: { x, xOffset, y: { ...y, field: 'lo' }, y2: { field: 'hi' } },
+      },
+    ],
   } as TopLevelSpec;
 }

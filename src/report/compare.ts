@@ -10,6 +10,7 @@ import { diffValues, type Change } from '../common/json-diff.js';
 import { summaryAs, type MatrixAttackSummary, type OpSummary } from '../compiler/contract.js';
 import type { NodeInfo } from '../compiler/dag.js';
 import type { RunNode, RunRecord, Store } from '../store/store.js';
+import { wilson, type Interval } from './stats.js';
 
 export type { Change } from '../common/json-diff.js';
 
@@ -31,6 +32,8 @@ export interface Fact {
   n?: number;
   /** For TM cells: transferred / eligible. */
   counts?: { transferred: number; eligible: number };
+  /** For proportions (accuracies, success rates, TM cells): the 95% Wilson score interval over n. */
+  interval?: Interval;
 }
 
 export interface ResultChange {
@@ -45,6 +48,8 @@ export interface ResultChange {
   delta: number | null;
   n?: { before?: number; after?: number };
   counts?: { before?: { transferred: number; eligible: number }; after?: { transferred: number; eligible: number } };
+  /** Proportions: each side's 95% Wilson score interval. */
+  interval?: { before?: Interval; after?: Interval };
   flag: boolean;
 }
 
@@ -76,6 +81,15 @@ type Loose<T> = { [F in keyof T]?: unknown };
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isObj = (v: unknown): v is Summary => typeof v === 'object' && v !== null && !Array.isArray(v);
 const info = (n: RunNode) => (n.info ?? {}) as NodeInfo;
+/**
+ * The sample fields of a proportion `value` of `n` images: n, and the Wilson interval of
+ * round(value × n) of n (the operations compute rates as counts over n).
+ */
+function rate(value: unknown, n: unknown): { n?: number; interval?: Interval } {
+  if (!isNum(n) || !Number.isInteger(n) || n < 0) return {};
+  if (!isNum(value) || value < 0 || value > 1 || n === 0) return { n };
+  return { n, interval: wilson(Math.round(value * n), n)! };
+}
 /** A node's labels: a matrix's sources, targets, attacks and families. */
 type MatrixLabels = NonNullable<NodeInfo['labels']>;
 
@@ -163,7 +177,7 @@ export class RunFacts {
       label: `${model}: test accuracy after training`,
       names: { model },
       value: s.testAccuracy,
-      ...(test !== undefined ? { n: test } : {}),
+      ...rate(s.testAccuracy, test),
     });
     this.add({
       path: `${id} valAccuracy`,
@@ -172,7 +186,7 @@ export class RunFacts {
       label: `${model}: best validation accuracy`,
       names: { model },
       value: s.valAccuracy,
-      ...(val !== undefined ? { n: val } : {}),
+      ...rate(s.valAccuracy, val),
     });
     this.add({ path: `${id} bestEpoch`, kind: 'training', id, label: `${model}: best epoch`, names: { model }, value: s.bestEpoch });
     this.add({ path: `${id} params`, kind: 'training', id, label: `${model}: trainable parameters`, names: { model }, value: s.params });
@@ -197,7 +211,7 @@ export class RunFacts {
     const id = n.id;
     const c = i.classifier ?? this.modelName(id);
     const names = [c, ...(i.aliases ?? [])].join(' = ');
-    this.add({ path: `${id} accuracy`, kind: 'accuracy', id, label: names, names: { classifier: c }, value: s.accuracy, ...(isNum(s.n) ? { n: s.n } : {}) });
+    this.add({ path: `${id} accuracy`, kind: 'accuracy', id, label: names, names: { classifier: c }, value: s.accuracy, ...rate(s.accuracy, s.n) });
     if (Array.isArray(s.members)) {
       const inputs = ([] as string[]).concat(n.inputs.models ?? []);
       const chosen: unknown[] = Array.isArray(s.chosen) ? s.chosen : inputs.map((_, j) => j);
@@ -211,7 +225,7 @@ export class RunFacts {
           label: `${c}: member ${m} clean accuracy`,
           names: { classifier: c, member: m },
           value: v,
-          ...(isNum(s.n) ? { n: s.n } : {}),
+          ...rate(v, s.n),
         });
       });
     }
@@ -223,9 +237,19 @@ export class RunFacts {
     const names = { attack: i.attack ?? '?', source: i.source ?? '?' };
     const nn = isNum(s.n) ? { n: s.n } : {};
     const base = `${names.attack} on ${names.source}`;
-    this.add({ path: `${id} successRate`, kind: 'attack', id, label: `${base}: success rate`, names, value: s.successRate, ...nn });
+    // The success rate is a fraction of the images the source classifies correctly.
+    const ok = isNum(s.sourceCleanAccuracy) && isNum(s.n) ? Math.round(s.sourceCleanAccuracy * s.n) : undefined;
+    this.add({ path: `${id} successRate`, kind: 'attack', id, label: `${base}: success rate`, names, value: s.successRate, ...rate(s.successRate, ok) });
     this.add({ path: `${id} generated`, kind: 'attack', id, label: `${base}: adversarial examples generated`, names, value: s.generated, ...nn });
-    this.add({ path: `${id} sourceCleanAccuracy`, kind: 'attack', id, label: `${base}: source clean accuracy`, names, value: s.sourceCleanAccuracy, ...nn });
+    this.add({
+      path: `${id} sourceCleanAccuracy`,
+      kind: 'attack',
+      id,
+      label: `${base}: source clean accuracy`,
+      names,
+      value: s.sourceCleanAccuracy,
+      ...rate(s.sourceCleanAccuracy, s.n),
+    });
     const norms = s.meanNorm;
     if (isObj(norms))
       for (const k of ['linf', 'l2', 'l1'])
@@ -278,7 +302,7 @@ export class RunFacts {
       label: `${names.target} under ${names.attack}`,
       names,
       value: s.accuracy,
-      ...nn,
+      ...rate(s.accuracy, s.n),
     });
     const norms = s.meanNorm;
     if (isObj(norms))
@@ -305,7 +329,7 @@ export class RunFacts {
           label: `${names.target} under ${names.attack}: member ${member} on the ensemble's examples`,
           names: mn,
           value: m.onEnsembleAdversarial,
-          ...nn,
+          ...rate(m.onEnsembleAdversarial, s.n),
         });
         this.add({
           path: `${id} member ${member} whiteBox`,
@@ -314,20 +338,37 @@ export class RunFacts {
           label: `${names.target} under ${names.attack}: member ${member} attacked alone`,
           names: mn,
           value: m.whiteBox,
-          ...nn,
+          ...rate(m.whiteBox, s.n),
         });
       }
     }
+  }
+
+  /** The n of an input node's summary (a union's clean prediction or one of its robust runs). */
+  private inputN(id: unknown): number | undefined {
+    const node = typeof id === 'string' ? this.byId.get(id) : undefined;
+    const s = node ? this.summaryOf(node) : undefined;
+    return isObj(s) && isNum(s.n) ? s.n : undefined;
   }
 
   private union(n: RunNode, s: Loose<OpSummary<'union'>>): void {
     const i = info(n);
     const id = n.id;
     const target = i.target ?? '?';
-    const nn = isNum(s.n) ? { n: s.n } : {};
-    this.add({ path: `${id} union`, kind: 'union', id, label: `${target}: union accuracy`, names: { target }, value: s.union, ...nn });
-    this.add({ path: `${id} clean`, kind: 'union', id, label: `${target}: clean accuracy (union images)`, names: { target }, value: s.clean, ...nn });
+    this.add({ path: `${id} union`, kind: 'union', id, label: `${target}: union accuracy`, names: { target }, value: s.union, ...rate(s.union, s.n) });
+    // Clean accuracy is the prediction node's, over its own images; each attack's accuracy is its
+    // robust node's (inputs.runs is in the order of perAttack and of the labels).
+    this.add({
+      path: `${id} clean`,
+      kind: 'union',
+      id,
+      label: `${target}: clean accuracy`,
+      names: { target },
+      value: s.clean,
+      ...rate(s.clean, this.inputN(n.inputs.clean)),
+    });
     const labels = i.labels?.attacks ?? [];
+    const runs = ([] as string[]).concat(n.inputs.runs ?? []);
     if (Array.isArray(s.perAttack)) {
       s.perAttack.forEach((v: unknown, j: number) => {
         const attack = labels[j] ?? `#${j}`;
@@ -338,7 +379,7 @@ export class RunFacts {
           label: `${target}: accuracy under ${attack}`,
           names: { target, attack },
           value: v,
-          ...nn,
+          ...rate(v, this.inputN(runs[j]) ?? s.n),
         });
       });
     }
@@ -382,6 +423,7 @@ export class RunFacts {
           value: v,
           ...(isNum(e) ? { n: e } : {}),
           ...(isNum(e) && isNum(tr) ? { counts: { transferred: tr, eligible: e } } : {}),
+          ...(isNum(e) && isNum(tr) && Number.isInteger(e) && Number.isInteger(tr) && e > 0 && tr >= 0 && tr <= e ? { interval: wilson(tr, e)! } : {}),
         });
       }),
     );
@@ -492,6 +534,7 @@ export function diffRuns(ra: RunRecord, rb: RunRecord, store: Store, minDelta: n
     const n =
       a.n !== undefined || b.n !== undefined ? { ...(a.n !== undefined ? { before: a.n } : {}), ...(b.n !== undefined ? { after: b.n } : {}) } : undefined;
     const counts = a.counts || b.counts ? { ...(a.counts ? { before: a.counts } : {}), ...(b.counts ? { after: b.counts } : {}) } : undefined;
+    const interval = a.interval || b.interval ? { ...(a.interval ? { before: a.interval } : {}), ...(b.interval ? { after: b.interval } : {}) } : undefined;
     results.push({
       id: b.id,
       path,
@@ -503,6 +546,7 @@ export function diffRuns(ra: RunRecord, rb: RunRecord, store: Store, minDelta: n
       delta,
       ...(n ? { n } : {}),
       ...(counts ? { counts } : {}),
+      ...(interval ? { interval } : {}),
       flag: delta === null || Math.abs(delta) >= minDelta,
     });
   }

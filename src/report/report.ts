@@ -7,6 +7,7 @@ import { join, relative } from 'node:path';
 import { parse } from '../compiler/parse.js';
 import type { RunRecord, Store } from '../store/store.js';
 import { sections } from './sections.js';
+import { DAGGER, SMALL_N, SMALL_NOTE } from './stats.js';
 
 export async function writeReport(store: Store, run: RunRecord, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
@@ -21,6 +22,11 @@ export async function writeReport(store: Store, run: RunRecord, dir: string): Pr
         .join(', ')}; backend \`${run.backend ?? 'none needed (all cached)'}\`; trend ${run.packageVersion}.`,
     '',
   );
+  md.push(
+    'Accuracies, success rates and transfer-matrix cells are written `value [low, high] (n=…)`: the 95% Wilson score interval ' +
+      `and the number of images the value is a fraction of; ${DAGGER} marks a figure that rests on fewer than ${SMALL_N} images. CSV files beside each table hold the same numbers unformatted, with \`n\`, \`lo95\` and \`hi95\` columns.`,
+    '',
+  );
   const ctx = { store, run, dir, files: [] as string[] };
   for (const s of sections) {
     // A section that cannot read its artifacts (an unfamiliar summary shape, an old cache entry)
@@ -31,7 +37,8 @@ export async function writeReport(store: Store, run: RunRecord, dir: string): Pr
     } catch (e) {
       part = [`> The ${s.name || 'unnamed'} section could not be rendered: ${(e as Error).message}`];
     }
-    if (part.length) md.push(...part, '');
+    while (part.length && part[part.length - 1] === '') part = part.slice(0, -1);
+    if (part.length) md.push(...part, '', ...(part.some((l) => l.includes(DAGGER)) ? [SMALL_NOTE, ''] : []));
   }
   const failed = run.nodes.filter((n) => n.status === 'failed');
   if (failed.length) {

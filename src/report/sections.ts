@@ -8,7 +8,8 @@ import { ratio, summaryAs, type MatrixAttackSummary, type OpName, type OpSummary
 import type { NodeInfo } from '../compiler/dag.js';
 import { saturating } from '../runtime/analysis/fit.js';
 import type { NodeMeta, RunNode, RunRecord, Store } from '../store/store.js';
-import { barSpec, heatmapSpec, lineSpec, renderSvg, type Cell, type Point } from './charts.js';
+import { barSpec, heatmapSpec, lineSpec, renderSvg, type Bar, type Cell, type Point } from './charts.js';
+import { fmtFrac, fmtPct, prop, propCells, propHeader, propOf, type Prop } from './stats.js';
 
 export interface SectionContext {
   store: Store;
@@ -91,46 +92,79 @@ function byDeclaration(ctx: SectionContext, names: string[]): number[] {
 }
 
 // ---------------------------------------------------------------- models
+/** Clean accuracy of a prediction node: its correct images of n. */
+function predictProp(s: OpSummary<'predict'> | undefined): Prop | undefined {
+  if (!s) return undefined;
+  return Number.isInteger(s.correct) && Number.isInteger(s.n) && s.correct <= s.n ? prop(s.correct, s.n) : propOf(s.accuracy, s.n);
+}
+/** The validation images of a training node's dataset (what its validation accuracy is a fraction of). */
+function valCount(ctx: SectionContext, n: RunNode): number | undefined {
+  const d = typeof n.inputs.data === 'string' ? ctx.run.nodes.find((m) => m.id === n.inputs.data) : undefined;
+  const v = d ? summary(ctx, d, 'dataset')?.val : undefined;
+  return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
+}
+const quantisation = (spec: OpSummary<'train'>['spec']) =>
+  [
+    spec.input ? (spec.input.kind === 'halftone' ? 'input HT' : `input ${spec.input.bits}bit`) : '',
+    spec.weightBits ? `weight ${spec.weightBits}bit` : '',
+    spec.activationBits ? `act ${spec.activationBits}bit` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+
 const models: Section = async (ctx) => {
   const trains = nodesOf(ctx, 'train');
   if (!trains.length) return [];
-  const clean = new Map(nodesOf(ctx, 'predict').map((n) => [info(n).classifier, summary(ctx, n, 'predict')?.accuracy]));
+  const clean = new Map(nodesOf(ctx, 'predict').map((n) => [info(n).classifier, predictProp(summary(ctx, n, 'predict'))]));
   const rows: Array<Array<string | number>> = [];
+  const data: Array<Array<string | number | null>> = [];
   const curves: Point[] = [];
   for (const n of trains) {
     const s = summary(ctx, n, 'train');
     if (!s?.spec) continue; // a summary from another operation set (tests) has no model spec
     const name = info(n).model!;
-    const q = [
-      s.spec.input ? (s.spec.input.kind === 'halftone' ? 'input HT' : `input ${s.spec.input.bits}bit`) : '',
-      s.spec.weightBits ? `weight ${s.spec.weightBits}bit` : '',
-      s.spec.activationBits ? `act ${s.spec.activationBits}bit` : '',
-    ]
-      .filter(Boolean)
-      .join(', ');
-    const ips = extra(ctx, n).trainImagesPerSecond;
+    const arch = `${s.spec.arch} ×${Number(s.spec.width)
+      .toFixed(3)
+      .replace(/\.?0+$/, '')}`;
+    const ipsRaw = extra(ctx, n).trainImagesPerSecond;
+    const ips = typeof ipsRaw === 'number' ? ipsRaw : null;
+    const nVal = valCount(ctx, n);
+    const val = propOf(s.valAccuracy, nVal);
+    const test = clean.get(name);
     rows.push([
       name,
-      `${s.spec.arch} ×${Number(s.spec.width)
-        .toFixed(3)
-        .replace(/\.?0+$/, '')}`,
-      q || '–',
+      arch,
+      quantisation(s.spec) || '–',
       s.method,
       s.params.toLocaleString('en-US'),
       s.bestEpoch,
-      pct(s.valAccuracy),
-      pct(clean.get(name)),
-      typeof ips === 'number' ? ips : '–',
+      val ? fmtPct(val) : pct(s.valAccuracy),
+      fmtPct(test),
+      ips ?? '–',
     ]);
-    for (const h of s.history) curves.push({ series: name, x: h.epoch, y: h.valAcc });
+    data.push([name, arch, quantisation(s.spec), s.method, s.params, s.bestEpoch, ...propCells(val), ...propCells(test), ips]);
+    for (const h of s.history) curves.push({ series: name, x: h.epoch, y: h.valAcc, ...(nVal !== undefined ? { n: nVal } : {}) });
   }
   write(
     ctx,
     'models.csv',
-    csv([['model', 'architecture', 'quantisation', 'method', 'params', 'best epoch', 'val accuracy', 'test accuracy', 'train images/s'], ...rows]),
+    csv([
+      [
+        'model',
+        'architecture',
+        'quantisation',
+        'method',
+        'params',
+        'best epoch',
+        ...propHeader('val accuracy'),
+        ...propHeader('test accuracy'),
+        'train images/s',
+      ],
+      ...data,
+    ]),
   );
   const svg = curves.length
-    ? write(ctx, 'training.svg', await renderSvg(lineSpec('Validation accuracy per epoch', curves, 'epoch', 'validation accuracy')))
+    ? write(ctx, 'training.svg', await renderSvg(lineSpec('Validation accuracy per epoch', curves, 'epoch', 'validation accuracy', { integerX: true })))
     : undefined;
   return [
     '## Models',
@@ -145,6 +179,7 @@ const models: Section = async (ctx) => {
 const classifiers: Section = (ctx) => {
   const selects = new Map(nodesOf(ctx, 'select').map((n) => [info(n).classifier, n]));
   const rows: Array<Array<string | number>> = [];
+  const data: Array<Array<string | number | null>> = [];
   for (const n of nodesOf(ctx, 'predict')) {
     const s = summary(ctx, n, 'predict');
     if (!s || s.kind !== 'ensemble') continue;
@@ -152,10 +187,21 @@ const classifiers: Section = (ctx) => {
     const sel = selects.get(name);
     const cands = sel ? info(sel).labels?.candidates : undefined;
     const members = s.chosen && cands ? s.chosen.map((i) => cands[i]!) : [];
-    rows.push([name, members.length ? members.join(', ') : '(as declared)', pct(s.accuracy), (s.members ?? []).map(pct).join(', ')]);
+    const acc = predictProp(s);
+    const own = (s.members ?? []).map((m) => propOf(m, s.n));
+    rows.push([name, members.length ? members.join(', ') : '(as declared)', fmtPct(acc), own.map(fmtPct).join('; ')]);
+    data.push([name, 'ensemble', ...propCells(acc)]);
+    own.forEach((m, i) => data.push([name, members[i] ?? memberName(ctx, n, i) ?? `member ${i + 1}`, ...propCells(m)]));
   }
   if (!rows.length) return [];
-  return ['## Ensembles (clean accuracy)', '', ...table(['ensemble', 'members', 'accuracy', "members' accuracy"], rows)];
+  write(ctx, 'ensembles.csv', csv([['ensemble', 'classifier', ...propHeader('clean accuracy')], ...data]));
+  return [
+    '## Ensembles (clean accuracy)',
+    '',
+    ...table(['ensemble', 'members', 'accuracy', "members' accuracy"], rows),
+    '',
+    'Data (each member on a row): [ensembles.csv](ensembles.csv)',
+  ];
 };
 
 // ---------------------------------------------------------------- transfer matrices
@@ -165,7 +211,8 @@ const transfers: Section = async (ctx) => {
     const s = summary(ctx, n, 'matrix');
     const l = info(n).labels;
     if (!s || !l) continue;
-    out.push(...(await transferMatrix(ctx, info(n).stmt!.n, info(n).stmt!.line, s, l)));
+    const self = (n.params as { self?: Array<[number, number]> } | undefined)?.self;
+    out.push(...(await transferMatrix(ctx, info(n).stmt!.n, info(n).stmt!.line, s, l, self)));
   }
   return out;
 };
@@ -179,17 +226,31 @@ interface MatrixAxes {
   /** Their names. */
   rows: string[];
   cols: string[];
+  /** Whether cell (target t, source c) is a classifier against itself. */
+  diagonal: (t: number, c: number) => boolean;
 }
 
 /** One transfer statement's section: a heatmap, table and CSV per attack, then the TM-versus-eps fits. */
-async function transferMatrix(ctx: SectionContext, stmt: number, line: number, s: OpSummary<'matrix'>, l: Record<string, string[]>): Promise<string[]> {
+async function transferMatrix(
+  ctx: SectionContext,
+  stmt: number,
+  line: number,
+  s: OpSummary<'matrix'>,
+  l: Record<string, string[]>,
+  self: Array<[number, number]> | undefined,
+): Promise<string[]> {
   const ro = byDeclaration(ctx, l.targets!);
   const co = byDeclaration(ctx, l.sources!);
-  const ax: MatrixAxes = { l, ro, co, rows: ro.map((i) => l.targets![i]!), cols: co.map((i) => l.sources![i]!) };
+  // The matrix's own list of self pairs; without it (older nodes), equal names.
+  const pairs = new Set((self ?? []).map(([t, c]) => `${t},${c}`));
+  const diagonal = self ? (t: number, c: number) => pairs.has(`${t},${c}`) : (t: number, c: number) => l.targets![t] === l.sources![c];
+  const ax: MatrixAxes = { l, ro, co, rows: ro.map((i) => l.targets![i]!), cols: co.map((i) => l.sources![i]!), diagonal };
   const out = [
     `## Transferability (transfer statement at line ${line})`,
     '',
     "TM = fraction of the images the source classifies correctly, its attack fools, and the target classifies correctly when clean, that also fool the target. Rows are targets, columns sources; averages leave out a model's transfer to itself.",
+    '',
+    "Each cell: TM [95% Wilson score interval] (n = the eligible images it is a fraction of). The averages are plain means of cells, without intervals. In the heatmaps a model's transfer to itself (the diagonal) is grey, outside the colour scale.",
     '',
   ];
   for (const [ai, a] of s.attacks.entries()) {
@@ -201,33 +262,70 @@ async function transferMatrix(ctx: SectionContext, stmt: number, line: number, s
   return out;
 }
 
-/** One attack's TM: heatmap (SVG), counts (CSV), the table, and the per-family table. */
-async function transferAttack(ctx: SectionContext, ax: MatrixAxes, a: MatrixAttackSummary, label: string, base: string): Promise<string[]> {
-  const { l, ro, co, rows, cols } = ax;
+/** A TM cell as a proportion: transferred of eligible images (undefined where the counts are missing). */
+function tmProp(a: MatrixAttackSummary, t: number, c: number): Prop | undefined {
+  const e = a.eligible?.[t]?.[c];
+  const k = a.transferred?.[t]?.[c];
+  return Number.isInteger(e) && Number.isInteger(k) && k! >= 0 && k! <= e! ? prop(k!, e!) : undefined;
+}
+
+/** The heatmap's cells: TM with its n, the diagonal flagged, averages on the margins. */
+function tmCells(ax: MatrixAxes, a: MatrixAttackSummary): Cell[] {
+  const { l, ro, co } = ax;
   const cells: Cell[] = [];
-  ro.forEach((t) => co.forEach((c) => cells.push({ row: l.targets![t]!, col: l.sources![c]!, value: a.tm[t]![c] ?? null })));
+  for (const t of ro)
+    for (const c of co) {
+      const p = tmProp(a, t, c);
+      const ci = p?.ci ? { lo: p.ci.lo, hi: p.ci.hi } : {};
+      cells.push({ row: l.targets![t]!, col: l.sources![c]!, value: a.tm[t]![c] ?? null, diagonal: ax.diagonal(t, c), ...(p ? { n: p.n } : {}), ...ci });
+    }
   ro.forEach((t) => cells.push({ row: l.targets![t]!, col: 'avg', value: a.rowAvg[t] ?? null, margin: true }));
   co.forEach((c) => cells.push({ row: 'avg', col: l.sources![c]!, value: a.colAvg[c] ?? null, margin: true }));
-  const svg = write(ctx, `${base}.svg`, await renderSvg(heatmapSpec(`TM under ${label}`, cells, [...rows, 'avg'], [...cols, 'avg'], 'target', 'source')));
+  return cells;
+}
+
+/** One attack's TM: heatmap (SVG), counts and intervals (CSV), the table, and the per-family table. */
+async function transferAttack(ctx: SectionContext, ax: MatrixAxes, a: MatrixAttackSummary, label: string, base: string): Promise<string[]> {
+  const { l, ro, co, rows, cols } = ax;
+  const heat = heatmapSpec(`TM under ${label}`, tmCells(ax, a), [...rows, 'avg'], [...cols, 'avg'], 'target', 'source');
+  const svg = write(ctx, `${base}.svg`, await renderSvg(heat));
   write(
     ctx,
     `${base}.csv`,
     csv([
-      ['target', 'source', 'tm', 'generated', 'eligible', 'transferred'],
+      ['target', 'source', ...propHeader('tm'), 'generated', 'eligible', 'transferred', 'self'],
       ...ro.flatMap((t) =>
-        co.map((c) => [l.targets![t]!, l.sources![c]!, a.tm[t]![c] ?? null, a.generated[t]![c]!, a.eligible[t]![c]!, a.transferred[t]![c]!]),
+        co.map((c) => {
+          const [, n, lo, hi] = propCells(tmProp(a, t, c));
+          return [
+            l.targets![t]!,
+            l.sources![c]!,
+            a.tm[t]![c] ?? null,
+            n,
+            lo,
+            hi,
+            a.generated[t]![c]!,
+            a.eligible[t]![c]!,
+            a.transferred[t]![c]!,
+            ax.diagonal(t, c) ? 1 : 0,
+          ];
+        }),
       ),
     ]),
   );
   const f2 = (v: number | null | undefined) => (v === null || v === undefined ? '–' : v.toFixed(2));
+  const cell = (t: number, c: number) => {
+    const p = tmProp(a, t, c);
+    return p ? fmtFrac(p) : f2(a.tm[t]![c]);
+  };
   const out = [`### ${label}`, '', `![TM heatmap for ${label}](${svg})`, ''];
   out.push(
     ...table(
       ['target \\ source', ...cols, 'avg'],
-      [...ro.map((t) => [l.targets![t]!, ...co.map((c) => f2(a.tm[t]![c])), f2(a.rowAvg[t])]), ['avg', ...co.map((c) => f2(a.colAvg[c])), '']],
+      [...ro.map((t) => [l.targets![t]!, ...co.map((c) => cell(t, c)), f2(a.rowAvg[t])]), ['avg', ...co.map((c) => f2(a.colAvg[c])), '']],
     ),
     '',
-    `Data (with the generated, eligible and transferred counts): [${base}.csv](${base}.csv)`,
+    `Data (with the generated, eligible and transferred counts and the interval bounds): [${base}.csv](${base}.csv)`,
     '',
   );
   if (a.families.length) out.push(...familyTable(l, a), '');
@@ -254,7 +352,7 @@ function fitSeries(ax: MatrixAxes, attacks: MatrixAttackSummary[], fits: NonNull
   const eps = attacks.map((a) => ratio(a.sweep.eps!));
   const pts: Point[] = [];
   const fitRows: Array<Array<string | number>> = [];
-  const pairs = ro.flatMap((t) => co.filter((c) => l.targets![t] !== l.sources![c]).map((c) => [t, c] as const));
+  const pairs = ro.flatMap((t) => co.filter((c) => !ax.diagonal(t, c)).map((c) => [t, c] as const));
   for (const [t, c] of pairs) {
     const f = fits[t]![c]!;
     const series = `${l.sources![c]} → ${l.targets![t]}`;
@@ -410,22 +508,34 @@ function randomizedNote(ctx: SectionContext, ns: RunNode[]): string[] {
   ];
 }
 
-/** Accuracy under attack versus the swept parameter: chart and CSV. */
+/** Accuracy under attack of a robust node: of its n attacked images. */
+function robustProp(s: OpSummary<'robust'> | undefined, rate: number | undefined = s?.accuracy): Prop | undefined {
+  return s ? propOf(rate, s.n) : undefined;
+}
+/** A Point's or Bar's interval fields from a proportion. */
+const bounds = (p: Prop | undefined) => (p?.ci ? { lo: p.ci.lo, hi: p.ci.hi, n: p.n } : {});
+
+/** Accuracy under attack versus the swept parameter: chart (with 95% error bars) and CSV. */
 async function robustSweep(ctx: SectionContext, k: number, ns: RunNode[]): Promise<string[]> {
   const pts: Point[] = [];
+  const rows: Array<Array<string | number | null>> = [];
   for (const n of ns) {
     const s = summary(ctx, n, 'robust');
     const sw = info(n).sweep!;
     const key = Object.keys(sw)[0]!;
-    if (s) pts.push({ series: `${info(n).target} / ${baseLabel(info(n).attack!)}`, x: ratio(sw[key]!), y: s.accuracy });
+    if (!s) continue;
+    const series = `${info(n).target} / ${baseLabel(info(n).attack!)}`;
+    const p = robustProp(s);
+    pts.push({ series, x: ratio(sw[key]!), y: s.accuracy, ...bounds(p) });
+    rows.push([series, ratio(sw[key]!), ...propCells(p)]);
   }
   const key = Object.keys(info(ns[0]!).sweep ?? { eps: '' })[0]!;
   const name = `evaluate${k}-sweep`;
-  write(ctx, `${name}.csv`, csv([['series', key, 'accuracy'], ...pts.map((p) => [p.series, p.x, p.y])]));
+  write(ctx, `${name}.csv`, csv([['series', key, ...propHeader('accuracy')], ...rows]));
   return [
     `![accuracy versus ${key}](${write(ctx, `${name}.svg`, await renderSvg(lineSpec(`Accuracy under attack versus ${key}`, pts, key, 'accuracy', { yDomain: [0, 1] })))})`,
     '',
-    `Data: [${name}.csv](${name}.csv)`,
+    `Error bars: 95% Wilson score intervals. Data (with n and the interval bounds): [${name}.csv](${name}.csv)`,
     '',
   ];
 }
@@ -435,18 +545,24 @@ function robustTable(ctx: SectionContext, k: number, ns: RunNode[], clean: Clean
   const targets = [...new Set(ns.map((n) => info(n).target!))];
   const attacks = [...new Set(ns.map((n) => info(n).attack!))];
   const accuracy = (t: string, a: string) =>
-    summary(
-      ctx,
-      ns.find((n) => info(n).target === t && info(n).attack === a)!,
-      'robust',
-    )?.accuracy;
-  const rows = targets.map((t) => [t, pct(clean.get(t)?.accuracy), ...attacks.map((a) => pct(accuracy(t, a)))]);
+    robustProp(
+      summary(
+        ctx,
+        ns.find((n) => info(n).target === t && info(n).attack === a)!,
+        'robust',
+      ),
+    );
+  const cleanOf = (t: string) => predictProp(clean.get(t));
+  const rows = targets.map((t) => [t, fmtPct(cleanOf(t)), ...attacks.map((a) => fmtPct(accuracy(t, a)))]);
   write(
     ctx,
     `evaluate${k}.csv`,
-    csv([['target', 'clean', ...attacks], ...targets.map((t) => [t, clean.get(t)?.accuracy ?? null, ...attacks.map((a) => accuracy(t, a) ?? null)])]),
+    csv([
+      ['target', ...propHeader('clean'), ...attacks.flatMap(propHeader)],
+      ...targets.map((t) => [t, ...propCells(cleanOf(t)), ...attacks.flatMap((a) => propCells(accuracy(t, a)))]),
+    ]),
   );
-  return [...table(['classifier', 'clean', ...attacks], rows), ''];
+  return [...table(['classifier', 'clean', ...attacks], rows), '', `Data (with n and the interval bounds): [evaluate${k}.csv](evaluate${k}.csv)`, ''];
 }
 
 /** Ensembles against their members: each member's accuracy on the ensemble's adversarial images and when attacked alone. */
@@ -459,23 +575,32 @@ async function ensemblesAgainstMembers(ctx: SectionContext, k: number, ns: RunNo
     '',
   ];
   const rows: Array<Array<string | number>> = [];
-  const bars: Array<{ group: string; series: string; value: number }> = [];
+  const data: Array<Array<string | number | null>> = [];
+  const bars: Bar[] = [];
   for (const n of ens) {
     const s = summary(ctx, n, 'robust')!;
     const e = info(n).target!;
+    const attack = info(n).attack!;
     const cands = selects.get(e);
-    rows.push([e, info(n).attack!, 'ensemble', pct(s.accuracy), '–']);
-    bars.push({ group: `${e} ${info(n).attack}`, series: 'ensemble', value: s.accuracy });
+    const acc = robustProp(s);
+    rows.push([e, attack, 'ensemble', fmtPct(acc), '–']);
+    data.push([e, attack, 'ensemble', ...propCells(acc), ...propCells(undefined)]);
+    bars.push({ group: `${e} ${attack}`, series: 'ensemble', value: s.accuracy, ...bounds(acc) });
     for (const m of s.members!) {
       const mName = cands?.[m.input] ?? memberName(ctx, n, m.input) ?? `member ${m.input + 1}`;
-      rows.push([e, info(n).attack!, mName, pct(m.whiteBox), pct(m.onEnsembleAdversarial)]);
-      bars.push({ group: `${e} ${info(n).attack}`, series: mName, value: m.whiteBox });
+      const [alone, onEns] = [robustProp(s, m.whiteBox), robustProp(s, m.onEnsembleAdversarial)];
+      rows.push([e, attack, mName, fmtPct(alone), fmtPct(onEns)]);
+      data.push([e, attack, mName, ...propCells(alone), ...propCells(onEns)]);
+      bars.push({ group: `${e} ${attack}`, series: mName, value: m.whiteBox, ...bounds(alone) });
     }
   }
+  const name = `evaluate${k}-members`;
+  write(ctx, `${name}.csv`, csv([['ensemble', 'attack', 'classifier', ...propHeader('attacked itself'), ...propHeader('on ensemble adversarial')], ...data]));
   out.push(...table(['ensemble', 'attack', 'classifier', 'accuracy when attacked itself', "accuracy on the ensemble's adversarial images"], rows), '');
+  out.push(`Data: [${name}.csv](${name}.csv)`, '');
   if (!swept)
     out.push(
-      `![ensemble versus members](${write(ctx, `evaluate${k}-members.svg`, await renderSvg(barSpec('Accuracy under attack: ensemble and members', bars, 'accuracy')))})`,
+      `![ensemble versus members](${write(ctx, `${name}.svg`, await renderSvg(barSpec('Accuracy under attack: ensemble and members (95% intervals)', bars, 'accuracy')))})`,
       '',
     );
   return out;
@@ -490,6 +615,27 @@ function memberName(ctx: SectionContext, n: RunNode, i: number): string | undefi
 }
 
 // ---------------------------------------------------------------- union accuracy
+const byId = (ctx: SectionContext, id: string | string[] | undefined) => (typeof id === 'string' ? ctx.run.nodes.find((m) => m.id === id) : undefined);
+
+/**
+ * A union node's figures as proportions, per column: clean (of its prediction node's images), one
+ * per attack (of that robust node's images; the node's inputs.runs are in its labels' order) and
+ * the union (of the union's images).
+ */
+function unionProps(ctx: SectionContext, n: RunNode, s: OpSummary<'union'>, attacks: string[]) {
+  const labels = info(n).labels?.attacks ?? [];
+  const runs = ([] as string[]).concat(n.inputs.runs ?? []);
+  const cleanNode = byId(ctx, n.inputs.clean);
+  const clean = cleanNode ? predictProp(summary(ctx, cleanNode, 'predict')) : undefined;
+  const perAttack = attacks.map((a) => {
+    const j = labels.indexOf(a);
+    if (j < 0) return undefined;
+    const run = byId(ctx, runs[j]);
+    return propOf(s.perAttack[j], (run ? summary(ctx, run, 'robust')?.n : undefined) ?? s.n);
+  });
+  return { clean, perAttack, union: propOf(s.union, s.n) };
+}
+
 const unions: Section = (ctx) => {
   const us = statementNodes(ctx, 'union');
   if (!us.length) return [];
@@ -507,28 +653,18 @@ const unions: Section = (ctx) => {
       ),
     ];
     const attacks = declared.length ? declared : (info(ns[0]!).labels?.attacks ?? []);
-    const perAttack = (n: RunNode, s: OpSummary<'union'>) => {
-      const labels = info(n).labels?.attacks ?? [];
-      return attacks.map((a) => (labels.indexOf(a) >= 0 ? s.perAttack[labels.indexOf(a)] : undefined));
-    };
-    const done = ns.filter((n) => summary(ctx, n, 'union'));
-    const rows = done.map((n) => {
-      const s = summary(ctx, n, 'union')!;
-      return [info(n).target!, pct(s.clean), ...perAttack(n, s).map(pct), `**${pct(s.union)}**`];
-    });
+    const done = ns.filter((n) => summary(ctx, n, 'union')).map((n) => ({ n, p: unionProps(ctx, n, summary(ctx, n, 'union')!, attacks) }));
+    const rows = done.map(({ n, p }) => [info(n).target!, fmtPct(p.clean), ...p.perAttack.map(fmtPct), `**${fmtPct(p.union)}**`]);
     const name = stmts.length > 1 ? `union${k}.csv` : 'union.csv';
     write(
       ctx,
       name,
       csv([
-        ['classifier', 'clean', ...attacks, 'union'],
-        ...done.map((n) => {
-          const s = summary(ctx, n, 'union')!;
-          return [info(n).target!, s.clean, ...perAttack(n, s), s.union];
-        }),
+        ['classifier', ...propHeader('clean'), ...attacks.flatMap(propHeader), ...propHeader('union')],
+        ...done.map(({ n, p }) => [info(n).target!, ...propCells(p.clean), ...p.perAttack.flatMap(propCells), ...propCells(p.union)]),
       ]),
     );
-    out.push(...table(['classifier', 'clean', ...attacks, 'union'], rows), '');
+    out.push(...table(['classifier', 'clean', ...attacks, 'union'], rows), '', `Data: [${name}](${name})`, '');
   }
   return out;
 };
@@ -539,6 +675,7 @@ const smoothing: Section = async (ctx) => {
   if (!preds.length) return [];
   const out = ['## Smoothed inference', ''];
   const rows: Array<Array<string | number>> = [];
+  const data: Array<Array<string | number | null>> = [];
   const bySd: Point[] = [];
   const byM: Point[] = [];
   const cost: Point[] = [];
@@ -548,9 +685,11 @@ const smoothing: Section = async (ctx) => {
     const ms = extra(ctx, n).msPerImage as number | undefined;
     const name = namesOf(n).join(' = ');
     const fam = info(n).classifier!.replace(/\.\d+$/, '');
-    rows.push([name, smooth.vote, smooth.sd, smooth.m, pct(s.accuracy), ms !== undefined ? ms.toFixed(2) : '–']);
-    bySd.push({ series: `${fam} m=${smooth.m}`, x: smooth.sd, y: s.accuracy });
-    byM.push({ series: `${fam} sd=${smooth.sd}`, x: smooth.m, y: s.accuracy });
+    const acc = predictProp(s);
+    rows.push([name, smooth.vote, smooth.sd, smooth.m, fmtPct(acc), ms !== undefined ? ms.toFixed(2) : '–']);
+    data.push([name, smooth.vote, smooth.sd, smooth.m, ...propCells(acc), ms ?? null]);
+    bySd.push({ series: `${fam} m=${smooth.m}`, x: smooth.sd, y: s.accuracy, ...bounds(acc) });
+    byM.push({ series: `${fam} sd=${smooth.sd}`, x: smooth.m, y: s.accuracy, ...bounds(acc) });
     if (ms !== undefined) cost.push({ series: fam, x: smooth.m, y: ms });
   }
   // Accuracy under attack of the same smoothed classifiers.
@@ -560,11 +699,17 @@ const smoothing: Section = async (ctx) => {
     const sm = p ? summary(ctx, p, 'predict')!.smooth : undefined;
     if (!sm) continue;
     const fam = info(n).target!.replace(/\.\d+$/, '');
-    bySd.push({ series: `${fam} m=${sm.m} under ${baseLabel(info(n).attack!)}`, x: sm.sd, y: s.accuracy });
-    byM.push({ series: `${fam} sd=${sm.sd} under ${baseLabel(info(n).attack!)}`, x: sm.m, y: s.accuracy });
+    const acc = robustProp(s);
+    bySd.push({ series: `${fam} m=${sm.m} under ${baseLabel(info(n).attack!)}`, x: sm.sd, y: s.accuracy, ...bounds(acc) });
+    byM.push({ series: `${fam} sd=${sm.sd} under ${baseLabel(info(n).attack!)}`, x: sm.m, y: s.accuracy, ...bounds(acc) });
   }
-  write(ctx, 'smoothing.csv', csv([['classifier', 'vote', 'sd', 'm', 'clean accuracy', 'ms per image'], ...rows]));
-  out.push(...table(['classifier', 'vote', 'sd', 'm', 'clean accuracy', 'inference ms/image'], rows), '');
+  write(ctx, 'smoothing.csv', csv([['classifier', 'vote', 'sd', 'm', ...propHeader('clean accuracy'), 'ms per image'], ...data]));
+  out.push(
+    ...table(['classifier', 'vote', 'sd', 'm', 'clean accuracy', 'inference ms/image'], rows),
+    '',
+    'Data: [smoothing.csv](smoothing.csv); error bars in the charts: 95% Wilson score intervals.',
+    '',
+  );
   const sdCount = new Set(bySd.map((p) => p.x)).size;
   const mCount = new Set(byM.map((p) => p.x)).size;
   if (sdCount > 1)
@@ -586,31 +731,51 @@ const smoothing: Section = async (ctx) => {
 };
 
 // ---------------------------------------------------------------- attacks
+/** An adversarial batch's source clean accuracy (of its n images) and success rate (of the images its source classifies correctly). */
+function attackProps(s: OpSummary<'adversarial'>): { clean: Prop | undefined; success: Prop | undefined } {
+  const clean = propOf(s.sourceCleanAccuracy, s.n);
+  const ok = clean?.k;
+  const success = ok !== undefined && Number.isInteger(s.generated) && s.generated <= ok ? prop(s.generated, ok) : undefined;
+  return { clean, success };
+}
+
 const attacks: Section = (ctx) => {
   const advs = nodesOf(ctx, 'adversarial');
   if (!advs.length) return [];
-  const rows = advs.map((n) => {
+  const rows: Array<Array<string | number>> = [];
+  const data: Array<Array<string | number | null>> = [];
+  for (const n of advs) {
     const s = summary(ctx, n, 'adversarial')!;
     const ips = extra(ctx, n).imagesPerSecond as number | undefined;
-    return [
+    const { clean, success } = attackProps(s);
+    const norms = [s.meanNorm.linf, s.meanNorm.l2, s.meanNorm.l1];
+    rows.push([
       info(n).attack!,
       info(n).source!,
       s.n,
-      pct(s.sourceCleanAccuracy),
-      pct(s.successRate),
-      s.meanNorm.linf.toFixed(3),
-      s.meanNorm.l2.toFixed(3),
-      s.meanNorm.l1.toFixed(2),
+      fmtPct(clean),
+      success ? fmtPct(success) : pct(s.successRate),
+      ...norms.map((v, i) => v.toFixed(i < 2 ? 3 : 2)),
       ips ? ips.toFixed(0) : '–',
-    ];
-  });
-  write(ctx, 'attacks.csv', csv([['attack', 'source', 'images', 'source clean acc', 'success rate', 'mean linf', 'mean l2', 'mean l1', 'images/s'], ...rows]));
+    ]);
+    data.push([info(n).attack!, info(n).source!, s.n, ...propCells(clean), ...propCells(success), ...norms, ips ?? null]);
+  }
+  write(
+    ctx,
+    'attacks.csv',
+    csv([
+      ['attack', 'source', 'images', ...propHeader('source clean acc'), ...propHeader('success rate'), 'mean linf', 'mean l2', 'mean l1', 'images/s'],
+      ...data,
+    ]),
+  );
   return [
     '## Adversarial batches',
     '',
-    'Success rate: the fraction of the images the source classifies correctly that its attack fools.',
+    'Success rate: the fraction of the images the source classifies correctly that its attack fools (n: those images).',
     '',
     ...table(['attack', 'source', 'images', 'source clean acc.', 'success', 'mean l∞', 'mean l2', 'mean l1', 'images/s'], rows),
+    '',
+    'Data: [attacks.csv](attacks.csv)',
   ];
 };
 
@@ -620,12 +785,21 @@ const placement: Section = (ctx) => {
   const ran = ctx.run.nodes.filter((n) => n.status === 'ran' && n.placement);
   if (!ran.length) return [];
   const secs = (ms: number | undefined) => (ms === undefined ? '' : (ms / 1000).toFixed(1));
+  const seconds = (ms: number | undefined) => (ms === undefined ? null : Math.round(ms) / 1000);
   write(
     ctx,
     'placement.csv',
     csv([
       ['node', 'op', 'host', 'executor', 'job', 'queue wait (s)', 'wall (s)'],
-      ...ran.map((n) => [n.id, n.op, n.placement!.host, n.placement!.executor, n.placement!.jobId, secs(n.placement!.queueMs), secs(n.placement!.wallMs)]),
+      ...ran.map((n) => [
+        n.id,
+        n.op,
+        n.placement!.host,
+        n.placement!.executor,
+        n.placement!.jobId,
+        seconds(n.placement!.queueMs),
+        seconds(n.placement!.wallMs),
+      ]),
     ]),
   );
   const groups = new Map<string, RunNode[]>();
