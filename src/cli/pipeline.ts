@@ -5,6 +5,7 @@ import type { CheckedProgram } from '../compiler/checked.js';
 import type { Dag } from '../compiler/dag.js';
 import { UserError } from '../compiler/diagnostics.js';
 import { datasetIdentity, type IdentityMemo } from '../runtime/data/files.js';
+import { inspectWeights } from '../runtime/models/inspect-weights.js';
 import { PACKAGE_VERSION } from '../version.js';
 import { printDiagnostics } from './output.js';
 
@@ -37,9 +38,17 @@ export function loadChecked(file: string, text?: string): Loaded {
 /** Checks and plans a pipeline (`text`: its source as saved, else the file's). */
 export async function loadPlan(file: string, memo?: IdentityMemo, text?: string): Promise<{ loaded: Loaded; dag: Dag }> {
   const loaded = loadChecked(file, text);
+  // Imported weights are read, hashed and checked against their architectures first: a bad file
+  // stops the command before anything is computed or written.
+  const weights = await inspectWeights(loaded.checked);
+  if (weights.diagnostics.length) {
+    printDiagnostics(weights.diagnostics, new Map([[file, loaded.source]]));
+    const n = weights.diagnostics.filter((d) => d.severity === 'error').length;
+    if (n) throw new ExitError(2, `${file}: ${n} error${n === 1 ? '' : 's'} in imported weights`);
+  }
   const identity = await datasetIdentity(loaded.checked.dataset, memo);
   try {
-    const dag = await planChecked(loaded.checked, PACKAGE_VERSION, identity);
+    const dag = await planChecked(loaded.checked, PACKAGE_VERSION, identity, weights.checksums);
     return { loaded, dag };
   } catch (e) {
     if (e instanceof UserError) {

@@ -71,6 +71,11 @@ export interface CModel {
   method: Method & { name: MethodName };
   /** Fine-tune from this model's trained weights. */
   from?: string;
+  /**
+   * Imported weights (`weights="..."`): the file, resolved relative to the .trend file, and where
+   * the clause was written. Such a model is not trained; its `train` settings are unused.
+   */
+  weights?: { path: string; written: string; loc: Loc };
 }
 
 export interface CEnsemble {

@@ -62,6 +62,12 @@ export const CODES = {
   E059: e('attack-not-trainable'),
   E060: e('too-few-attacks'),
   E061: e('pair-not-two'),
+  // imported weights (weights=; the file is read by src/runtime/models/inspect-weights.ts)
+  E062: e('weights-with-training'),
+  E063: e('weights-unreadable'),
+  E064: e('weights-missing-tensor'),
+  E065: e('weights-extra-tensor'),
+  E066: e('weights-bad-tensor'),
   // ensembles
   E070: e('ensemble-needs-name'),
   E071: e('trend-only-parameter'),

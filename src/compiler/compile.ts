@@ -109,7 +109,8 @@ function declaresNothing(program: Program): Diagnostic | undefined {
   });
 }
 
-export async function planChecked(checked: CheckedProgram, packageVersion: string, datasetIdentity: string): Promise<Dag> {
+/** `weights`: each imported weights file's checksum by resolved path (runtime/models/inspect-weights.ts). */
+export async function planChecked(checked: CheckedProgram, packageVersion: string, datasetIdentity: string, weights?: Record<string, string>): Promise<Dag> {
   await initHash();
-  return buildDag(checked, { packageVersion, datasetIdentity });
+  return buildDag(checked, { packageVersion, datasetIdentity, ...(weights ? { weights } : {}) });
 }

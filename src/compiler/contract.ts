@@ -106,6 +106,15 @@ export interface TrainParams<X = string> {
   classes: number;
 }
 
+/**
+ * A model imported from a weights file (`weights=`), a `train` node that loads instead of training.
+ * The key holds the file's content checksum (xxHash-128 of its bytes), never its path: a moved
+ * file keeps the key, a changed one changes it. The node's `info.path` says where to read it.
+ */
+export interface ImportParams<X = string> extends Omit<TrainParams<X>, 'train' | 'method'> {
+  weights: { checksum: string };
+}
+
 export interface PredictParams<X = string> {
   classifier: ClassSpec<X>;
 }
@@ -299,7 +308,8 @@ export type UnionSummary = {
 /** Each operation's parameters and summary, with exact numbers as `X`. */
 export interface OpContract<X = string> {
   dataset: { params: DatasetParams<X>; summary: DatasetSummary };
-  train: { params: TrainParams<X>; summary: TrainSummary };
+  /** Train a model, or (with `weights`) import one: either way a model artifact. */
+  train: { params: TrainParams<X> | ImportParams<X>; summary: TrainSummary };
   predict: { params: PredictParams<X>; summary: PredictSummary };
   adversarial: { params: AdversarialParams<X>; summary: AdversarialSummary };
   transfer: { params: TransferParams<X>; summary: TransferSummary };

@@ -26,7 +26,10 @@ export interface NodeInfo {
   sweep?: Record<string, string>;
   /** For aggregates: row/column names etc. */
   labels?: Record<string, string[]>;
-  /** Where to find a dataset's files (not part of the key: the files' content identity is). */
+  /**
+   * Where to find a dataset's files, or an imported model's weights file (not part of the key:
+   * the files' content identity is).
+   */
   path?: string;
   /**
    * Other names declared with the same content (`smooth s = at sd=0.5 ...` when a sweep already
@@ -69,6 +72,11 @@ export interface PlanOptions {
   packageVersion: string;
   /** A stable identity of the dataset's source files (see runtime/data/identity.ts). */
   datasetIdentity: string;
+  /**
+   * The content checksum of each imported weights file, by resolved path (read and checked
+   * against its architecture by runtime/models/inspect-weights.ts before planning).
+   */
+  weights?: Record<string, string>;
 }
 
 export function buildDag(program: CheckedProgram, opts: PlanOptions): Dag {
@@ -233,10 +241,10 @@ class DagBuilder {
 
   private trainNode(name: string): string {
     const m = this.models.get(name)!;
+    if (m.weights) return this.once(`train:${name}`, m.loc, () => this.importNode(m, m.weights!));
     return this.once(`train:${name}`, m.loc, () => {
       const inputs: Record<string, string> = { data: this.datasetId };
       if (m.from) inputs.from = this.trainNode(m.from);
-      const info = DATASETS[this.program.dataset.name]!;
       // Only what training reads: RAMP's beta only with gradient projection.
       const method: MethodParams<Rational> =
         m.method.name === 'standard'
@@ -252,31 +260,45 @@ class DagBuilder {
                   gp: m.method.gp,
                 }
               : { name: m.method.name, attacks: (m.method as { attacks: AttackUse[] }).attacks.map(trainingAttackParams) };
-      // K-bit input quantisation reads its statistics (batch or image) and always passes
-      // gradients straight through; halftone normalises per image and reads its BPDA stand-in.
-      const q = m.input;
-      const input: OpParams<'train'>['input'] = !q
-        ? null
-        : q.kind === 'bits'
-          ? { kind: 'bits', bits: q.bits!, stats: q.stats }
-          : { kind: 'halftone', bpda: q.bpda };
       // Momentum and weight decay belong to SGD; Adam reads neither.
       const { momentum, wd, ...common } = m.train;
       const train = m.train.optimizer === 'sgd' ? { ...common, momentum, wd } : common;
-      const params: OpParams<'train', Rational> = {
-        arch: m.arch,
-        width: m.width,
-        input,
-        weightBits: m.weightBits ?? null,
-        activationBits: m.activationBits ?? null,
-        noise: m.noise,
-        train,
-        method,
-        shape: info.shape,
-        classes: info.classes,
-      };
+      const params: OpParams<'train', Rational> = { ...this.modelParams(m), train, method };
       return this.add('train', `train/${name}`, params, inputs, m.loc, { model: name });
     });
+  }
+
+  /** The architecture, quantisers and noise of a model: what both a trained and an imported model's key hold. */
+  private modelParams(m: CModel): Omit<OpParams<'train', Rational>, 'train' | 'method'> {
+    const info = DATASETS[this.program.dataset.name]!;
+    // K-bit input quantisation reads its statistics (batch or image) and always passes
+    // gradients straight through; halftone normalises per image and reads its BPDA stand-in.
+    const q = m.input;
+    const input: OpParams<'train'>['input'] = !q
+      ? null
+      : q.kind === 'bits'
+        ? { kind: 'bits', bits: q.bits!, stats: q.stats }
+        : { kind: 'halftone', bpda: q.bpda };
+    return {
+      arch: m.arch,
+      width: m.width,
+      input,
+      weightBits: m.weightBits ?? null,
+      activationBits: m.activationBits ?? null,
+      noise: m.noise,
+      shape: info.shape,
+      classes: info.classes,
+    };
+  }
+
+  /** An imported model: keyed by the weights file's content, read from its path (info, not key). */
+  private importNode(m: CModel, w: NonNullable<CModel['weights']>): string {
+    const checksum = this.opts.weights?.[w.path];
+    if (checksum === undefined) {
+      throw new UserError(`weights file ${w.path} was not read before planning`, [error(`weights file '${w.written}' was not read before planning`, w.loc)]);
+    }
+    const params: OpParams<'train', Rational> = { ...this.modelParams(m), weights: { checksum } };
+    return this.add('train', `train/${m.name}`, params, { data: this.datasetId }, m.loc, { model: m.name, path: w.path });
   }
 
   /** The spec and the model-input list of a classifier (model, ensemble or smoothed). */

@@ -119,7 +119,15 @@ export const MODEL_PARAMS: Record<string, ParamSpec> = {
   width: { type: num(q(0), true, q(16)), default: q(1), sweep: true, doc: 'channel width multiplier' },
   qstats: { type: choice('batch', 'image'), default: 'batch', doc: 'input quantisation min/max over the whole batch (as the authors) or per image' },
   bpda: { type: choice('sigmoid', 'identity'), default: 'sigmoid', doc: 'backward stand-in for halftone input quantisation' },
+  weights: {
+    type: { t: 'string' },
+    optional: true,
+    doc: 'import the weights of a safetensors file (path relative to the .trend file) instead of training (docs/import.md)',
+  },
 };
+
+/** Model parameters that configure training: an imported model (weights=) takes none of them. */
+export const TRAINING_ONLY = Object.keys(TRAIN_PARAMS);
 
 /** Method parameters, by method. */
 export const METHOD_PARAMS: Record<MethodName, Record<string, ParamSpec>> = {

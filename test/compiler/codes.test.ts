@@ -4,9 +4,33 @@ import type { EvaluateStmt } from '../../src/compiler/ast.js';
 import { withNeedsAttacks } from '../../src/compiler/check/checks/experiments.js';
 import { CODES, type Code } from '../../src/compiler/codes.js';
 import type { Diagnostic } from '../../src/compiler/diagnostics.js';
+import { checkSource } from '../../src/compiler/compile.js';
+import { readWeightsFile, weightsDiagnostics } from '../../src/runtime/models/inspect-weights.js';
+import { parseSafetensors } from '../../src/runtime/models/safetensors.js';
 import { diagnose } from '../helpers/compile.js';
 
 const M = 'model a = cnn\nmodel b = cnn\n';
+
+/**
+ * Imported weights are checked by the runtime (runtime/models/inspect-weights.ts) against the
+ * architecture's parameters: here one conv kernel, checked against a file holding `tensors`.
+ */
+function weightsCase(tensors: Record<string, number[]> | undefined): Diagnostic[] {
+  const m = checkSource('model a = cnn weights="a.safetensors"\n', 'test.trend').checked!.models[0]!;
+  const conv = { name: 'conv1/w', shape: [3, 3, 1, 2], init: { kind: 'zeros' as const }, trainable: true };
+  if (!tensors) return weightsDiagnostics(m, readWeightsFile('/nonexistent/a.safetensors'), [conv], [28, 28, 1]);
+  let off = 0;
+  const header: Record<string, unknown> = {};
+  for (const [name, shape] of Object.entries(tensors)) {
+    const bytes = 4 * shape.reduce((x, y) => x * y, 1);
+    header[name] = { dtype: 'F32', shape, data_offsets: [off, off + bytes] };
+    off += bytes;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const file = Buffer.concat([Buffer.alloc(8), json, Buffer.alloc(off)]);
+  file.writeBigUInt64LE(BigInt(json.length));
+  return weightsDiagnostics(m, { file: parseSafetensors(file), checksum: 'x' }, [conv], [28, 28, 1]);
+}
 
 /** One pipeline per code, producing that code and no other. */
 const CASES: Record<Code, string | (() => Diagnostic[])> = {
@@ -54,6 +78,11 @@ const CASES: Record<Code, string | (() => Diagnostic[])> = {
   E059: 'model a = cnn train adversarial attack=cw\n',
   E060: 'model a = cnn train avg attacks=[linf]\n',
   E061: 'model a = cnn train ramp pair=[linf, l2, l1]\n',
+  E062: 'model a = cnn weights="a.safetensors" epochs=3\n',
+  E063: () => weightsCase(undefined),
+  E064: () => weightsCase({}),
+  E065: () => weightsCase({ 'conv1/w': [3, 3, 1, 2], 'conv9/w': [1] }),
+  E066: () => weightsCase({ 'conv1/w': [3, 3, 1, 4] }),
   E070: M + 'ensemble a, b\n',
   E071: M + 'ensemble e = a, b k=2\n',
   E072: M + 'ensemble e = a\n',

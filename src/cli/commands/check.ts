@@ -1,6 +1,7 @@
 /** `trendc check FILE...`: diagnostics only. */
 import { checkSource, readSource } from '../../compiler/compile.js';
 import { UserError, type Diagnostic } from '../../compiler/diagnostics.js';
+import { inspectWeights } from '../../runtime/models/inspect-weights.js';
 import { EXIT, json, printDiagnostics } from '../output.js';
 
 export async function checkCommand(files: string[], o: { json?: boolean }): Promise<number> {
@@ -17,6 +18,8 @@ export async function checkCommand(files: string[], o: { json?: boolean }): Prom
       continue;
     }
     const c = checkSource(source, file);
+    // Imported weights files are read and checked against their architectures too.
+    if (c.checked && !c.diagnostics.some((d) => d.severity === 'error')) c.diagnostics.push(...(await inspectWeights(c.checked)).diagnostics);
     const errors = c.diagnostics.filter((d) => d.severity === 'error').length;
     if (errors) code = EXIT.user;
     if (o.json) all.push({ file, diagnostics: c.diagnostics });

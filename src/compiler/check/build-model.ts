@@ -1,4 +1,5 @@
 /** Builds checked models: parameters with inherited defaults, quantisers, noise, the training method, families. */
+import { dirname, resolve } from 'node:path';
 import { suggest } from '../../common/names.js';
 import type * as A from '../ast.js';
 import type { AttackUse, CModel, InputQuant, Method, NoiseSpec, Params, TrainSettings } from '../checked.js';
@@ -86,6 +87,7 @@ export function buildModel(ctx: BuildContext, s: A.ModelStmt, defaults: TrainDef
       train,
       method: (m ?? { name: 'standard' }) as CModel['method'],
       ...(s.from ? { from: s.from.name } : {}),
+      ...(typeof q.weights === 'string' ? { weights: { path: resolve(dirname(s.loc.file), q.weights), written: q.weights, loc: v.locs.weights! } } : {}),
     });
   }
   return { stmt: s, v, p, method, defaults, ...(quant.input ? { input: quant.input } : {}) };

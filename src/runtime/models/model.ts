@@ -51,6 +51,23 @@ function initValues(d: ParamDecl, seed: number): Float32Array {
   }
 }
 
+/** The parameters a model of this spec has, in the order the network declares them. */
+export function modelDecls(spec: Omit<ModelSpec, 'mean' | 'std'>): ParamDecl[] {
+  return archOf(spec).decls;
+}
+
+function archOf(spec: Omit<ModelSpec, 'mean' | 'std'>): { decls: ParamDecl[]; forward: ReturnType<typeof buildArch>['forward'] } {
+  const { net, forward } = buildArch(spec, {
+    ...(spec.weightBits ? { weightBits: spec.weightBits } : {}),
+    ...(spec.activationBits ? { activationBits: spec.activationBits } : {}),
+    ...(spec.noise.weight ? { weightNoise: spec.noise.weight } : {}),
+    ...(spec.noise.activation ? { activationNoise: spec.noise.activation } : {}),
+  });
+  const decls = [...net.decls];
+  if (spec.noise.input?.learned) decls.push({ name: 'noise/input', shape: [], init: { kind: 'const', value: spec.noise.input.sd }, trainable: true });
+  return { decls, forward };
+}
+
 export class Model {
   readonly vars = new Map<string, tf.Variable>();
   readonly decls: ParamDecl[];
@@ -62,14 +79,8 @@ export class Model {
     readonly spec: ModelSpec,
     values: (d: ParamDecl) => Float32Array,
   ) {
-    const { net, forward } = buildArch(spec, {
-      ...(spec.weightBits ? { weightBits: spec.weightBits } : {}),
-      ...(spec.activationBits ? { activationBits: spec.activationBits } : {}),
-      ...(spec.noise.weight ? { weightNoise: spec.noise.weight } : {}),
-      ...(spec.noise.activation ? { activationNoise: spec.noise.activation } : {}),
-    });
-    this.decls = [...net.decls];
-    if (spec.noise.input?.learned) this.decls.push({ name: 'noise/input', shape: [], init: { kind: 'const', value: spec.noise.input.sd }, trainable: true });
+    const { decls, forward } = archOf(spec);
+    this.decls = decls;
     this.forward = forward;
     for (const d of this.decls) {
       const init = tf.tensor(values(d), d.shape, 'float32');
@@ -90,6 +101,15 @@ export class Model {
       const t = a.tensors[`p/${d.name}`];
       if (!t) throw new Error(`model artifact lacks parameter ${d.name}`);
       return t.data as Float32Array;
+    });
+  }
+
+  /** A model with the given parameter values (imported weights, already checked against the spec). */
+  static fromValues(spec: ModelSpec, values: Map<string, Float32Array>): Model {
+    return new Model(spec, (d) => {
+      const v = values.get(d.name);
+      if (!v) throw new Error(`imported weights lack parameter ${d.name}`);
+      return v;
     });
   }
 

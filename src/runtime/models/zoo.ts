@@ -8,6 +8,7 @@
  *   vgg11/19  CIFAR-style VGG (pools skipped once the feature map is 1x1), optionally with BN
  */
 import { tf } from '../tf.js';
+import { ch, VGG } from './layout.js';
 import { flatten, globalAvgPool, maxPool2, Net, seq, type Layer, type NetOptions } from './net.js';
 
 export interface ArchInput {
@@ -16,13 +17,6 @@ export interface ArchInput {
   shape: [number, number, number];
   classes: number;
 }
-
-const ch = (c: number, w: number) => Math.max(1, Math.round(c * w));
-
-const VGG: Record<string, Array<number | 'M'>> = {
-  vgg11: [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'],
-  vgg19: [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M'],
-};
 
 type Built = { net: Net; forward: Layer };
 

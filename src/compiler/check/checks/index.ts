@@ -6,7 +6,7 @@
 import type { Accept } from '../context.js';
 import { attacksFitTargets, transferAttacksOneModel, trendOnlyParams, twoMembers, unionOfTwo, withNeedsAttacks } from './experiments.js';
 import type { Facts, ValidationChecks } from './facts.js';
-import { averageOnlySoft, betaNeedsGp, bpdaOnlyHalftone, knownArchitecture, modelSgdOnly, qstatsOnlyBits } from './model.js';
+import { averageOnlySoft, betaNeedsGp, bpdaOnlyHalftone, importNotTrained, knownArchitecture, modelSgdOnly, qstatsOnlyBits } from './model.js';
 import { knownBackend, knownDataset, noTrainSweep, pathGiven, subsetFits, trainSgdOnly } from './settings.js';
 
 export type { Facts, TrainDefaults, ValidationChecks } from './facts.js';
@@ -15,7 +15,7 @@ export const CHECKS: ValidationChecks = {
   dataset: [knownDataset, subsetFits, pathGiven],
   backend: [knownBackend],
   train: [noTrainSweep, trainSgdOnly],
-  model: [knownArchitecture, bpdaOnlyHalftone, qstatsOnlyBits, modelSgdOnly, betaNeedsGp],
+  model: [knownArchitecture, bpdaOnlyHalftone, qstatsOnlyBits, modelSgdOnly, betaNeedsGp, importNotTrained],
   smooth: [averageOnlySoft],
   ensemble: [trendOnlyParams, twoMembers],
   transfer: [transferAttacksOneModel],

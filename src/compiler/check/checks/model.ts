@@ -1,7 +1,7 @@
 /** Checks of model and smooth statements: names from the schema, parameters without effect. */
 import { suggest } from '../../../common/names.js';
 import { diag, oneOf } from '../../diagnostics.js';
-import { ARCHS } from '../../schema.js';
+import { ARCHS, METHOD_PARAMS, TRAINING_ONLY } from '../../schema.js';
 import type { Check } from './facts.js';
 import { sgdOnly } from './settings.js';
 
@@ -38,6 +38,23 @@ export const betaNeedsGp: Check<'model'> = ({ v, p, method, defaults }, accept) 
       }),
     );
   }
+};
+
+/**
+ * An imported model (weights=) is not trained: training settings, a method or `from` on its
+ * statement would promise training that never happens. Fine-tuning is a model `from` it.
+ */
+export const importNotTrained: Check<'model'> = ({ stmt, v }, accept) => {
+  if (!v.locs.weights) return;
+  const note = `to fine-tune the imported weights, declare another model: model ft = ${stmt.arch.name} from ${stmt.name.name} epochs=1`;
+  const given = [
+    ...(stmt.method ? [{ what: `'train ${stmt.method.name}'`, loc: stmt.method.loc }] : []),
+    ...(stmt.from ? [{ what: `'from ${stmt.from.name}'`, loc: stmt.from.loc }] : []),
+    ...Object.keys(v.locs)
+      .filter((k) => TRAINING_ONLY.includes(k) || Object.values(METHOD_PARAMS).some((m) => k in m))
+      .map((k) => ({ what: `'${k}'`, loc: v.locs[k]! })),
+  ];
+  for (const g of given) accept(diag('E062', `${g.what} has no effect on a model imported with weights=: it is not trained`, g.loc, { note }));
 };
 
 export const averageOnlySoft: Check<'smooth'> = ({ v, p }, accept) => {
