@@ -11,7 +11,7 @@ import type { AttackUse, CEnsemble, CheckedProgram, CModel, CSmooth } from './ch
 import type { AttackParams, ClassSpec as ClassSpecOf, MethodParams, OpName, OpParams } from './contract.js';
 import { error, UserError } from './diagnostics.js';
 import { nodeKey } from './hash.js';
-import { ATTACK_VERSIONS, OP_VERSIONS } from './ops.js';
+import { attackVersion, OP_VERSIONS } from './ops.js';
 import { Rational } from './rational.js';
 import { DATASETS } from './schema.js';
 
@@ -94,7 +94,7 @@ export function attackParams(a: AttackUse): AttackParams<Rational> {
   if ((a.attack === 'apgd' || a.attack === 'apgdt') && params.norm === 'l1') delete params.rho;
   // Their l_1 eps schedule (largereps) exists under l_1 only.
   if ((a.attack === 'apgd' || a.attack === 'apgdt') && params.norm !== 'l1') delete params.largereps;
-  const version = ATTACK_VERSIONS[a.attack] ?? 1;
+  const version = attackVersion(a.attack, params);
   return { attack: a.attack, params, ...(version > 1 ? { version } : {}) };
 }
 

@@ -33,7 +33,17 @@ export const OP_VERSIONS = {
 /**
  * Code versions of single attacks, for a change in one attack's implementation that changes its
  * results: every node whose key holds that attack (evaluations, adversarial batches, models
- * trained with it) is recomputed, and no other. An attack absent here is at version 1, which
- * keys leave out (so adding this table changed no key).
+ * trained with it) is recomputed, and no other. A function gives the version of the code path
+ * the parameters select, so a change to one norm or variant leaves the others' results valid. An
+ * attack absent here (or at version 1) keeps version 1, which keys leave out.
  */
-export const ATTACK_VERSIONS: Partial<Record<string, number>> = {};
+export const ATTACK_VERSIONS: Partial<Record<string, number | ((params: Readonly<Record<string, unknown>>) => number)>> = {
+  /** 2: the l_1 standard version runs FAB-T and Square after APGD-CE and APGD-T, as the reference. */
+  autoattack: (p) => (p.norm === 'l1' && (p.version ?? 'standard') === 'standard' ? 2 : 1),
+};
+
+/** An attack's code version for these parameters (1 if it never changed). */
+export function attackVersion(attack: string, params: Readonly<Record<string, unknown>>): number {
+  const v = ATTACK_VERSIONS[attack];
+  return typeof v === 'function' ? v(params) : (v ?? 1);
+}

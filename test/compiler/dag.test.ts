@@ -176,4 +176,19 @@ describe('canonical encoding', () => {
     // Version 1 is left out of keys: planning again gives the old keys back.
     expect(keysById(await plan(src))).toEqual(keysById(before));
   });
+
+  it("a version can follow the code path an attack's parameters select (AutoAttack's l_1 standard version only)", async () => {
+    const dag = await plan('model a = cnn\nevaluate a against autoattack norm=l1 eps=5, autoattack norm=linf eps=0.1, autoattack norm=l1 version=rand eps=5');
+    const versions = dag.nodes
+      .filter((n) => n.op === 'robust')
+      .map((n) => {
+        const a = (n.params as { attack: { params: { norm: string; version: string }; version?: number } }).attack;
+        return [a.params.norm, a.params.version, a.version];
+      });
+    expect(versions).toEqual([
+      ['l1', 'standard', 2],
+      ['linf', 'standard', undefined],
+      ['l1', 'rand', undefined],
+    ]);
+  });
 });
