@@ -1,13 +1,16 @@
 /**
- * `trendc export KEY --out DIR`: model weights as safetensors plus a JSON architecture
- * description; adversarial batches, predictions and datasets as .npy; matrices and tables as CSV
- * and JSON. Labels for matrix rows and columns come from the newest run that holds the node.
+ * `trendc export KEY --out DIR [--format onnx]`: model weights as safetensors plus model.json,
+ * the complete network description (docs/export.md), and with `--format onnx` model.onnx;
+ * adversarial batches, predictions and datasets as .npy; matrices and tables as CSV and JSON.
+ * Labels for matrix rows and columns come from the newest run that holds the node.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../compiler/diagnostics.js';
 import type { Store } from '../store/store.js';
 import { decodeArtifact, type TensorData } from './artifact.js';
+import type { ModelSpec } from './models/model.js';
+import { checkModelExport, modelFiles, type ModelExportOptions } from './onnx/export-model.js';
 
 const NPY_DTYPE: Record<TensorData['dtype'], string> = { float32: '<f4', int32: '<i4', uint8: '|u1' };
 const ST_DTYPE: Record<TensorData['dtype'], string> = { float32: 'F32', int32: 'I32', uint8: 'U8' };
@@ -65,11 +68,14 @@ function labelsFor(store: Store, key: string): Record<string, string[]> | undefi
   return undefined;
 }
 
-export async function exportArtifact(store: Store, key: string, out: string): Promise<string[]> {
+export async function exportArtifact(store: Store, key: string, out: string, opts: ModelExportOptions = {}): Promise<string[]> {
   const meta = store.meta(key)!;
+  if (opts.format === 'onnx' && meta.op !== 'train')
+    throw new UserError(`--format onnx exports trained models; ${key.slice(0, 12)} (${meta.id ?? '?'}) is a ${meta.op} artifact`);
   const bytes = store.read(key, true);
   if (!bytes) throw new UserError(`the payload of ${key.slice(0, 12)} is missing or corrupt (trendc cache verify --repair, then rerun)`);
   const a = decodeArtifact(bytes);
+  if (meta.op === 'train') checkModelExport((a.summary as unknown as { spec?: ModelSpec }).spec, key, opts);
   const dir = resolve(out);
   mkdirSync(dir, { recursive: true });
   const files: string[] = [];
@@ -81,11 +87,10 @@ export async function exportArtifact(store: Store, key: string, out: string): Pr
   write('summary.json', JSON.stringify({ key, op: meta.op, id: meta.id, backend: meta.backend, params: meta.params, summary: a.summary }, null, 2) + '\n');
   if (meta.op === 'train') {
     const tensors = Object.fromEntries(Object.entries(a.tensors).map(([k, t]) => [k.replace(/^p\//, ''), t]));
+    const model = await modelFiles(a.summary as unknown as Record<string, unknown>, tensors, key, opts);
     write('model.safetensors', encodeSafetensors(tensors, { format: 'trend', key, layout: 'NHWC; conv HWIO; dense [in, out]' }));
-    write(
-      'model.json',
-      JSON.stringify({ ...(a.summary as object), parameters: Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, t.shape])) }, null, 2) + '\n',
-    );
+    write('model.json', JSON.stringify(model.json, null, 2) + '\n');
+    if (model.onnx) write('model.onnx', model.onnx);
   } else if (meta.op === 'matrix') {
     const labels = labelsFor(store, key) ?? {};
     const s = a.summary as { attacks: Array<{ tm: Array<Array<number | null>>; transferred: number[][]; eligible: number[][] }> };

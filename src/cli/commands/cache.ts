@@ -186,18 +186,23 @@ function registerCacheGc(cache: Command, setCode: SetCode): void {
 function registerExport(program: Command, setCode: SetCode): void {
   program
     .command('export')
-    .description('export a cached artifact: weights as safetensors + JSON, batches and datasets as .npy, tables as CSV + JSON')
+    .description('export a cached artifact: weights as safetensors + JSON (and ONNX), batches and datasets as .npy, tables as CSV + JSON')
     .argument('<key>', 'key, key prefix or node id (a node id means that node in the newest run)')
     .requiredOption('--out <path>', 'output directory')
+    .option('--format <format>', 'trend (default) | onnx: also model.onnx, for a trained model (docs/export.md)')
+    .option('--without-noise', "with --format onnx: export a noise-injecting model's graph without its noise")
     .option('--run <run>', 'take the node id from this run (id or prefix)')
     .option('--cache <dir>', 'cache directory')
-    .action((ref: string, o: { out: string; cache?: string; run?: string }) =>
-      withStore(o.cache, async (s) => {
+    .action((ref: string, o: { out: string; cache?: string; run?: string; format?: string; withoutNoise?: boolean }) => {
+      const format = o.format ?? 'trend';
+      if (format !== 'trend' && format !== 'onnx') throw new UserError(`unknown export format '${format}' (expected trend or onnx)`);
+      if (o.withoutNoise && format !== 'onnx') throw new UserError('--without-noise applies to --format onnx only');
+      return withStore(o.cache, async (s) => {
         const key = resolveKey(s, ref, o.run);
         const { exportArtifact } = await import('../../runtime/export.js');
-        const files = await exportArtifact(s, key, o.out);
+        const files = await exportArtifact(s, key, o.out, { format, ...(o.withoutNoise ? { withoutNoise: true } : {}) });
         for (const f of files) process.stdout.write(`${f}\n`);
         setCode(EXIT.ok);
-      }),
-    );
+      });
+    });
 }
