@@ -282,7 +282,7 @@ export const ATTACKS: Record<string, AttackInfo> = {
     doc: 'Square Attack (black-box, scores only): random search over square-shaped updates, margin loss',
     params: {
       eps: { type: num(q(0), true, q(1000)), default: q(8, 255), sweep: true, doc: 'budget in pixel units (l_inf in (0,1])' },
-      norm: { type: choice('linf', 'l2'), default: 'linf', doc: 'threat model' },
+      norm: { type: choice('linf', 'l2', 'l1'), default: 'linf', doc: 'threat model' },
       queries: { type: int(1, 1_000_000), default: 5000, sweep: true, doc: 'score queries per image and restart' },
       p_init: { type: num(q(0), true, q(1)), default: q(4, 5), doc: 'initial fraction of the pixels a square covers' },
       restarts: { type: int(1, 100), default: 1, doc: 'restarts on the images not yet fooled' },
@@ -307,17 +307,17 @@ export const ATTACKS: Record<string, AttackInfo> = {
     doc: "AutoAttack (Croce & Hein): the reference's standard (APGD-CE, APGD-T, FAB-T, Square) or rand (APGD-CE, APGD-DLR with EOT 20) on the images still robust",
     params: {
       eps: { type: num(q(0), true, q(1000)), default: q(8, 255), sweep: true, doc: 'budget in pixel units (l_inf in (0,1])' },
-      norm: { type: choice('linf', 'l2', 'l1'), default: 'linf', doc: 'threat model (l1: APGD-CE and APGD-T only; see the docs)' },
+      norm: { type: choice('linf', 'l2', 'l1'), default: 'linf', doc: 'threat model' },
       version: { type: choice('standard', 'rand'), default: 'standard', doc: 'standard, or rand for randomized classifiers' },
       ...common,
     },
   },
   fabt: {
     kind: 'single',
-    doc: 'FAB-T (Croce & Hein): targeted fast adaptive boundary attack, minimal l_inf or l_2 distortion counted within eps',
+    doc: 'FAB-T (Croce & Hein): targeted fast adaptive boundary attack, minimal l_inf, l_2 or l_1 distortion counted within eps',
     params: {
       eps: { type: num(q(0), true, q(1000)), default: q(8, 255), sweep: true, doc: 'budget in pixel units (l_inf in (0,1]): a result counts only within it' },
-      norm: { type: choice('linf', 'l2'), default: 'linf', doc: 'threat model' },
+      norm: { type: choice('linf', 'l2', 'l1'), default: 'linf', doc: 'threat model' },
       steps: { type: int(1, 100000), default: 100, sweep: true, doc: 'iterations per target class and restart (n_iter)' },
       restarts: { type: int(1, 100), default: 1, doc: 'runs per target class on the images not yet fooled; later ones start at a random point eps/2 away' },
       targets: { type: int(1, 1000), default: 9, doc: 'target classes: the 2nd..(targets+1)-th highest clean logits (at most classes - 1)' },

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { jsonSafe } from '../../src/compiler/jsonsafe.js';
 import type { Artifact } from '../../src/runtime/artifact.js';
 import { norms, type AttackParams, type AttackTarget } from '../../src/runtime/attacks/base.js';
-import { fabProjectL2, fabProjectLinf } from '../../src/runtime/attacks/fab.js';
+import { fabProjectL1, fabProjectL2, fabProjectLinf } from '../../src/runtime/attacks/fab.js';
 import { ATTACK_IMPLS, ATTACK_STEPS } from '../../src/runtime/attacks/index.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import { modelTarget } from '../../src/runtime/eval/classifier.js';
@@ -20,9 +20,10 @@ import { train } from '../../src/runtime/training/train.js';
 import { plan } from '../helpers/compile.js';
 import { fakeContext, linear, trainSettings } from '../helpers/runtime.js';
 
-type Norm = 'linf' | 'l2';
+type Norm = 'linf' | 'l2' | 'l1';
 const PROJECT = { linf: fabProjectLinf, l2: fabProjectL2 };
-const normOf = (v: ArrayLike<number>, n: Norm) => (n === 'linf' ? Math.max(...Array.from(v, Math.abs)) : Math.hypot(...Array.from(v)));
+const normOf = (v: ArrayLike<number>, n: Norm) =>
+  n === 'linf' ? Math.max(...Array.from(v, Math.abs)) : n === 'l1' ? Array.from(v).reduce((s, x) => s + Math.abs(x), 0) : Math.hypot(...Array.from(v));
 const dot = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((s, v, i) => s + v * b[i]!, 0);
 
 /**
@@ -54,6 +55,33 @@ function bruteForce(t: number[], w: number[], b: number, norm: Norm, steps: numb
     if (m === s.length) return best;
     s[m]!++;
   }
+}
+
+/**
+ * The least l_1 norm of z - t over z in [0, 1]^k with <w, z> = b, exactly: a linear program whose
+ * optimum lies at a vertex, where every coordinate but one sits at 0, 1 or t_i and that one is
+ * solved for. Enumerates all of them (k 3^(k-1)); Infinity when b is out of reach.
+ */
+function bruteForceL1(t: number[], w: number[], b: number): number {
+  const k = t.length;
+  let best = Infinity;
+  for (let j = 0; j < k; j++) {
+    if (w[j] === 0) continue;
+    for (let code = 0; code < 3 ** (k - 1); code++) {
+      let rest = b;
+      let cost = 0;
+      for (let i = 0, c = code; i < k; i++) {
+        if (i === j) continue;
+        const z = [t[i]!, 0, 1][c % 3]!;
+        c = Math.floor(c / 3);
+        rest -= w[i]! * z;
+        cost += Math.abs(z - t[i]!);
+      }
+      const zj = rest / w[j]!;
+      if (zj >= -1e-12 && zj <= 1 + 1e-12) best = Math.min(best, cost + Math.abs(zj - t[j]!));
+    }
+  }
+  return best;
 }
 
 // Class 1 wins when f(x) = 0.5*x0 - 0.25*x1 + 0.75*x2 - 1*x3 - 0.1 > 0.
@@ -125,6 +153,53 @@ describe('FAB projections onto a hyperplane within the [0, 1] box', () => {
       }
     });
   }
+
+  it('l1: hand-computed cases (largest |w| first, then the next; out of reach: the corner; zero weights stay)', () => {
+    // <w, t> = 1.5, needed 1: only the coordinate with the largest |w| moves, by 0.5 / 2.
+    expect(Array.from(fabProjectL1([0.5, 0.5], [1, 2], 1))).toEqual([0, -0.25]);
+    // Needed 0.6 lower with w = (1, 3): the second coordinate can fall only 0.1 (0.3), the first takes 0.3.
+    expect(Array.from(fabProjectL1([0.5, 0.1], [1, 3], 0.2))).toEqual([expect.closeTo(-0.3, 12), expect.closeTo(-0.1, 12)]);
+    // A negative weight: <w, t> = -0.5 must rise to 0.3, by 0.8 through w = -2 (its coordinate falls 0.4).
+    expect(Array.from(fabProjectL1([0.5, 0.5], [1, -2], 0.3)).map((v) => v + 0)).toEqual([0, expect.closeTo(-0.4, 12)]);
+    // <w, z> <= 2 on the box: b = 3 is out of reach, the result is the corner (1, 1).
+    expect(Array.from(fabProjectL1([0.5, 0.5], [1, 1], 3))).toEqual([0.5, 0.5]);
+    // Points on the hyperplane stay; a coordinate with zero weight never moves, nor does anything when w = 0.
+    expect(Array.from(fabProjectL1([0.2, 0.7], [1, 1], 0.9)).map((v) => Math.abs(v) < 1e-12)).toEqual([true, true]);
+    expect(fabProjectL1([0.5, 0.5, 0.5], [1, 0, 1], 0.4)[1]).toBe(0);
+    expect(Array.from(fabProjectL1([0.3, 0.6], [0, 0], 1))).toEqual([0, 0]);
+  });
+
+  it('l1: on random cases in 1 to 8 dimensions (powers of 2 included), on the hyperplane, in the box, exactly as short as the exact LP optimum', () => {
+    const r = rng(12, 'fab-proj-l1');
+    for (let c = 0; c < 400; c++) {
+      const k = 1 + (c % 8);
+      const t = Array.from({ length: k }, () => (r() < 0.15 ? Math.round(r()) : r()));
+      const w = Array.from(normals(k, r), (v) => (r() < 0.1 ? 0 : v));
+      // Mostly reachable b (a point of the box), sometimes anything.
+      const b =
+        c % 5 === 4
+          ? 4 * (r() - 0.5)
+          : dot(
+              w,
+              Array.from({ length: k }, () => r()),
+            );
+      const d = fabProjectL1(t, w, b);
+      const z = t.map((v, i) => v + d[i]!);
+      for (const v of z) {
+        expect(v).toBeGreaterThanOrEqual(-1e-12);
+        expect(v).toBeLessThanOrEqual(1 + 1e-12);
+      }
+      const brute = bruteForceL1(t, w, b);
+      if (brute < Infinity) {
+        expect(Math.abs(dot(w, z) - b)).toBeLessThan(1e-9);
+        expect(normOf(d, 'l1')).toBeCloseTo(brute, 9);
+      } else {
+        // Out of reach: the box corner that moves <w, .> furthest towards b (each live coordinate at a bound).
+        const towards = Math.sign(b - dot(w, t));
+        z.forEach((v, i) => expect(v).toBe(w[i] === 0 ? t[i] : Math.sign(w[i]!) === towards ? 1 : 0));
+      }
+    }
+  });
 });
 
 describe('FAB-T on linear models (closed forms)', () => {
@@ -132,13 +207,14 @@ describe('FAB-T on linear models (closed forms)', () => {
     await selectBackend('wasm');
   });
 
-  for (const norm of ['linf', 'l2'] as const) {
+  for (const norm of ['linf', 'l2', 'l1'] as const) {
     it(`${norm}: lands just past the boundary at the minimal distance, where the 1-D recurrence says`, () => {
       const xs = X().dataSync();
       const eps = 1;
       for (const o of [
         { eta: 1.05, beta: 0.9, alphaMax: 0.1, steps: 100 },
-        { eta: 1.2, beta: 0.7, alphaMax: 0.3, steps: 7 },
+        // l_1 moves only x3 (|D| largest), from 0.5 on image 0 by up to eta 0.45: eta 1.2 would hit the box.
+        { eta: norm === 'l1' ? 1.1 : 1.2, beta: 0.7, alphaMax: 0.3, steps: 7 },
       ]) {
         const p: AttackParams = { eps, norm, steps: o.steps, eta: o.eta, beta: o.beta, alpha_max: o.alphaMax };
         const adv = ATTACK_IMPLS.fabt!(LIN, X(), Y, p, rng(0));
@@ -147,9 +223,16 @@ describe('FAB-T on linear models (closed forms)', () => {
         for (let img = 0; img < 2; img++) {
           const x0 = Array.from(xs.subarray(img * 4, img * 4 + 4));
           const f = dot(D, x0) - 0.1; // negative: class 0
-          // Minimal displacement: l_inf moves every coordinate |f| / ||D||_1 along sign(D); l_2 along D.
-          const dStar = norm === 'linf' ? D.map((v) => (Math.sign(v) * -f) / D.reduce((s, u) => s + Math.abs(u), 0)) : D.map((v) => (v * -f) / dot(D, D));
-          const dist = norm === 'linf' ? -f / D.reduce((s, u) => s + Math.abs(u), 0) : -f / Math.hypot(...D);
+          // Minimal displacement: l_inf moves every coordinate |f| / ||D||_1 along sign(D); l_2 along D;
+          // l_1 only the coordinate of the largest |D| (x3), by |f| / ||D||_inf.
+          const l1 = D.reduce((s, u) => s + Math.abs(u), 0);
+          const top = D.reduce((m, v, i) => (Math.abs(v) > Math.abs(D[m]!) ? i : m), 0);
+          const dStar = {
+            linf: D.map((v) => (Math.sign(v) * -f) / l1),
+            l2: D.map((v) => (v * -f) / dot(D, D)),
+            l1: D.map((v, i) => (i === top ? -f / v : 0)),
+          }[norm];
+          const dist = { linf: -f / l1, l2: -f / Math.hypot(...D), l1: -f / Math.max(...D.map(Math.abs)) }[norm];
           const got = Array.from(a.subarray(img * 4, img * 4 + 4));
           got.forEach((v, i) => expect(v).toBeCloseTo(x0[i]! + scale * dStar[i]!, 5));
           const moved = normOf(
@@ -207,6 +290,7 @@ describe('FAB-T on a trained model', () => {
   for (const [norm, eps] of [
     ['linf', 0.1],
     ['l2', 0.6],
+    ['l1', 1.5],
   ] as const) {
     it(`${norm}: in [0, 1], within eps, every changed image fooled, misclassified ones untouched; reruns identical`, () => {
       const { x, y } = batch();
@@ -259,6 +343,24 @@ describe('FAB-T on a trained model', () => {
 });
 
 describe('fabt in the language', () => {
+  it('fabt, square and autoattack take norm=l1; the l_1 autoattack key carries its code version 2', async () => {
+    const dag = await plan(`dataset mnist subset train=200 test=50
+train epochs=1
+model m = mlp width=0.25
+evaluate m against fabt norm=l1 eps=5, square norm=l1 eps=5, autoattack norm=l1 eps=5
+`);
+    const attacks = dag.nodes
+      .filter((n) => n.op === 'robust')
+      .map((n) => (n.params as { attack: { attack: string; params: { norm: string }; version?: number } }).attack);
+    expect(attacks.map((a) => [a.attack, a.params.norm]).sort()).toEqual([
+      ['autoattack', 'l1'],
+      ['fabt', 'l1'],
+      ['square', 'l1'],
+    ]);
+    expect(attacks.find((a) => a.attack === 'autoattack')!.version).toBe(2);
+    expect(attacks.find((a) => a.attack === 'fabt')!.version).toBeUndefined();
+  });
+
   it('evaluate MODEL against fabt norm=linf eps=0.3 runs end to end', async () => {
     await selectBackend('wasm');
     const dag = await plan(`dataset mnist subset train=200 test=50

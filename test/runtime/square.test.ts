@@ -4,13 +4,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Artifact } from '../../src/runtime/artifact.js';
 import { norms, type AttackParams, type AttackTarget } from '../../src/runtime/attacks/base.js';
 import { ATTACK_IMPLS, ATTACK_STEPS } from '../../src/runtime/attacks/index.js';
-import { eta, etaRectangles, pSelection, roundHalfEven, squareSide } from '../../src/runtime/attacks/square.js';
+import { eta, etaRectangles, pSelection, roundHalfEven, scoreQuery, squareRun, squareSide } from '../../src/runtime/attacks/square.js';
 import { jsonSafe } from '../../src/compiler/jsonsafe.js';
 import type { OpName, OpParams } from '../../src/compiler/contract.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import { createOps } from '../../src/runtime/ops/registry.js';
 import { rng, type Rng } from '../../src/runtime/rng.js';
 import { tf } from '../../src/runtime/tf.js';
+import { range } from '../../src/runtime/training/batches.js';
 import { plan } from '../helpers/compile.js';
 
 /** Logits x W + b computed on the host from the batch's values: no gradient can flow through them. */
@@ -39,8 +40,8 @@ function hostLinear(W: number[][], b: number[]): AttackTarget {
   return t;
 }
 
-/** Per image, the logit rows queried at points within `radius` of it (l_inf or l_2); rows near no image fail. */
-function counting(t: AttackTarget, x: Float32Array, dim: number, radius: number, norm: 'linf' | 'l2'): { target: AttackTarget; counts: number[] } {
+/** Per image, the logit rows queried at points within `radius` of it (l_inf, l_2 or l_1); rows near no image fail. */
+function counting(t: AttackTarget, x: Float32Array, dim: number, radius: number, norm: 'linf' | 'l2' | 'l1'): { target: AttackTarget; counts: number[] } {
   const n = x.length / dim;
   const counts = new Array<number>(n).fill(0);
   const target: AttackTarget = {
@@ -53,9 +54,9 @@ function counting(t: AttackTarget, x: Float32Array, dim: number, radius: number,
           let d = 0;
           for (let j = 0; j < dim; j++) {
             const e = Math.abs(v[k * dim + j]! - x[i * dim + j]!);
-            d = norm === 'linf' ? Math.max(d, e) : d + e * e;
+            d = norm === 'linf' ? Math.max(d, e) : norm === 'l1' ? d + e : d + e * e;
           }
-          if ((norm === 'linf' ? d : Math.sqrt(d)) <= radius * (1 + 1e-5) + 1e-6) near.push(i);
+          if ((norm === 'l2' ? Math.sqrt(d) : d) <= radius * (1 + 1e-5) + 1e-6) near.push(i);
         }
         expect(near.length).toBe(1);
         counts[near[0]!]!++;
@@ -121,6 +122,8 @@ describe('square: the reference schedule and shapes', () => {
     expect(squareSide(6, 5000, 0.8, 28, 28, 'l2')).toBe(19);
     expect(squareSide(4999, 5000, 0.8, 28, 28, 'l2')).toBe(3);
     expect(squareSide(0, 5000, 0.8, 4, 4, 'l2')).toBe(4); // min(5, 4): the reference's cap
+    // l_1 sizes its squares as l_2 does.
+    for (const it of [0, 6, 30, 700, 4999]) expect(squareSide(it, 5000, 0.8, 28, 28, 'l1', false)).toBe(squareSide(it, 5000, 0.8, 28, 28, 'l2', false));
   });
 
   it('eta_rectangles and eta match hand computations', () => {
@@ -137,6 +140,17 @@ describe('square: the reference schedule and shapes', () => {
     const turned = eta(3, () => 0.75);
     for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) expect(turned[j * 3 + i]).toBeCloseTo(want[i * 3 + j]!, 12);
   });
+
+  it('l_1: eta_rectangles weigh 1/(k+1)^4 and eta has unit l_1 norm (hand computations)', () => {
+    // 3x3: the centre 1 + 1/16, the ring 1/16; l_1 norm 1.0625 + 8/16.
+    Array.from(etaRectangles(3, 3, 'l1')).forEach((v, i) => expect(v).toBeCloseTo((i === 4 ? 1.0625 : 0.0625) / 1.5625, 12));
+    // eta(3): top (1/16, 17/16, 1/16)/(19/16); bottom -(1/16 1/16 1/16; 1/16 17/16 1/16)/(22/16); halves of
+    // unit l_1 norm each, so the whole is divided by 2.
+    const top = [1, 17, 1].map((v) => v / 19 / 2);
+    const bottom = [1, 1, 1, 1, 17, 1].map((v) => -v / 22 / 2);
+    Array.from(eta(3, () => 0.25, 'l1')).forEach((v, i) => expect(v).toBeCloseTo([...top, ...bottom][i]!, 12));
+    for (const s of [3, 5, 8, 25]) expect(Array.from(eta(s, () => 0.75, 'l1')).reduce((a, v) => a + Math.abs(v), 0)).toBeCloseTo(1, 12);
+  });
 });
 
 describe('square: budget, queries, scores only', () => {
@@ -149,6 +163,7 @@ describe('square: budget, queries, scores only', () => {
   for (const [norm, eps] of [
     ['linf', 0.05],
     ['l2', 0.5],
+    ['l1', 2],
   ] as const) {
     it(`${norm}: never more than 1 + restarts * queries logit rows per image; all of them when no image can be fooled`, () => {
       const x = images(n, h, w, c, 1);
@@ -258,6 +273,78 @@ describe('square on linear models: the closed-form optimum decides', () => {
       expect(Array.from(adv.dataSync())).toEqual(Array.from(xs));
     });
   }
+});
+
+describe('square l_1 on linear models: the exact l_1 optimum decides', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+  // As above (8x8x1 in [0.4, 0.6], d 0 on the border). The most an l_1 budget can raise d.x within
+  // the box: greedily, the largest |d_j| first, each coordinate as far as the box lets it.
+  const dim = 64;
+  const border = (j: number) => j < 8 || j >= 56 || j % 8 === 0 || j % 8 === 7;
+  const d = Array.from({ length: dim }, (_, j) => (border(j) ? 0 : ((j * 7) % 5) - 2 + 0.5));
+  const eps = 2;
+  const x = images(4, 8, 8, 1, 21, [0.4, 0.6]);
+  const xs = x.dataSync();
+  const reach = (i: number) => {
+    let left = eps;
+    let gain = 0;
+    for (const j of range(0, dim).sort((a, b) => Math.abs(d[b]!) - Math.abs(d[a]!))) {
+      const room = Math.min(left, d[j]! > 0 ? 1 - xs[i * dim + j]! : xs[i * dim + j]!);
+      gain += room * Math.abs(d[j]!);
+      left -= room;
+    }
+    return gain;
+  };
+  const one = (i: number) => tf.slice(x, [i, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
+  const f = (a: ArrayLike<number>, off = 0) => d.reduce((s, v, j) => s + v * a[off + j]!, 0);
+
+  it('finds an adversarial point within the budget when the optimum beats the boundary by 60% of its reach', () => {
+    for (let i = 0; i < 4; i++) {
+      const b = -f(xs, i * dim) - 0.4 * reach(i);
+      const adv = square(binary(d, b), one(i), new Int32Array(1), { eps, norm: 'l1', queries: 2000, p_init: 0.8, resc_schedule: false }, rng(i));
+      expect(f(adv.dataSync()) + b, `image ${i}`).toBeGreaterThan(0);
+      expect(norms(adv, one(i)).l1[0]).toBeLessThanOrEqual(eps * (1 + 1e-5));
+    }
+  });
+
+  it('never claims success when even the optimum is not adversarial', () => {
+    for (let i = 0; i < 4; i++) {
+      const b = -f(xs, i * dim) - 1.02 * reach(i);
+      const adv = square(binary(d, b), one(i), new Int32Array(1), { eps, norm: 'l1', queries: 300, p_init: 0.8, restarts: 2 }, rng(i));
+      expect(Array.from(adv.dataSync())).toEqual(Array.from(one(i).dataSync()));
+    }
+  });
+});
+
+describe('square l_1 replays the reference', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('fed the same uniform draws, autoattack/square.py (L1) ends at the same margins (printed by the reference)', () => {
+    // 6 images 10x10x3, 4 classes, logits x W (W in NHWC order), eps 2, 79 updates, p_init 0.8, raw
+    // schedule. The reference ran attack_single_run on the same case (NCHW, the same W) with
+    // torch.rand replaced by this stream's values in order (random_int, random_choice and eta's
+    // transposition all draw from it, in the order trend draws them), n_queries = 79.
+    const [n, h, w, c, k] = [6, 10, 10, 3, 4];
+    const dim = h * w * c;
+    const g0 = rng(7, 'data');
+    const x = Float32Array.from({ length: n * dim }, (_, i) => (i % 13 === 0 ? 0 : i % 11 === 0 ? 1 : g0()));
+    const W = Array.from({ length: dim }, () => Array.from({ length: k }, () => (2 * g0() - 1) * 0.3));
+    const t = hostLinear(W, [0, 0, 0, 0]);
+    const y = labelsOf(t, tf.tensor4d(x, [n, h, w, c]));
+    const g = { h, w, c, dim };
+    const run = squareRun(scoreQuery(t, g, rng(0)), x, y, g, { eps: 2, norm: 'l1', queries: 80, p_init: 0.8, resc_schedule: false }, rng(3, 'sq'));
+    let step = run.next();
+    while (!step.done) step = run.next();
+    const ref = [-0.014544, 0.944487, 0.945732, 0.246591, -0.046571, -0.009459];
+    Array.from(step.value.margin).forEach((m, i) => expect(Math.abs(m - ref[i]!), `image ${i}`).toBeLessThan(2e-5));
+    // The reference's points all lie on the sphere of radius eps (1 - 1e-6) (1.999997 to 1.999998).
+    const best = tf.tensor4d(step.value.best, [n, h, w, c]);
+    norms(best, tf.tensor4d(x, [n, h, w, c])).l1.forEach((v) => expect(v).toBeCloseTo(2, 4));
+  });
 });
 
 describe('square in the language', () => {

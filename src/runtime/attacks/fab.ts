@@ -1,16 +1,16 @@
 /**
  * FAB-T: the targeted Fast Adaptive Boundary attack (Croce and Hein 2020, "Minimally distorted
- * adversarial examples with a fast adaptive boundary attack") under l_inf or l_2, as AutoAttack
- * runs it, counted against a budget eps.
+ * adversarial examples with a fast adaptive boundary attack") under l_inf, l_2 or l_1, as
+ * AutoAttack runs it, counted against a budget eps.
  *
  * Follows fra31/auto-attack, autoattack/fab_base.py (FABAttack.perturb with targeted=True and
  * attack_single_run), fab_pt.py (get_diff_logits_grads_batch_targeted) and fab_projections.py
- * (projection_linf, projection_l2):
+ * (projection_linf, projection_l2, projection_l1):
  * - For each target rank k = 2 .. targets + 1 (the k-th highest logit at the clean image, so the
  *   highest-scoring classes other than the label), and for each restart, one run on the images
  *   still classified correctly. Restart 0 starts at the clean image, later ones at
- *   x0 + (eps / 2) * u / ||u|| (u uniform in [-1, 1]^d for l_inf, standard normal for l_2),
- *   clipped to [0, 1]. A run's result counts only where it is misclassified and within eps.
+ *   x0 + (eps / 2) * u / ||u|| (u uniform in [-1, 1]^d for l_inf, standard normal for l_2 and
+ *   l_1; the norm is the attack's), clipped to [0, 1]. A run's result counts only where it is misclassified and within eps.
  * - A run repeats `steps` times: linearise f = z_target - z_label at x (one forward pass): the
  *   hyperplane <w, z> = b with w = grad f, b = <w, x> - f. Project both the current point x and
  *   the original x0 onto that hyperplane intersected with the [0, 1] box (minimal l_p
@@ -18,7 +18,12 @@
  *   to it), then x = clip01((x + eta d1) (1 - alpha) + (x0 + eta d2) alpha) with
  *   alpha = min(max(||d1|| / (||d1|| + ||d2||), 0), alpha_max) (norms at least 1e-8). Where the
  *   new x is misclassified (any class other than the label), it is kept if nearer to x0 than the
- *   run's best, and x steps back: x = x0 + beta (x - x0).
+ *   run's best, and x steps back: x = x0 + beta (x - x0). Every norm above (alpha's, the
+ *   distance to x0, the final check against eps) is the attack's own.
+ * - l_1 (projection_l1): the cheapest l_1 move changes the coordinates with the largest |w| first;
+ *   coordinates in descending order of |w| go to the box bound that moves <w, .> towards b until
+ *   one of them, moved only part of the way, reaches the hyperplane. Where even all of them at the
+ *   bound fall short, the point is that box corner.
  * - Images misclassified at the start, and those never fooled within eps, are returned unchanged.
  *
  * Deliberate differences: `targets` is capped at classes - 1 (the reference indexes past the
@@ -33,7 +38,7 @@ import { scaled, type Steps } from '../pace.js';
 import { tf } from '../tf.js';
 import { oneHot, unstepped, type Attack, type AttackParams, type AttackTarget, type SteppedAttack } from './base.js';
 
-type FabNorm = 'linf' | 'l2';
+type FabNorm = 'linf' | 'l2' | 'l1';
 
 interface FabOptions {
   norm: FabNorm;
@@ -177,10 +182,54 @@ export function fabProjectL2(t: ArrayLike<number>, wIn: ArrayLike<number>, bIn: 
   return d;
 }
 
+/**
+ * projection_l1 of fab_projections.py for one point t: the displacement d of least l_1 norm with
+ * <w, t + d> = b and t + d in [0, 1]^n. Coordinates in ascending order of 1 / |w| (the cost of
+ * moving <w, .> by one through them) move to the bound of the box that brings <w, .> towards b:
+ * the first lb of them all the way, the next by the rest; lb from the reference's binary search on
+ * the running remainder s. Where all of them at their bound fall short, d is that box corner.
+ */
+export function fabProjectL1(t: ArrayLike<number>, wIn: ArrayLike<number>, bIn: number): Float64Array {
+  const n = t.length;
+  const w = Float64Array.from(wIn);
+  let c = -bIn;
+  for (let i = 0; i < n; i++) c += w[i]! * t[i]!;
+  const sign = c >= 0 ? 1 : -1; // orient w so that c = <w, t> - b >= 0: d must lower <w, .> by c
+  for (let i = 0; i < n; i++) w[i]! *= sign;
+  c *= sign;
+  const indr = argsort(Float64Array.from(w, (v) => Math.min(Math.abs(1 / v), 1e12)));
+  // The box corner: each coordinate at the bound that lowers <w, .> (1 where w < 0, else 0).
+  const d = Float64Array.from(t, (v, i) => (w[i] !== 0 ? (w[i]! < 0 ? 1 : 0) - v : 0));
+  // s[k]: what is left of c once the first k coordinates (in indr's order) are at their bound.
+  const s = new Float64Array(n + 1);
+  s[0] = c;
+  for (let k = 0; k < n; k++) {
+    const j = indr[k]!;
+    s[k + 1] = s[k]! + Math.min(-w[j]! * t[j]!, w[j]! * (1 - t[j]!));
+  }
+  if (s[n]! < 0) {
+    let lb = 0;
+    let ub = n + 1;
+    for (let it = 0, nitermax = Math.ceil(Math.log2(n)); it < nitermax; it++) {
+      const mid = Math.floor((lb + ub) / 2);
+      if (s[mid]! > 0) lb = mid;
+      else ub = mid;
+    }
+    for (let k = lb; k < n; k++) d[indr[k]!] = 0;
+    const j = indr[lb]!;
+    d[j] = -s[lb]! / w[j]!;
+  }
+  for (let i = 0; i < n; i++) if (!(Math.abs(w[i]!) > 1e-8)) d[i] = 0;
+  return d;
+}
+
 function rowNorm(v: ArrayLike<number>, norm: FabNorm): number {
   let acc = 0;
-  for (let i = 0; i < v.length; i++) acc = norm === 'linf' ? Math.max(acc, Math.abs(v[i]!)) : acc + v[i]! ** 2;
-  return norm === 'linf' ? acc : Math.sqrt(acc);
+  for (let i = 0; i < v.length; i++) {
+    const a = Math.abs(v[i]!);
+    acc = norm === 'linf' ? Math.max(acc, a) : norm === 'l1' ? acc + a : acc + a * a;
+  }
+  return norm === 'l2' ? Math.sqrt(acc) : acc;
 }
 
 function distance(a: ArrayLike<number>, b: ArrayLike<number>, norm: FabNorm): number {
@@ -232,10 +281,12 @@ function diffAndGrad(t: AttackTarget, x: Float32Array, shape: number[], y: Int32
   }
 }
 
+const PROJECTIONS = { linf: fabProjectLinf, l2: fabProjectL2, l1: fabProjectL1 } as const;
+
 /** One FAB step on the host, in place on x1: project x1 and x0, combine with bias towards x0. */
 function fabStep(x1: Float32Array, x0: Float32Array, df: Float32Array, dg: Float32Array, o: FabOptions): void {
   const dim = x1.length / df.length;
-  const project = o.norm === 'linf' ? fabProjectLinf : fabProjectL2;
+  const project = PROJECTIONS[o.norm];
   for (let i = 0; i < df.length; i++) {
     const xi = x1.subarray(i * dim, (i + 1) * dim);
     const x0i = x0.subarray(i * dim, (i + 1) * dim);
@@ -328,7 +379,7 @@ function* singleRun(t: AttackTarget, inp: RunInput, o: FabOptions, r: Rng): Step
 function options(p: AttackParams): FabOptions {
   if (p.eps === undefined) throw new Error('fabt needs eps (its budget)');
   const norm = p.norm ?? 'linf';
-  if (norm !== 'linf' && norm !== 'l2') throw new Error(`fabt supports norm=linf and norm=l2, not ${norm}`);
+  if (norm !== 'linf' && norm !== 'l2' && norm !== 'l1') throw new Error(`fabt supports norm=linf, l2 and l1, not ${norm}`);
   return {
     norm,
     eps: p.eps,
