@@ -1,11 +1,14 @@
 /**
- * `trendc diff`: which two runs to compare, and the comparison printed for people. The comparison
- * itself (facts by meaning, result and parameter changes) is src/report/compare.ts.
+ * `trendc diff`: which two runs to compare, the comparison printed for people, and where its
+ * report goes. The comparison itself (facts by meaning, result and parameter changes) is
+ * src/report/compare.ts; the report (heatmaps of TM changes, accuracy charts) src/report/diff-report.ts.
  */
-import { relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { UserError } from '../compiler/diagnostics.js';
 import type { RunDiff, ResultChange, ResultKind } from '../report/compare.js';
 import type { RunRecord, Store } from '../store/store.js';
+import { describeFsError } from './output.js';
+import { defaultReportDir } from './run-report.js';
 
 export { diffRuns, RunFacts, type Change, type ChoiceChange, type Fact, type ResultChange, type ResultKind, type RunDiff } from '../report/compare.js';
 
@@ -118,4 +121,32 @@ export function renderDiff(d: RunDiff): string {
   }
   if (!d.added.length && !d.removed.length && !d.changed.length && !d.results.length && !d.choices.length) out.push('no differences');
   return out.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------- the diff report
+
+/** reports/<pipeline of run B>/diff-<A>-<B>, under the working directory. */
+export function defaultDiffReportDir(ra: RunRecord, rb: RunRecord): string {
+  return join(defaultReportDir(rb.pipeline), `diff-${ra.id}-${rb.id}`);
+}
+
+/**
+ * Writes the diff report to `dir`. A file system failure is returned as a message with the path
+ * and the reason (the diff itself is still printed); anything else is thrown.
+ */
+export async function writeDiffReportTo(
+  store: Store,
+  ra: RunRecord,
+  rb: RunRecord,
+  d: RunDiff,
+  dir: string,
+): Promise<{ reportDir?: string; marked?: { tm: number; accuracy: number }; error?: string }> {
+  const { writeDiffReport } = await import('../report/diff-report.js');
+  try {
+    return { reportDir: dir, marked: await writeDiffReport(store, ra, rb, d, dir) };
+  } catch (e) {
+    const why = describeFsError(e);
+    if (!why) throw e;
+    return { error: `the diff report could not be written to ${dir}: ${why} (--report-dir DIR writes it elsewhere, --no-report skips it)` };
+  }
 }

@@ -1,11 +1,13 @@
 /**
- * Reports: a directory with a Markdown summary, SVG figures and CSV/JSON tables, written from a
- * run record and the cache alone (so `trendc report RUN` can regenerate it at any time).
+ * Reports: a directory with a Markdown summary, SVG figures and CSV/JSON tables, and the same
+ * report as one self-contained HTML page with live charts (index.html), written from a run record
+ * and the cache alone (so `trendc report RUN` can regenerate it at any time).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parse } from '../compiler/parse.js';
 import type { RunRecord, Store } from '../store/store.js';
+import { renderHtml, type Chart } from './html.js';
 import { sections } from './sections.js';
 import { DAGGER, SMALL_N, SMALL_NOTE } from './stats.js';
 
@@ -27,7 +29,7 @@ export async function writeReport(store: Store, run: RunRecord, dir: string): Pr
       `and the number of images the value is a fraction of; ${DAGGER} marks a figure that rests on fewer than ${SMALL_N} images. CSV files beside each table hold the same numbers unformatted, with \`n\`, \`lo95\` and \`hi95\` columns.`,
     '',
   );
-  const ctx = { store, run, dir, files: [] as string[] };
+  const ctx = { store, run, dir, files: [] as string[], charts: new Map<string, Chart>() };
   for (const s of sections) {
     // A section that cannot read its artifacts (an unfamiliar summary shape, an old cache entry)
     // says so in the report instead of failing the run that produced the artifacts.
@@ -49,6 +51,7 @@ export async function writeReport(store: Store, run: RunRecord, dir: string): Pr
   md.push('## Steps', '', '| node | op | status | time |', '|---|---|---|---|');
   for (const n of run.nodes) md.push(`| \`${n.id}\` | ${n.op} | ${n.status} | ${n.ms !== undefined ? `${(n.ms / 1000).toFixed(1)}s` : ''} |`);
   writeFileSync(join(dir, 'index.md'), md.join('\n') + '\n');
+  writeFileSync(join(dir, 'index.html'), renderHtml(titleOf(run), md.join('\n') + '\n', ctx.charts));
   writeFileSync(
     join(dir, 'run.json'),
     JSON.stringify(

@@ -8,7 +8,9 @@ import { ratio, summaryAs, type MatrixAttackSummary, type OpName, type OpSummary
 import type { NodeInfo } from '../compiler/dag.js';
 import { saturating } from '../runtime/analysis/fit.js';
 import type { NodeMeta, RunNode, RunRecord, Store } from '../store/store.js';
+import type { TopLevelSpec } from 'vega-lite';
 import { barSpec, heatmapSpec, lineSpec, renderSvg, type Bar, type Cell, type Point } from './charts.js';
+import type { Chart } from './html.js';
 import { fmtFrac, fmtPct, prop, propCells, propHeader, propOf, type Prop } from './stats.js';
 
 export interface SectionContext {
@@ -16,6 +18,8 @@ export interface SectionContext {
   run: RunRecord;
   dir: string;
   files: string[];
+  /** Every figure written, by file name: its spec and SVG (index.html draws it as a live view). */
+  charts: Map<string, Chart>;
 }
 
 export type Section = (ctx: SectionContext) => Promise<string[]> | string[];
@@ -31,6 +35,8 @@ const namesOf = (n: RunNode): string[] => {
   return [...(own !== undefined ? [own] : []), ...(i.aliases ?? [])];
 };
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
+/** A Point's or Bar's interval fields from a proportion. */
+const bounds = (p: Prop | undefined) => (p?.ci ? { lo: p.ci.lo, hi: p.ci.hi, n: p.n } : {});
 
 function nodesOf(ctx: SectionContext, op: string): RunNode[] {
   return ctx.run.nodes.filter((n) => n.op === op && done(n));
@@ -63,6 +69,12 @@ function write(ctx: SectionContext, name: string, content: string): string {
   writeFileSync(join(ctx.dir, name), content);
   ctx.files.push(name);
   return name;
+}
+/** A figure: its SVG written beside index.md (returns the file name) and kept for index.html. */
+async function figure(ctx: SectionContext, name: string, spec: TopLevelSpec): Promise<string> {
+  const svg = await renderSvg(spec);
+  ctx.charts.set(name, { spec, svg });
+  return write(ctx, name, svg);
 }
 function csv(rows: Array<Array<string | number | null | undefined>>): string {
   return (
@@ -143,7 +155,7 @@ const models: Section = async (ctx) => {
       ips ?? '–',
     ]);
     data.push([name, arch, quantisation(s.spec), s.method, s.params, s.bestEpoch, ...propCells(val), ...propCells(test), ips]);
-    for (const h of s.history) curves.push({ series: name, x: h.epoch, y: h.valAcc, ...(nVal !== undefined ? { n: nVal } : {}) });
+    for (const h of s.history) curves.push({ series: name, x: h.epoch, y: h.valAcc, ...bounds(propOf(h.valAcc, nVal)) });
   }
   write(
     ctx,
@@ -164,7 +176,7 @@ const models: Section = async (ctx) => {
     ]),
   );
   const svg = curves.length
-    ? write(ctx, 'training.svg', await renderSvg(lineSpec('Validation accuracy per epoch', curves, 'epoch', 'validation accuracy', { integerX: true })))
+    ? await figure(ctx, 'training.svg', lineSpec('Validation accuracy per epoch', curves, 'epoch', 'validation accuracy', { integerX: true, errorBars: false }))
     : undefined;
   return [
     '## Models',
@@ -288,7 +300,7 @@ function tmCells(ax: MatrixAxes, a: MatrixAttackSummary): Cell[] {
 async function transferAttack(ctx: SectionContext, ax: MatrixAxes, a: MatrixAttackSummary, label: string, base: string): Promise<string[]> {
   const { l, ro, co, rows, cols } = ax;
   const heat = heatmapSpec(`TM under ${label}`, tmCells(ax, a), [...rows, 'avg'], [...cols, 'avg'], 'target', 'source');
-  const svg = write(ctx, `${base}.svg`, await renderSvg(heat));
+  const svg = await figure(ctx, `${base}.svg`, heat);
   write(
     ctx,
     `${base}.csv`,
@@ -360,7 +372,7 @@ function fitSeries(ax: MatrixAxes, attacks: MatrixAttackSummary[], fits: NonNull
     if (pairs.length > 12) continue;
     attacks.forEach((a, i) => {
       const v = a.tm[t]![c];
-      if (v !== null && v !== undefined) pts.push({ series, x: eps[i]!, y: v });
+      if (v !== null && v !== undefined) pts.push({ series, x: eps[i]!, y: v, ...bounds(tmProp(a, t, c)) });
     });
     const lo = Math.min(...eps);
     const hi = Math.max(...eps);
@@ -386,10 +398,10 @@ async function transferFits(
   const out = [
     '### TM versus eps',
     '',
-    'Transferred and generated counts each fit a(1 - exp(-b eps)); the dashed curves are the ratio of the fits (TREND appendix V).',
+    'Transferred and generated counts each fit a(1 - exp(-b eps)); the dashed curves are the ratio of the fits (TREND appendix V); error bars on the measured TMs are their 95% Wilson score intervals.',
     '',
   ];
-  if (pts.length) out.push(`![TM versus eps](${write(ctx, `${name}.svg`, await renderSvg(lineSpec('TM versus eps', pts, 'eps', 'TM')))})`, '');
+  if (pts.length) out.push(`![TM versus eps](${await figure(ctx, `${name}.svg`, lineSpec('TM versus eps', pts, 'eps', 'TM'))})`, '');
   // Three significant digits: when the counts grow linearly over the swept range, the fit
   // runs to a large a and a small b (only their product, the initial slope, is determined).
   const sig = (v: string | number) => String(Number(Number(v).toPrecision(3)));
@@ -512,8 +524,6 @@ function randomizedNote(ctx: SectionContext, ns: RunNode[]): string[] {
 function robustProp(s: OpSummary<'robust'> | undefined, rate: number | undefined = s?.accuracy): Prop | undefined {
   return s ? propOf(rate, s.n) : undefined;
 }
-/** A Point's or Bar's interval fields from a proportion. */
-const bounds = (p: Prop | undefined) => (p?.ci ? { lo: p.ci.lo, hi: p.ci.hi, n: p.n } : {});
 
 /** Accuracy under attack versus the swept parameter: chart (with 95% error bars) and CSV. */
 async function robustSweep(ctx: SectionContext, k: number, ns: RunNode[]): Promise<string[]> {
@@ -533,7 +543,7 @@ async function robustSweep(ctx: SectionContext, k: number, ns: RunNode[]): Promi
   const name = `evaluate${k}-sweep`;
   write(ctx, `${name}.csv`, csv([['series', key, ...propHeader('accuracy')], ...rows]));
   return [
-    `![accuracy versus ${key}](${write(ctx, `${name}.svg`, await renderSvg(lineSpec(`Accuracy under attack versus ${key}`, pts, key, 'accuracy', { yDomain: [0, 1] })))})`,
+    `![accuracy versus ${key}](${await figure(ctx, `${name}.svg`, lineSpec(`Accuracy under attack versus ${key}`, pts, key, 'accuracy', { yDomain: [0, 1] }))})`,
     '',
     `Error bars: 95% Wilson score intervals. Data (with n and the interval bounds): [${name}.csv](${name}.csv)`,
     '',
@@ -600,7 +610,7 @@ async function ensemblesAgainstMembers(ctx: SectionContext, k: number, ns: RunNo
   out.push(`Data: [${name}.csv](${name}.csv)`, '');
   if (!swept)
     out.push(
-      `![ensemble versus members](${write(ctx, `${name}.svg`, await renderSvg(barSpec('Accuracy under attack: ensemble and members (95% intervals)', bars, 'accuracy')))})`,
+      `![ensemble versus members](${await figure(ctx, `${name}.svg`, barSpec('Accuracy under attack: ensemble and members (95% intervals)', bars, 'accuracy'))})`,
       '',
     );
   return out;
@@ -714,16 +724,16 @@ const smoothing: Section = async (ctx) => {
   const mCount = new Set(byM.map((p) => p.x)).size;
   if (sdCount > 1)
     out.push(
-      `![accuracy versus sd](${write(ctx, 'smoothing-sd.svg', await renderSvg(lineSpec('Accuracy versus noise sd', bySd, 'noise sd', 'accuracy', { yDomain: [0, 1] })))})`,
+      `![accuracy versus sd](${await figure(ctx, 'smoothing-sd.svg', lineSpec('Accuracy versus noise sd', bySd, 'noise sd', 'accuracy', { yDomain: [0, 1] }))})`,
       '',
     );
   if (mCount > 1) {
     out.push(
-      `![accuracy versus m](${write(ctx, 'smoothing-m.svg', await renderSvg(lineSpec('Accuracy versus samples m', byM, 'samples m', 'accuracy', { logX: true, yDomain: [0, 1] })))})`,
+      `![accuracy versus m](${await figure(ctx, 'smoothing-m.svg', lineSpec('Accuracy versus samples m', byM, 'samples m', 'accuracy', { logX: true, yDomain: [0, 1] }))})`,
       '',
     );
     out.push(
-      `![inference cost versus m](${write(ctx, 'smoothing-cost.svg', await renderSvg(lineSpec('Inference cost per image versus m', cost, 'samples m', 'ms per image', { logX: true })))})`,
+      `![inference cost versus m](${await figure(ctx, 'smoothing-cost.svg', lineSpec('Inference cost per image versus m', cost, 'samples m', 'ms per image', { logX: true }))})`,
       '',
     );
   }

@@ -58,6 +58,11 @@ describe('line charts', () => {
     const withCi = pts.map((p) => ({ ...p, lo: 0.4, hi: 0.6, n: 50 }));
     expect(rules(await renderSvg(lineSpec('t', withCi, 'eps', 'acc')))).toBe(2);
     expect(rules(await renderSvg(lineSpec('t', pts, 'eps', 'acc')))).toBe(0);
+    // Training curves keep the intervals in the points' tooltips only.
+    const tooltipOnly = await renderSvg(lineSpec('t', withCi, 'epoch', 'acc', { errorBars: false }));
+    expect(rules(tooltipOnly)).toBe(0);
+    const points = tooltipOnly.match(/<g class="mark-symbol role-mark[\s\S]*?<\/g>/)![0];
+    expect(points.match(/aria-label="[^"]*95% low: 0\.400; 95% high: 0\.600; n: 50"/g)).toHaveLength(2);
   });
 
   it('bar charts draw error bars where an interval is given', async () => {

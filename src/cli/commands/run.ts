@@ -11,7 +11,7 @@ import type { SlurmFlags } from '../../runtime/executor/slurm/resources.js';
 import { explainNodes, lastFinishedRun, type Explained } from '../../runtime/executor/explain.js';
 import { countStatuses } from '../../runtime/executor/records.js';
 import type { RunRecord } from '../../store/store.js';
-import { diffRuns, pickRuns, renderDiff } from '../diff.js';
+import { defaultDiffReportDir, diffRuns, pickRuns, renderDiff, writeDiffReportTo } from '../diff.js';
 import { EXIT, json, table } from '../output.js';
 import { loadOps } from '../ops.js';
 import { loadPlan } from '../pipeline.js';
@@ -292,11 +292,20 @@ function runRow(r: RunRecord): string[] {
   ];
 }
 
+interface DiffOpts {
+  file?: string;
+  minDelta: string;
+  cache?: string;
+  json?: boolean;
+  reportDir?: string;
+  report?: boolean;
+}
+
 function registerDiff(program: Command, setCode: SetCode): void {
   program
     .command('diff')
     .description(
-      'compare two runs: result changes by name (accuracies, TM cells, ensembles) with sample sizes, then nodes added, removed and changed (default: the last two runs of the pipeline)',
+      'compare two runs: result changes by name (accuracies, TM cells, ensembles) with sample sizes, then nodes added, removed and changed (default: the last two runs of the pipeline); writes a diff report',
     )
     .argument('[runA]', 'earlier run id (or prefix), or a .trend file')
     .argument('[runB]', 'later run id (or prefix)')
@@ -304,17 +313,28 @@ function registerDiff(program: Command, setCode: SetCode): void {
     .option('--min-delta <x>', 'list numeric changes at least this large (smaller ones are counted)', '0.01')
     .option('--cache <dir>', 'cache directory')
     .option('--json', 'print everything as JSON')
-    .action((a: string | undefined, b: string | undefined, o: { file?: string; minDelta: string; cache?: string; json?: boolean }) => {
+    .option('--report-dir <dir>', 'where to write the diff report (default reports/<pipeline>/diff-<runA>-<runB>)')
+    .option('--no-report', 'do not write a diff report')
+    .action((a: string | undefined, b: string | undefined, o: DiffOpts) => {
       const minDelta = Number(o.minDelta);
       if (!Number.isFinite(minDelta) || minDelta < 0) throw new UserError(`--min-delta must be a non-negative number, got ${o.minDelta}`);
       // `trendc diff FILE`: the last two runs of that pipeline.
       const file = o.file ?? (a && !b && /\.trend$/.test(a) ? a : undefined);
-      return withStore(o.cache, {}, (store) => {
+      return withStore(o.cache, {}, async (store) => {
         const [ra, rb] = pickRuns(store, file === a ? undefined : a, b, file);
         const d = diffRuns(ra, rb, store, minDelta);
-        if (o.json) process.stdout.write(json(d) + '\n');
-        else process.stdout.write(renderDiff(d));
-        setCode(EXIT.ok);
+        const report = o.report === false ? {} : await writeDiffReportTo(store, ra, rb, d, resolve(o.reportDir ?? defaultDiffReportDir(ra, rb)));
+        if (o.json) process.stdout.write(json({ ...d, report: report.reportDir ?? null }) + '\n');
+        else {
+          process.stdout.write(renderDiff(d));
+          if (report.reportDir) {
+            const m = report.marked!;
+            const beyond = `${m.tm} TM cell${m.tm === 1 ? '' : 's'} and ${m.accuracy} accurac${m.accuracy === 1 ? 'y' : 'ies'} changed beyond their 95% intervals`;
+            process.stdout.write(`report: ${relative(process.cwd(), report.reportDir) || '.'}/index.md and index.html (${beyond})\n`);
+          }
+        }
+        if (report.error) process.stderr.write(`trendc: ${report.error}\n`);
+        setCode(report.error ? EXIT.failed : EXIT.ok);
       });
     });
 }
