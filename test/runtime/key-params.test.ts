@@ -35,7 +35,12 @@ import { createOps } from '../../src/runtime/ops/registry.js';
 import { rng } from '../../src/runtime/rng.js';
 import { tf } from '../../src/runtime/tf.js';
 import { imageBatch, labelBatch, range } from '../../src/runtime/training/batches.js';
-import { plan } from '../helpers/compile.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { checkSource, planChecked } from '../../src/compiler/compile.js';
+import { encodeSafetensors } from '../../src/runtime/export.js';
+import { inspectWeights } from '../../src/runtime/models/inspect-weights.js';
 
 /**
  * Every operation, training method, attack, quantiser, noise and classifier kind, at toy sizes on
@@ -284,8 +289,30 @@ describe('every key parameter changes what its operation produces', () => {
   beforeAll(async () => {
     await selectBackend('wasm');
     ops = createOps('wasm');
-    for (const src of [PIPELINE]) {
-      const pl: Planned = { dag: await plan(src), artifacts: new Map() };
+    // An imported model: weights written in trend's own layout for an mlp on MNIST.
+    const w = join(mkdtempSync(join(tmpdir(), 'trend-keys-')), 'w.safetensors');
+    const spec = {
+      arch: 'mlp',
+      width: 1 / 8,
+      shape: [28, 28, 1],
+      classes: 10,
+      input: null,
+      weightBits: null,
+      activationBits: null,
+      noise: {},
+      mean: [0.13],
+      std: [0.31],
+    };
+    const donor = Model.create(spec as Parameters<typeof Model.create>[0], 5);
+    const named = Object.fromEntries(Object.entries(donor.tensors()).map(([k, t]) => [k.replace(/^p\//, ''), t]));
+    writeFileSync(w, encodeSafetensors(named, { format: 'trend' }));
+    donor.dispose();
+    for (const src of [PIPELINE + `model w = mlp width=1/8 weights="${w}"\nevaluate w against fgsm eps=1/10 with images=8 batch=4\n`]) {
+      const c = checkSource(src, 'test.trend');
+      if (!c.checked) throw new Error(c.diagnostics.map((d) => d.message).join('\n'));
+      const weights = await inspectWeights(c.checked);
+      expect(weights.diagnostics).toEqual([]);
+      const pl: Planned = { dag: await planChecked(c.checked, '0.0.0-test', 'test-identity', weights.checksums), artifacts: new Map() };
       for (const n of pl.dag.nodes) pl.artifacts.set(n.id, await runOp(pl, n, jsonSafe(n.params)));
       planned.push(pl);
     }
@@ -303,7 +330,7 @@ describe('every key parameter changes what its operation produces', () => {
     for (const k of Object.keys(ENSEMBLE_PARAMS)) schemaNames.set(k, 'ensemble');
     for (const k of Object.keys(SMOOTH_PARAMS)) schemaNames.set(k, 'smooth');
     // Written under another name in the key, or kept out of it on purpose.
-    const renamed: Record<string, string> = { qstats: 'stats', path: 'identity', attacks: 'attack', pair: 'attack' };
+    const renamed: Record<string, string> = { qstats: 'stats', path: 'identity', attacks: 'attack', pair: 'attack', weights: 'checksum' };
     const missing = [...schemaNames].filter(([k]) => !names.has(renamed[k] ?? k)).map(([k, where]) => `${where}: ${k}`);
     expect(missing).toEqual([]);
   });
