@@ -5,7 +5,7 @@
 import { benchAutoattack, benchMatrix, benchPgd } from './attacks.js';
 import { benchCnn } from './cnn.js';
 import { benchCompiler } from './compiler.js';
-import { benchExecutor } from './executor.js';
+import { benchExecutor, benchStartup } from './executor.js';
 import { printFigures, type Figure } from './figures.js';
 import { benchSlurm } from './slurm.js';
 
@@ -17,6 +17,7 @@ const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefi
 const suites: Record<string, () => Promise<Figure[]>> = {
   compiler: () => benchCompiler(quick),
   executor: () => benchExecutor(quick),
+  startup: async () => benchStartup(quick),
   cnn: async () => {
     const out: Figure[] = [];
     for (const b of ['wasm', 'tensorflow', 'tensorflow-gpu', 'webgpu'] as const) {

@@ -15,5 +15,12 @@ for (const stream of [process.stdout, process.stderr]) {
     throw e;
   });
 }
+// `trendc --version` alone answers from the package version, without loading the CLI (start-up).
+const args = process.argv.slice(2);
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  const { PACKAGE_VERSION } = await import(new URL('../dist/src/version.js', import.meta.url).href);
+  process.stdout.write(`${PACKAGE_VERSION}\n`);
+  process.exit(0);
+}
 const { main: run } = await import(main.href);
 process.exitCode = await run(process.argv);

@@ -62,12 +62,14 @@ function listOf(xs: string[]): string {
 }
 
 export class TrendParser extends CstParser {
-  constructor() {
+  /** validate: run Chevrotain's grammar checks (ambiguities, left recursion); the tests do, the CLI skips them (start-up). */
+  constructor(opts: { validate?: boolean } = {}) {
     super(T.allTokens, {
       recoveryEnabled: true,
       maxLookahead: 3,
       nodeLocationTracking: 'full',
       errorMessageProvider: errorMessages,
+      skipValidations: !opts.validate,
     });
     this.performSelfAnalysis();
   }

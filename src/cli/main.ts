@@ -8,17 +8,26 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from '../compiler/diagnostics.js';
 import { StoreError } from '../store/fsx.js';
 import { PACKAGE_VERSION } from '../version.js';
-import { registerCacheCommands } from './commands/cache.js';
-import { checkCommand } from './commands/check.js';
-import { registerExecNode } from './commands/exec-node.js';
-import { fmtCommand } from './commands/fmt.js';
-import { registerStatus } from './commands/status.js';
-import { planCommand } from './commands/plan.js';
-import { registerRunCommands } from './commands/run.js';
 import { describeFsError, EXIT } from './output.js';
 import { ExitError } from './pipeline.js';
 
-export function buildProgram(setCode: (c: number) => void): Command {
+type SetCode = (c: number) => void;
+type Registrar = (program: Command, setCode: SetCode) => void;
+
+/**
+ * The modules that register the commands, in help order, each imported only when its command is
+ * run (or for the full help): `trendc check` never loads the executor, the store or LMDB.
+ */
+const REGISTRARS: Array<{ commands: string[]; load: () => Promise<Registrar> }> = [
+  { commands: ['check', 'plan', 'fmt'], load: async () => (await import('./commands/static.js')).registerStaticCommands },
+  { commands: ['run', 'explain', 'runs', 'diff', 'report'], load: async () => (await import('./commands/run.js')).registerRunCommands },
+  { commands: ['status'], load: async () => (await import('./commands/status.js')).registerStatus },
+  { commands: ['exec-node'], load: async () => (await import('./commands/exec-node.js')).registerExecNode },
+  { commands: ['cache', 'export'], load: async () => (await import('./commands/cache.js')).registerCacheCommands },
+];
+
+/** The program with the commands `argv` can reach: one command's module, or all (help, typos). */
+export async function buildProgram(setCode: SetCode, argv: string[] = []): Promise<Command> {
   const program = new Command();
   program
     .name('trendc')
@@ -26,35 +35,9 @@ export function buildProgram(setCode: (c: number) => void): Command {
     .version(PACKAGE_VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-
-  program
-    .command('check')
-    .description('check pipelines and print diagnostics (exit 2 on errors)')
-    .argument('<files...>', '.trend files')
-    .option('--json', 'print diagnostics as JSON')
-    .action(async (files: string[], o: { json?: boolean }) => setCode(await checkCommand(files, o)));
-
-  program
-    .command('plan')
-    .description('print the DAG: nodes, keys, edges')
-    .argument('<file>', '.trend file')
-    .option('--json', 'print the DAG as JSON')
-    .option('--dot', 'print the DAG in Graphviz DOT')
-    .option('--cache <dir>', 'cache directory (to mark what is cached)')
-    .action(async (file: string, o: { json?: boolean; dot?: boolean; cache?: string }) => setCode(await planCommand(file, o)));
-
-  program
-    .command('fmt')
-    .description('format pipelines canonically (prints to stdout unless --write or --check)')
-    .argument('<files...>', '.trend files')
-    .option('--check', 'exit 1 if a file is not formatted')
-    .option('--write', 'rewrite the files in place')
-    .action(async (files: string[], o: { check?: boolean; write?: boolean }) => setCode(await fmtCommand(files, o)));
-
-  registerRunCommands(program, setCode);
-  registerStatus(program, setCode);
-  registerExecNode(program, setCode);
-  registerCacheCommands(program, setCode);
+  const first = argv[2];
+  const one = REGISTRARS.find((r) => first !== undefined && r.commands.includes(first));
+  for (const r of one ? [one] : REGISTRARS) (await r.load())(program, setCode);
   for (const c of program.commands) {
     c.exitOverride();
     c.showHelpAfterError('(run with --help for usage)');
@@ -64,7 +47,7 @@ export function buildProgram(setCode: (c: number) => void): Command {
 
 export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.ok;
-  const program = buildProgram((c) => (code = c));
+  const program = await buildProgram((c) => (code = c), argv);
   try {
     await program.parseAsync(argv);
     return code;

@@ -107,3 +107,20 @@ describe('the CST visitor', () => {
     expect(() => new Missing('f.trend')).toThrow(/selItem/);
   });
 });
+
+describe('the grammar itself', () => {
+  it('passes every Chevrotain definition check (the CLI skips them at start-up)', async () => {
+    const { makeLexer } = await import('../../grammar/lexer.js');
+    const { TrendParser } = await import('../../grammar/parser.js');
+    const lexer = makeLexer(true);
+    expect(lexer.lexerDefinitionErrors).toEqual([]);
+    // With validations on, performSelfAnalysis throws on ambiguity, left recursion and the like.
+    const parser = new TrendParser({ validate: true });
+    expect(parser.definitionErrors).toEqual([]);
+    // The validating and the start-up lexer tokenize alike.
+    const text = 'model a = cnn width=1/4 quant input 2bit\nevaluate a against pgd eps=8/255 union\n';
+    const strip = (ts: Array<{ image: string; tokenType: { name: string } }>) => ts.map((t) => [t.tokenType.name, t.image]);
+    const { TrendLexer } = await import('../../grammar/lexer.js');
+    expect(strip(lexer.tokenize(text).tokens)).toEqual(strip(TrendLexer.tokenize(text).tokens));
+  });
+});

@@ -167,3 +167,29 @@ describe('status', () => {
     expect(status().nodes.find((n) => n.id === 'train/a')!.state).toBe('to run');
   });
 });
+
+describe('start-up paths', () => {
+  it('--version answers alone; help lists every command; each command is reachable and a typo gets a suggestion', () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    for (const v of ['--version', '-V']) expect(trendc([v], { cwd: dir })).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+    const help = trendc(['--help'], { cwd: dir }).stdout;
+    const listed = [...help.matchAll(/^ {2}([a-z-]+)(?: \[options\]| <| \[|\s{2})/gm)].map((m) => m[1]);
+    expect(listed).toEqual(['check', 'plan', 'fmt', 'run', 'explain', 'runs', 'diff', 'report', 'status', 'exec-node', 'cache', 'export', 'help']);
+    // Each command's own module is loaded for it alone: its help works and names its options.
+    for (const [cmd, option] of [
+      ['check', '--json'],
+      ['plan', '--dot'],
+      ['run', '--executor'],
+      ['status', '--cache'],
+      ['export', '--format'],
+      ['cache', 'verify'],
+      ['exec-node', '--job'],
+    ])
+      expect(trendc([cmd, '--help'], { cwd: dir }).stdout, cmd).toContain(option);
+    const typo = trendc(['chek', 'toy.trend'], { cwd: dir });
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/Did you mean check\?/);
+    expect(existsSync(join(dir, 'cache'))).toBe(false);
+  });
+});

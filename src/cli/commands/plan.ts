@@ -3,11 +3,12 @@
  * marked cached / running / to run against the store (where one exists; none is made).
  */
 import type { Dag } from '../../compiler/dag.js';
-import { stateCounts } from '../../runtime/executor/status.js';
 import { EXIT, json, table } from '../output.js';
-import { pipelineStatus } from './status.js';
 
 export async function planCommand(file: string, o: { json?: boolean; dot?: boolean; cache?: string }): Promise<number> {
+  // The store is opened (and its modules loaded) only here, so `check` and `fmt` never load it.
+  const { pipelineStatus } = await import('./status.js');
+  const { stateCounts } = await import('../../runtime/executor/status.js');
   const { dag, states } = await pipelineStatus(file, o.cache);
   const state = new Map(states.map((s) => [s.id, s.state as string]));
   if (o.json) process.stdout.write(json(dagJson(dag, state)) + '\n');
