@@ -145,21 +145,35 @@ export function projectL1BoxRows(x: ArrayLike<number>, d: ArrayLike<number>, n: 
   return out;
 }
 
-/** The alpha >= 0 with sum_j (clip(alpha, lo_j, hi_j) - lo_j) = extra (0 < extra <= sum (hi - lo)). */
+/**
+ * The alpha >= 0 with sum_j (clip(alpha, lo_j, hi_j) - lo_j) = extra (0 < extra <= sum (hi - lo)).
+ * Walks the breakpoints in ascending order (at equal values the lo_j first): the lo_j and hi_j
+ * sorted apart as typed arrays and merged, which is the order of one sort of (value, kind) pairs.
+ */
 function threshold(lo: Float64Array, hi: Float64Array, extra: number): number {
-  const events: Array<[number, number]> = [];
-  for (let j = 0; j < lo.length; j++) if (hi[j]! > lo[j]!) events.push([lo[j]!, 1], [hi[j]!, -1]);
-  events.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  let m = 0;
+  for (let j = 0; j < lo.length; j++) if (hi[j]! > lo[j]!) m++;
+  const los = new Float64Array(m);
+  const his = new Float64Array(m);
+  for (let j = 0, k = 0; j < lo.length; j++) {
+    if (!(hi[j]! > lo[j]!)) continue;
+    los[k] = lo[j]!;
+    his[k++] = hi[j]!;
+  }
+  los.sort();
+  his.sort();
   // g(alpha) = sum (clip - lo) is 0 up to the first breakpoint, then rises with slope = #open.
   let g = 0;
   let slope = 0;
-  let prev = events.length ? events[0]![0] : 0;
-  for (const [v, kind] of events) {
+  let prev = m ? los[0]! : 0;
+  for (let a = 0, b = 0; a < m || b < m;) {
+    const opens = a < m && los[a]! <= his[b]!; // his[b] is defined while b < m, and a < m before b ends
+    const v = opens ? los[a++]! : his[b++]!;
     const next = g + slope * (v - prev);
     if (next >= extra && slope > 0) return prev + (extra - g) / slope;
     g = next;
     prev = v;
-    slope += kind;
+    slope += opens ? 1 : -1;
   }
   return prev;
 }
