@@ -12,7 +12,9 @@ module's logits on x.npy are first compared with trend's (logits.npy); then each
 alone on all N images, with AutoAttack's 'standard' settings (APGD-CE 100 iterations 1 restart,
 APGD-T 9 targets, FAB-T 9 targets, Square 5000 queries p_init 0.8 without the rescaled schedule;
 `square-resc` is Square with resc_schedule=True, the schedule trend's square follows), and
-`standard` is AutoAttack(version='standard').run_standard_evaluation. Prints one JSON object:
+`standard` is AutoAttack(version='standard').run_standard_evaluation. Under L1 the settings are
+set_version's for L1: APGD-CE with 5 restarts and use_largereps, APGD-T with 5 target classes and
+use_largereps; FAB-T and Square as above, under L1. Prints one JSON object:
 robust accuracy per attack, and per image a 0/1 string (1 = robust) for comparison with trend's.
 """
 import argparse
@@ -72,7 +74,7 @@ def flags_of(model, x, y, adv, norm, eps):
     with torch.no_grad():
         ok = model(adv).argmax(1) == y
     d = (adv - x).reshape(x.shape[0], -1)
-    size = d.abs().max(1)[0] if norm == 'Linf' else d.norm(dim=1)
+    size = d.abs().max(1)[0] if norm == 'Linf' else d.abs().sum(1) if norm == 'L1' else d.norm(dim=1)
     over = size > eps * (1 + 1e-5)
     return (ok | over), int(over.sum())
 
@@ -82,11 +84,15 @@ def run_one(name, model, x, y, norm, eps, seed):
     from autoattack.fab_pt import FABAttack_PT
     from autoattack.square import SquareAttack
 
+    l1 = norm == 'L1'  # set_version('standard') under L1: 5 restarts / 5 targets, use_largereps
     if name == 'apgd-ce':
-        a = APGDAttack(model, n_iter=100, norm=norm, n_restarts=1, eps=eps, seed=seed, loss='ce', eot_iter=1, rho=.75, device='cpu')
+        a = APGDAttack(model, n_iter=100, norm=norm, n_restarts=5 if l1 else 1, eps=eps, seed=seed, loss='ce', eot_iter=1, rho=.75, device='cpu')
+        a.use_largereps = l1
         return a.perturb(x, y)
     if name == 'apgd-t':
-        a = APGDAttack_targeted(model, n_iter=100, norm=norm, n_restarts=1, eps=eps, seed=seed, eot_iter=1, rho=.75, n_target_classes=9, device='cpu')
+        a = APGDAttack_targeted(model, n_iter=100, norm=norm, n_restarts=1, eps=eps, seed=seed, eot_iter=1, rho=.75, n_target_classes=5 if l1 else 9,
+                                device='cpu')
+        a.use_largereps = l1
         return a.perturb(x, y)
     if name == 'fab-t':
         a = FABAttack_PT(model, norm=norm, n_restarts=1, n_iter=100, eps=eps, seed=seed, targeted=True, n_target_classes=9, device='cpu')
@@ -103,7 +109,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--aa', required=True, help="folder holding the reference's autoattack package")
     ap.add_argument('--case', required=True)
-    ap.add_argument('--norm', choices=['Linf', 'L2'], required=True)
+    ap.add_argument('--norm', choices=['Linf', 'L2', 'L1'], required=True)
     ap.add_argument('--eps', type=float, required=True)
     ap.add_argument('--attacks', default='apgd-ce,apgd-t,fab-t,square,square-resc,standard')
     ap.add_argument('--seed', type=int, default=0)

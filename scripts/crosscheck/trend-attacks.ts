@@ -1,8 +1,9 @@
 /**
- * `npx tsx scripts/crosscheck/trend-attacks.ts --case DIR --norm linf|l2 --eps E [--attacks
+ * `npx tsx scripts/crosscheck/trend-attacks.ts --case DIR --norm linf|l2|l1 --eps E [--attacks
  * apgd-ce,apgd-t,fab-t,square,square-resc,standard] [--seed 0] [--n 0]`: runs trend's attacks (ATTACK_IMPLS)
  * on a cross-check case (export-case.ts) with AutoAttack's 'standard' settings, all N images in
- * one batch, and prints one JSON object in reference.py's shape: robust accuracy per attack and,
+ * one batch (under l1, set_version's l_1 settings: APGD-CE 5 restarts and APGD-T 5 targets, both
+ * with largereps), and prints one JSON object in reference.py's shape: robust accuracy per attack and,
  * per image, a 0/1 string (1 = robust). `standard` is trend's `autoattack` when the registry has
  * one, else the composite of the four (an image is robust when every attack left it robust, as
  * AutoAttack's cascade counts it). Attacks not (yet) in the registry are reported as missing.
@@ -27,10 +28,11 @@ function arg(name: string, dflt?: string): string {
 }
 
 /** The reference's names, trend's attacks and AutoAttack's standard settings for each. */
-function settings(norm: 'linf' | 'l2', eps: number): Record<string, { attack: string; params: AttackParams & { resc_schedule?: boolean } }> {
+function settings(norm: 'linf' | 'l2' | 'l1', eps: number): Record<string, { attack: string; params: AttackParams & { resc_schedule?: boolean } }> {
+  const l1 = norm === 'l1';
   return {
-    'apgd-ce': { attack: 'apgd', params: { eps, norm, steps: 100, restarts: 1, loss: 'ce', rho: 0.75 } },
-    'apgd-t': { attack: 'apgdt', params: { eps, norm, steps: 100, restarts: 1, targets: 9, rho: 0.75 } },
+    'apgd-ce': { attack: 'apgd', params: { eps, norm, steps: 100, restarts: l1 ? 5 : 1, loss: 'ce', rho: 0.75, ...(l1 ? { largereps: true } : {}) } },
+    'apgd-t': { attack: 'apgdt', params: { eps, norm, steps: 100, restarts: 1, targets: l1 ? 5 : 9, rho: 0.75, ...(l1 ? { largereps: true } : {}) } },
     'fab-t': { attack: 'fabt', params: { eps, norm, steps: 100, restarts: 1, targets: 9, alpha_max: 0.1, eta: 1.05, beta: 0.9 } },
     // AutoAttack runs Square with resc_schedule=False; `square-resc` is SquareAttack's own default.
     square: { attack: 'square', params: { eps, norm, queries: 5000, p_init: 0.8, restarts: 1, resc_schedule: false } },
@@ -60,7 +62,7 @@ interface Result {
 
 async function main(): Promise<void> {
   const dir = arg('case');
-  const norm = arg('norm').toLowerCase() as 'linf' | 'l2';
+  const norm = arg('norm').toLowerCase() as 'linf' | 'l2' | 'l1';
   const eps = Number(arg('eps'));
   const seed = Number(arg('seed', '0'));
   const names = arg('attacks', 'apgd-ce,apgd-t,fab-t,square,square-resc,standard').split(',');
