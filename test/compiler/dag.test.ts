@@ -182,7 +182,7 @@ describe('canonical encoding', () => {
     const versions = dag.nodes
       .filter((n) => n.op === 'robust')
       .map((n) => {
-        const a = (n.params as { attack: { params: { norm: string; version: string }; version?: number } }).attack;
+        const a = (n.params as unknown as { attack: { params: { norm: string; version: string }; version?: number } }).attack;
         return [a.params.norm, a.params.version, a.version];
       });
     expect(versions).toEqual([

@@ -116,7 +116,7 @@ describe('the grammar itself', () => {
     expect(lexer.lexerDefinitionErrors).toEqual([]);
     // With validations on, performSelfAnalysis throws on ambiguity, left recursion and the like.
     const parser = new TrendParser({ validate: true });
-    expect(parser.definitionErrors).toEqual([]);
+    expect((parser as unknown as { definitionErrors: unknown[] }).definitionErrors).toEqual([]);
     // The validating and the start-up lexer tokenize alike.
     const text = 'model a = cnn width=1/4 quant input 2bit\nevaluate a against pgd eps=8/255 union\n';
     const strip = (ts: Array<{ image: string; tokenType: { name: string } }>) => ts.map((t) => [t.tokenType.name, t.image]);
