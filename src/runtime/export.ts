@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../compiler/diagnostics.js';
 import type { Store } from '../store/store.js';
-import { decodeArtifact, type TensorData } from './artifact.js';
+import { decodeArtifact, tensor, type TensorData } from './artifact.js';
 import type { ModelSpec } from './models/model.js';
 import { checkModelExport, modelFiles, type ModelExportOptions } from './onnx/export-model.js';
 
@@ -88,7 +88,17 @@ export async function exportArtifact(store: Store, key: string, out: string, opt
   if (meta.op === 'train') {
     const tensors = Object.fromEntries(Object.entries(a.tensors).map(([k, t]) => [k.replace(/^p\//, ''), t]));
     const model = await modelFiles(a.summary as unknown as Record<string, unknown>, tensors, key, opts);
-    write('model.safetensors', encodeSafetensors(tensors, { format: 'trend', key, layout: 'NHWC; conv HWIO; dense [in, out]' }));
+    // The input normalisation travels with the weights (normalize/mean, normalize/std: what
+    // `weights=` reads), so an import predicts as the original whatever split its pipeline has.
+    const spec = (a.summary as unknown as { spec?: { mean?: number[]; std?: number[] } }).spec;
+    const norm: Record<string, TensorData> =
+      spec?.mean && spec.std
+        ? {
+            'normalize/mean': tensor('float32', [spec.mean.length], Float32Array.from(spec.mean)),
+            'normalize/std': tensor('float32', [spec.std.length], Float32Array.from(spec.std)),
+          }
+        : {};
+    write('model.safetensors', encodeSafetensors({ ...tensors, ...norm }, { format: 'trend', key, layout: 'NHWC; conv HWIO; dense [in, out]' }));
     write('model.json', JSON.stringify(model.json, null, 2) + '\n');
     if (model.onnx) write('model.onnx', model.onnx);
   } else if (meta.op === 'matrix') {

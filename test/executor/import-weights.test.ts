@@ -113,6 +113,26 @@ evaluate e against agd eps=0.1 steps=2 step=0.05 with images=50
     expect(keys['robust/agd/e']).toBeDefined();
   }, 300_000);
 
+  it('an export carries its input normalisation: imported into a pipeline with another training split, it predicts as the original', async () => {
+    const f = readSafetensorsF32(exportedModel);
+    expect(f['normalize/mean']!.shape).toEqual([1]);
+    expect(f['normalize/std']!.shape).toEqual([1]);
+    // Another subset gives other statistics, which the imported model must not take.
+    const other = HEAD.replace('train=300', 'train=120') + 'model b = cnn width=1/8 weights="exp/model.safetensors"\n';
+    writeFileSync(join(dir, 'other.trend'), other);
+    expect((await trendc(['run', 'other.trend', '--quiet', '--no-report'], { cwd: dir })).code).toBe(0);
+    const keys = await planKeys(dir, 'other.trend');
+    const spec = async (m: string) => JSON.parse((await exported(dir, keys[`train/${m}`]!, 'summary.json')).toString()).summary.spec;
+    const [trainedHere, importedSpec] = [await spec('a'), await spec('b')];
+    const original = JSON.parse(readFileSync(join(dir, 'exp', 'summary.json'), 'utf8')).summary;
+    expect(trainedHere.mean).not.toEqual(original.spec.mean);
+    // Stored as float32, as the weights are.
+    expect(importedSpec.mean[0]).toBe(Math.fround(original.spec.mean[0]));
+    expect(importedSpec.std[0]).toBe(Math.fround(original.spec.std[0]));
+    const imported = JSON.parse((await exported(dir, keys['train/b']!, 'summary.json')).toString()).summary;
+    expect(imported.testAccuracy).toBe(original.testAccuracy);
+  }, 300_000);
+
   it("the key follows the file's bytes: a moved copy keeps it, a changed byte changes it and everything downstream", async () => {
     const pipe = (path: string) => HEAD + `model b = cnn width=1/8 weights="${path}"\nevaluate b against pgd eps=0.1 steps=2 step=0.05 with images=20\n`;
     writeFileSync(join(dir, 'k1.trend'), pipe('exp/model.safetensors'));
