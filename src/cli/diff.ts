@@ -6,6 +6,7 @@
 import { join, relative, resolve } from 'node:path';
 import { UserError } from '../compiler/diagnostics.js';
 import type { RunDiff, ResultChange, ResultKind } from '../report/compare.js';
+import { beyondIntervals } from '../report/stats.js';
 import type { RunRecord, Store } from '../store/store.js';
 import { describeFsError } from './output.js';
 import { defaultReportDir } from './run-report.js';
@@ -63,8 +64,13 @@ const FRACTIONS: ReadonlySet<ResultKind> = new Set(['accuracy', 'tm', 'ensemble'
 function figures(r: ResultChange): [string, string, string] {
   const ints = !FRACTIONS.has(r.kind) && [r.before, r.after].every((v) => v === null || Number.isInteger(v));
   const f = (v: number | null) => (v === null ? '–' : ints ? String(v) : Math.abs(v) >= 1000 ? v.toPrecision(6) : v.toFixed(3));
+  const ci = (i?: { lo: number; hi: number }) => (i ? ` [${i.lo.toFixed(3)}, ${i.hi.toFixed(3)}]` : '');
   const d = r.delta === null ? 'n/a' : `${r.delta >= 0 ? '+' : ''}${f(r.delta)}`;
-  return [f(r.before), f(r.after), d];
+  return [
+    f(r.before) + ci(r.interval?.before),
+    f(r.after) + ci(r.interval?.after),
+    d + (beyondIntervals(r.interval?.before, r.interval?.after) ? '; beyond both 95% intervals' : ''),
+  ];
 }
 
 function sizes(r: ResultChange): string {

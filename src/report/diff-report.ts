@@ -14,16 +14,7 @@ import { deltaHeatmapSpec, dumbbellSpec, renderSvg, type DeltaCell, type RunPoin
 import { RunFacts, type Fact, type RunDiff } from './compare.js';
 import { renderHtml, type Chart } from './html.js';
 import { titleOf } from './report.js';
-import { DAGGER, fmtFrac, fmtPct, prop, propOf, SMALL_NOTE, type Interval, type Prop } from './stats.js';
-
-/**
- * Whether a change is beyond its intervals: both runs' 95% Wilson score intervals are known and
- * do not overlap. (For two figures of equal standard error this is z > 2.77 for the difference,
- * about p < 0.006: stricter than a two-proportion test at 5%.)
- */
-export function beyondIntervals(a: Interval | undefined, b: Interval | undefined): boolean {
-  return a !== undefined && b !== undefined && (a.hi < b.lo || b.hi < a.lo);
-}
+import { beyondIntervals, DAGGER, fmtFrac, fmtPct, prop, propOf, SMALL_NOTE, type Prop } from './stats.js';
 
 /** What the report says a mark means (index.md and the docs). */
 export const BEYOND_NOTE =

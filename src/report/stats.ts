@@ -82,3 +82,12 @@ export function propCells(p: Prop | undefined): Array<number | null> {
 export function propHeader(name: string): string[] {
   return [name, `${name} n`, `${name} lo95`, `${name} hi95`];
 }
+
+/**
+ * Whether a change is beyond its intervals: both runs' 95% Wilson score intervals are known and
+ * do not overlap. (For two figures of equal standard error this is z > 2.77 for the difference,
+ * about p < 0.006: stricter than a two-proportion test at 5%.)
+ */
+export function beyondIntervals(a: Interval | undefined, b: Interval | undefined): boolean {
+  return a !== undefined && b !== undefined && (a.hi < b.lo || b.hi < a.lo);
+}

@@ -65,6 +65,12 @@ describe('diff report', () => {
     expect(expected.size).toBeGreaterThan(0);
     expect(changed.filter((k) => !expected.has(k)).length).toBeGreaterThan(0);
     expect(Number(tmCount)).toBe(expected.size);
+    // The printed diff gives each side's interval and marks the same cells.
+    const text = trendc(['diff', '--min-delta', '0', '--no-report'], { cwd: dir }).stdout;
+    const tmLines = text.split('transfer-matrix cells')[1]!.split(/\n\S/)[0]!.split('\n').slice(1);
+    expect(tmLines.length).toBe(changed.length);
+    expect(tmLines.every((l) => /\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\] -> \d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]/.test(l))).toBe(true);
+    expect(tmLines.filter((l) => l.includes('beyond both 95% intervals')).length).toBe(expected.size);
 
     const csv = rowsOf(readFileSync(join(report, 'tm-transfer1-pgd.csv'), 'utf8'));
     expect(csv).toHaveLength(16);
