@@ -15,8 +15,10 @@ say() { printf 'start-local-slurm: %s\n' "$*" >&2; }
 fail() { say "error: $*"; exit 1; }
 [ "$(id -u)" = 0 ] || fail "needs root (it installs Debian's slurm packages and starts the daemons)"
 # One start at a time (test files may call it at once).
+# The daemons below are started with fd 9 closed: a daemon that inherited it would hold the lock
+# for its whole life, and every later start would wait on it forever.
 exec 9>/run/trend-start-local-slurm.lock
-flock 9
+flock -w 300 9 || fail "another start has held /run/trend-start-local-slurm.lock for 5 minutes (see: fuser -v /run/trend-start-local-slurm.lock)"
 
 running() { # running PIDFILE NAME: the process in PIDFILE runs and is NAME (not a zombie)
   local pid
@@ -107,14 +109,14 @@ if [ "$(cat /etc/slurm/slurm.conf 2>/dev/null)" != "$conf" ]; then
 fi
 
 # 4. Daemons: munged, slurmctld, slurmd (restarted when the config changed).
-running /run/munge/munged.pid munged || runuser -u munge -- /usr/sbin/munged
+running /run/munge/munged.pid munged || runuser -u munge -- /usr/sbin/munged 9>&-
 for _ in $(seq 50); do munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
 munge -n </dev/null | unmunge >/dev/null 2>&1 || fail "munged does not answer (/var/log/munge/munged.log)"
 [ $changed = 1 ] && { stop /run/slurmd.pid slurmd; stop /run/slurmctld.pid slurmctld; }
-running /run/slurmctld.pid slurmctld || slurmctld
+running /run/slurmctld.pid slurmctld || slurmctld 9>&-
 for _ in $(seq 100); do scontrol ping 2>/dev/null | grep -q 'is UP' && break; sleep 0.1; done
 scontrol ping 2>/dev/null | grep -q 'is UP' || fail "slurmctld does not answer (/var/log/slurm/slurmctld.log)"
-running /run/slurmd.pid slurmd || slurmd
+running /run/slurmd.pid slurmd || slurmd 9>&-
 state=""
 for _ in $(seq 150); do
   state=$(sinfo -h -N -n "$node" -o %T 2>/dev/null | head -1)
