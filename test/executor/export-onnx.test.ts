@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { trendcAsync, workdir, type CliResult } from '../helpers/cli.js';
+import { trendcAwait, workdir, type CliResult } from '../helpers/cli.js';
 
 const PIPELINE = `dataset mnist subset train=1000 test=100
 train epochs=2 batch=32
@@ -14,18 +14,7 @@ model a = cnn width=1/8 quant input 2bit
 model n = cnn width=1/8 noise weight learned
 `;
 
-/** trendc in a child process, awaited (a long synchronous spawn would stall the test worker). */
-function trendc(args: string[], cwd: string): Promise<CliResult> {
-  const child = trendcAsync(args, { cwd, env: { FORCE_COLOR: '0' } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const trendc = (args: string[], cwd: string): Promise<CliResult> => trendcAwait(args, { cwd });
 
 /** A .npy file's shape and data (version 1 header, little-endian, C order). */
 function npy(file: string): { shape: number[]; data: Uint8Array } {

@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { trendcAsync, workdir, type CliResult } from '../helpers/cli.js';
+import { trendcAwait, workdir, type CliResult } from '../helpers/cli.js';
 import { f32, readSafetensorsF32, toOihw, toOutIn, writeSafetensors, type StTensor } from '../helpers/safetensors.js';
 
 const HEAD = `dataset mnist subset train=300 test=100
@@ -29,18 +29,7 @@ function torchLayout(trendFile: Uint8Array, edit: (t: Record<string, StTensor>) 
   return writeSafetensors(tensors, { format: 'pt' });
 }
 
-/** trendc in a child process, awaited (a long synchronous spawn would stall the test worker). */
-function trendc(args: string[], opts: { cwd: string }): Promise<CliResult> {
-  const child = trendcAsync(args, { ...opts, env: { FORCE_COLOR: '0' } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const trendc = (args: string[], opts: { cwd: string }): Promise<CliResult> => trendcAwait(args, opts);
 
 async function planKeys(dir: string, file: string): Promise<Record<string, string>> {
   const r = await trendc(['plan', file, '--json'], { cwd: dir });

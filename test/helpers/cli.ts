@@ -32,6 +32,19 @@ export function trendcAsync(args: string[], opts: { cwd: string; env?: Record<st
   return spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: { ...process.env, TREND_CACHE: '', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** trendc in a child process, awaited: a long synchronous spawn would stall the test worker. */
+export function trendcAwait(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {
+  const child = trendcAsync(args, { ...opts, env: { FORCE_COLOR: '0', ...opts.env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((res, rej) => {
+    child.on('error', rej);
+    child.on('close', (code) => res({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
 export function workdir(files: Record<string, string> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'trend-test-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
