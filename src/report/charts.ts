@@ -30,6 +30,27 @@ export interface Cell {
 
 const GREY = '#d9d9d9';
 
+/** A heatmap's grid: cell size, and the column (source) and row (target) encodings. */
+function grid(rows: string[], cols: string[], rowTitle: string, colTitle: string) {
+  const size = Math.max(28, Math.min(60, 420 / Math.max(rows.length, cols.length)));
+  const x = { field: 'col', type: 'ordinal' as const, sort: cols, title: colTitle, axis: { labelAngle: -40, orient: 'top' as const } };
+  const y = { field: 'row', type: 'ordinal' as const, sort: rows, title: rowTitle };
+  return { size, x, y };
+}
+
+/** The spec around a heatmap's layers: one cell of `size` per row and column, no grid lines. */
+function gridSpec(title: string, values: object[], size: number, rows: string[], cols: string[], layer: object[]): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title,
+    data: { values },
+    width: size * cols.length,
+    height: size * rows.length,
+    layer,
+    config: { view: { stroke: null }, axis: { grid: false } },
+  } as TopLevelSpec;
+}
+
 /**
  * A heatmap with labelled cells, like the TREND paper's figure 1: rows targets, columns sources,
  * averages on the margins. Only off-diagonal, non-margin cells take the colour scale; the
@@ -48,9 +69,7 @@ export function heatmapSpec(title: string, cells: Cell[], rows: string[], cols: 
       grey: grey ? (c.value ?? -1) : null,
     };
   });
-  const size = Math.max(28, Math.min(60, 420 / Math.max(rows.length, cols.length)));
-  const x = { field: 'col', type: 'ordinal' as const, sort: cols, title: colTitle, axis: { labelAngle: -40, orient: 'top' as const } };
-  const y = { field: 'row', type: 'ordinal' as const, sort: rows, title: rowTitle };
+  const { size, x, y } = grid(rows, cols, rowTitle, colTitle);
   const font = Math.max(8, Math.min(12, size / 3.6));
   const withCount = values.some((v) => v.count) && size >= 36;
   const ink = { condition: { test: 'datum.shade > 0.55', value: 'white' }, value: 'black' };
@@ -62,35 +81,27 @@ export function heatmapSpec(title: string, cells: Cell[], rows: string[], cols: 
     { field: 'hi', format: '.3f', title: '95% high' },
     { field: 'n' },
   ];
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title,
-    data: { values },
-    width: size * cols.length,
-    height: size * rows.length,
-    layer: [
-      {
-        transform: [{ filter: 'datum.shade !== null' }],
-        mark: { type: 'rect', stroke: 'white' },
-        encoding: { x, y, tooltip, color: { field: 'shade', type: 'quantitative', scale: { scheme: 'blues', domain: [0, 1] }, title: 'TM' } },
-      },
-      { transform: [{ filter: 'datum.grey !== null' }], mark: { type: 'rect', stroke: 'white' }, encoding: { x, y, tooltip, color: { value: GREY } } },
-      {
-        mark: { type: 'text', fontSize: font, ...(withCount ? { dy: -font * 0.45 } : {}) },
-        encoding: { x, y, tooltip, text: { field: 'text', type: 'nominal' }, color: ink },
-      },
-      ...(withCount
-        ? [
-            {
-              transform: [{ filter: "datum.count !== ''" }],
-              mark: { type: 'text' as const, fontSize: Math.max(7, font - 3), dy: font * 0.75 },
-              encoding: { x, y, tooltip, text: { field: 'count', type: 'nominal' as const }, color: ink },
-            },
-          ]
-        : []),
-    ],
-    config: { view: { stroke: null }, axis: { grid: false } },
-  } as TopLevelSpec;
+  return gridSpec(title, values, size, rows, cols, [
+    {
+      transform: [{ filter: 'datum.shade !== null' }],
+      mark: { type: 'rect', stroke: 'white' },
+      encoding: { x, y, tooltip, color: { field: 'shade', type: 'quantitative', scale: { scheme: 'blues', domain: [0, 1] }, title: 'TM' } },
+    },
+    { transform: [{ filter: 'datum.grey !== null' }], mark: { type: 'rect', stroke: 'white' }, encoding: { x, y, tooltip, color: { value: GREY } } },
+    {
+      mark: { type: 'text', fontSize: font, ...(withCount ? { dy: -font * 0.45 } : {}) },
+      encoding: { x, y, tooltip, text: { field: 'text', type: 'nominal' }, color: ink },
+    },
+    ...(withCount
+      ? [
+          {
+            transform: [{ filter: "datum.count !== ''" }],
+            mark: { type: 'text' as const, fontSize: Math.max(7, font - 3), dy: font * 0.75 },
+            encoding: { x, y, tooltip, text: { field: 'count', type: 'nominal' as const }, color: ink },
+          },
+        ]
+      : []),
+  ]);
 }
 
 export interface Point {
@@ -212,9 +223,7 @@ export interface DeltaCell {
 export function deltaHeatmapSpec(title: string, cells: DeltaCell[], rows: string[], cols: string[], rowTitle: string, colTitle: string): TopLevelSpec {
   const reach = Math.max(0.05, ...cells.filter((c) => !c.diagonal && c.delta !== null).map((c) => Math.abs(c.delta!)));
   const values = cells.map((c) => ({ ...c, shade: c.diagonal || c.delta === null ? null : c.delta, beyondText: c.beyond ? 'yes' : 'no' }));
-  const size = Math.max(28, Math.min(60, 420 / Math.max(rows.length, cols.length)));
-  const x = { field: 'col', type: 'ordinal' as const, sort: cols, title: colTitle, axis: { labelAngle: -40, orient: 'top' as const } };
-  const y = { field: 'row', type: 'ordinal' as const, sort: rows, title: rowTitle };
+  const { size, x, y } = grid(rows, cols, rowTitle, colTitle);
   const tooltip = [
     { field: 'row', title: rowTitle },
     { field: 'col', title: colTitle },
@@ -224,31 +233,23 @@ export function deltaHeatmapSpec(title: string, cells: DeltaCell[], rows: string
     { field: 'beyondText', title: 'beyond intervals' },
   ];
   const ink = { condition: { test: 'abs(datum.shade) > 0.6 * ' + reach, value: 'white' }, value: 'black' };
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title,
-    data: { values },
-    width: size * cols.length,
-    height: size * rows.length,
-    layer: [
-      {
-        transform: [{ filter: 'datum.shade !== null' }],
-        mark: { type: 'rect', stroke: 'white' },
-        encoding: { x, y, tooltip, color: { field: 'shade', type: 'quantitative', scale: { scheme: 'blueorange', domain: [-reach, reach] }, title: 'ΔTM' } },
-      },
-      { transform: [{ filter: 'datum.shade === null' }], mark: { type: 'rect', stroke: 'white' }, encoding: { x, y, tooltip, color: { value: GREY } } },
-      {
-        transform: [{ filter: 'datum.beyond' }],
-        mark: { type: 'rect', fill: null, stroke: 'black', strokeWidth: 3 },
-        encoding: { x, y, tooltip },
-      },
-      {
-        mark: { type: 'text', fontSize: Math.max(8, Math.min(12, size / 3.6)) },
-        encoding: { x, y, tooltip, text: { field: 'text', type: 'nominal' }, color: ink },
-      },
-    ],
-    config: { view: { stroke: null }, axis: { grid: false } },
-  } as TopLevelSpec;
+  return gridSpec(title, values, size, rows, cols, [
+    {
+      transform: [{ filter: 'datum.shade !== null' }],
+      mark: { type: 'rect', stroke: 'white' },
+      encoding: { x, y, tooltip, color: { field: 'shade', type: 'quantitative', scale: { scheme: 'blueorange', domain: [-reach, reach] }, title: 'ΔTM' } },
+    },
+    { transform: [{ filter: 'datum.shade === null' }], mark: { type: 'rect', stroke: 'white' }, encoding: { x, y, tooltip, color: { value: GREY } } },
+    {
+      transform: [{ filter: 'datum.beyond' }],
+      mark: { type: 'rect', fill: null, stroke: 'black', strokeWidth: 3 },
+      encoding: { x, y, tooltip },
+    },
+    {
+      mark: { type: 'text', fontSize: Math.max(8, Math.min(12, size / 3.6)) },
+      encoding: { x, y, tooltip, text: { field: 'text', type: 'nominal' }, color: ink },
+    },
+  ]);
 }
 
 /** One figure of one run in a diff's dumbbell chart. */
