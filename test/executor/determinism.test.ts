@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { trendc, workdir } from '../helpers/cli.js';
+import { wilson95 } from '../helpers/wilson.js';
 
 // The real runtime (wasm backend) on a tiny pipeline: two runs from empty caches give
 // byte-identical artifacts (the same payload checksum for every node).
@@ -69,15 +70,6 @@ function parseCsv(text: string): string[][] {
     rows.push(row);
   }
   return rows;
-}
-
-/** The 95% Wilson score interval, written out here independently of src/report/stats.ts. */
-function wilson95(k: number, n: number): [number, number] {
-  const z = 1.959963984540054;
-  const p = k / n;
-  const c = p + (z * z) / (2 * n);
-  const r = z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
-  return [(c - r) / (1 + (z * z) / n), (c + r) / (1 + (z * z) / n)];
 }
 
 function checksums(dir: string): Map<string, string> {

@@ -6,15 +6,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { trendc, workdir } from '../helpers/cli.js';
 import { twoRuns } from '../helpers/report-runs.js';
+import { wilson95 } from '../helpers/wilson.js';
 
-/** The 95% Wilson score interval, written out here independently of src/report/stats.ts. */
-function wilson95(k: number, n: number): [number, number] {
-  const z = 1.959963984540054;
-  const p = k / n;
-  const c = p + (z * z) / (2 * n);
-  const r = z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
-  return [(c - r) / (1 + (z * z) / n), (c + r) / (1 + (z * z) / n)];
-}
 const apart = (a: [number, number], b: [number, number]) => a[1] < b[0] || b[1] < a[0];
 
 /** Transferred and eligible counts per "source->target", read from the cache. */
