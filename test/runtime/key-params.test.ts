@@ -41,6 +41,7 @@ import { join } from 'node:path';
 import { checkSource, planChecked } from '../../src/compiler/compile.js';
 import { encodeSafetensors } from '../../src/runtime/export.js';
 import { inspectWeights } from '../../src/runtime/models/inspect-weights.js';
+import { plainSpec } from '../helpers/runtime.js';
 
 /**
  * Every operation, training method, attack, quantiser, noise and classifier kind, at toy sizes on
@@ -291,19 +292,7 @@ describe('every key parameter changes what its operation produces', () => {
     ops = createOps('wasm');
     // An imported model: weights written in trend's own layout for an mlp on MNIST.
     const w = join(mkdtempSync(join(tmpdir(), 'trend-keys-')), 'w.safetensors');
-    const spec = {
-      arch: 'mlp',
-      width: 1 / 8,
-      shape: [28, 28, 1],
-      classes: 10,
-      input: null,
-      weightBits: null,
-      activationBits: null,
-      noise: {},
-      mean: [0.13],
-      std: [0.31],
-    };
-    const donor = Model.create(spec as Parameters<typeof Model.create>[0], 5);
+    const donor = Model.create(plainSpec('mlp', 1 / 8, [28, 28, 1], 10), 5);
     const named = Object.fromEntries(Object.entries(donor.tensors()).map(([k, t]) => [k.replace(/^p\//, ''), t]));
     writeFileSync(w, encodeSafetensors(named, { format: 'trend' }));
     donor.dispose();
