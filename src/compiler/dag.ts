@@ -468,15 +468,16 @@ class DagBuilder {
         // An ensemble is also compared with its members; a smoothed target is attacked in the
         // attack's batches, so its own inference batch plays no part here.
         const ensemble = c.spec.kind === 'ensemble';
+        const attack = attackParams(a);
         runs.push(
           this.add(
             'robust',
             `robust/${disp}/${target}`,
             {
-              attack: attackParams(a),
+              attack,
               target: withoutInferenceBatch(c.spec),
               ...(ensemble ? { members: true } : {}),
-              ...(c.spec.kind === 'smooth' && drawsSmoothingNoise(attackParams(a)) ? { noisy: true } : {}),
+              ...(c.spec.kind === 'smooth' && drawsSmoothingNoise(attack) ? { noisy: true } : {}),
             },
             { data: this.datasetId, ...this.classifierInputs(c) },
             a.loc,
