@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --json] [-- --quick] [-- --only NAME]`: speed figures. Each benchmark is a
+ * `npm run bench [-- --json] [-- --quick] [-- --only NAME] [-- --profile]`: speed figures (--profile:
+ * the nets suite also prints a per-kernel table of one training step to stderr). Each benchmark is a
  * function returning figures; with --json, one {"name", "value", "unit"} object per line.
  */
 import { benchAutoattack, benchMatrix, benchPgd } from './attacks.js';
@@ -7,6 +8,7 @@ import { benchCnn } from './cnn.js';
 import { benchCompiler } from './compiler.js';
 import { benchExecutor, benchStartup } from './executor.js';
 import { printFigures, type Figure } from './figures.js';
+import { benchNets } from './nets.js';
 import { benchSlurm } from './slurm.js';
 
 const argv = process.argv.slice(2);
@@ -30,6 +32,7 @@ const suites: Record<string, () => Promise<Figure[]>> = {
     }
     return out;
   },
+  nets: () => benchNets(quick, argv.includes('--profile')),
   pgd: () => benchPgd(quick),
   autoattack: () => benchAutoattack(quick),
   matrix: () => benchMatrix(),
