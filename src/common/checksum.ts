@@ -26,6 +26,21 @@ export function digest(s: string): string {
   return x.h64(s, SEED_A).toString(16).padStart(16, '0') + x.h64(s, SEED_B).toString(16).padStart(16, '0');
 }
 
+/**
+ * checksumBytes of the concatenation of `parts`; large parts are streamed in place instead of
+ * being copied into one buffer (the streaming state costs more than a copy of a few kB).
+ */
+export function checksumParts(parts: readonly Uint8Array[]): string {
+  const x = h();
+  if (parts.reduce((n, p) => n + p.length, 0) < 8192) return checksumBytes(Buffer.concat(parts));
+  const one = (seed: bigint) => {
+    const s = x.create64(seed);
+    for (const p of parts) s.update(p);
+    return s.digest().toString(16).padStart(16, '0');
+  };
+  return one(SEED_A) + one(SEED_B);
+}
+
 /** 128-bit hex content address of bytes: payload integrity and object file names. */
 export function checksumBytes(bytes: Uint8Array): string {
   const x = h();

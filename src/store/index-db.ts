@@ -1,8 +1,10 @@
 /**
  * The store's per-host index: an LMDB environment (cache/data.mdb, data format V1) that caches
- * the node and run records kept as files, plus `memo` (small derived facts). It is never the
- * only copy of anything that matters: it can be deleted and rebuilt from the records at any
- * time, and it is not written from several hosts.
+ * the node records kept as files, plus `memo` (small derived facts). It is never the only copy
+ * of anything that matters: it can be deleted and rebuilt from the records at any time, and it
+ * is not written from several hosts. Run records are not in it (they are read from their files):
+ * each holds every node of its pipeline, one is written per run, and every process checks the
+ * whole index before mapping it, so indexing them made each start slower with every run.
  *
  * Every value is stored as checksum(key, body) + body, where body is JSON of { st, v }: v is the
  * record and st the identity (size, mtime, inode) of the record file it was read from, so a
@@ -14,11 +16,12 @@
 import { closeSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { checksumBytes } from '../common/checksum.js';
+import { checksumParts } from '../common/checksum.js';
 import { checkMdb, type MdbCheck } from './mdb-check.js';
 
 /** Plain LMDB commits (no overlapping sync), uncompressed values, a directory (never noSubdir). */
 const ENV_OPTIONS = { maxDbs: 8, compression: false, overlappingSync: false, noSubdir: false } as const;
+/** 'runs' held run records before they left the index; it is kept empty (cleared at a writable open). */
 export const INDEX_DBS = ['nodes', 'runs', 'memo'] as const;
 export type IndexDb = (typeof INDEX_DBS)[number];
 
@@ -28,14 +31,14 @@ export interface Entry<T> {
 }
 
 function seal(key: Buffer, body: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(checksumBytes(Buffer.concat([key, body])), 'hex'), body]);
+  return Buffer.concat([Buffer.from(checksumParts([key, body]), 'hex'), body]);
 }
 
 /** The body of a sealed value, or undefined if its checksum does not match. */
 export function unseal(key: Buffer, value: Buffer): Buffer | undefined {
   if (value.length < 16) return undefined;
   const body = value.subarray(16);
-  return checksumBytes(Buffer.concat([key, body])) === value.subarray(0, 16).toString('hex') ? body : undefined;
+  return checksumParts([key, body]) === value.subarray(0, 16).toString('hex') ? body : undefined;
 }
 
 /** The structural check of the index file, values included. */
@@ -165,6 +168,12 @@ export class Index {
 
   remove(db: IndexDb, key: string): void {
     this.batch([{ db, key }]);
+  }
+
+  /** Removes every entry of one database. */
+  clear(db: IndexDb): void {
+    if (this.readOnly) return;
+    this.guard(() => this.env.transactionSync(() => this.dbs[db].clearSync()), undefined);
   }
 
   keys(db: IndexDb): string[] {

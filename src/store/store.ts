@@ -7,8 +7,8 @@
  *   cache/nodes/ab/<key>.json    node records (metadata: op, parameters, inputs, versions,
  *                                times, size, payload checksum)
  *   cache/runs/<id>.json         run records
- *   cache/data.mdb, lock.mdb     the per-host LMDB index (index-db.ts): `nodes`, `runs`, `memo`;
- *                                elsewhere with OpenOptions.indexDir / TREND_INDEX_DIR
+ *   cache/data.mdb, lock.mdb     the per-host LMDB index (index-db.ts) of the node records and
+ *                                `memo`; elsewhere with OpenOptions.indexDir / TREND_INDEX_DIR
  *   cache/tmp/                   partial writes, named <pid>@<host>+..., removed when their
  *                                writer is gone
  *   cache/locks/                 per-node locks, proc-<pid>@<host> registrations, the gc and
@@ -16,7 +16,7 @@
  *
  * Design. The payload files and the record files are the store's source of truth; every one is
  * written to tmp/, fsynced and renamed into place, so it is complete or absent, and a record is
- * written only after its payload is durable. LMDB is a per-host index over the records, a cache:
+ * written only after its payload is durable. LMDB is a per-host index over the node records, a cache:
  * each entry carries the identity (size, mtime, inode) of the file it came from and a checksum of
  * its own bytes, so a stale entry is noticed and the file read instead, and the whole index can be
  * deleted and rebuilt from the records (`cache verify --repair`, and `cache gc` when it compacts).
@@ -218,6 +218,25 @@ function decodeRecord<T>(text: string): T {
   ) as T;
 }
 
+/** A record read from its file: undefined when absent or not JSON (a damaged record: verify reports it). */
+function readRecordFile<T>(file: string): T | undefined {
+  try {
+    return decodeRecord<T>(readFileSync(file, 'utf8'));
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return undefined;
+    if (errno(err)) throw ioError(err, 'reading', file);
+    return undefined;
+  }
+}
+
+function unlinkRecord(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (e) {
+    if (errno(e) !== 'ENOENT') throw ioError(e, 'removing', file);
+  }
+}
+
 export class Store {
   readonly root: string;
   readonly objects: ObjectDir;
@@ -237,6 +256,12 @@ export class Store {
   private readonly warn: (m: string) => void;
   /** Whether this process uses an LMDB index at all (OpenOptions.index). */
   private readonly useIndex: boolean;
+  /**
+   * Node keys found stored, with the identity of the record file they were read from: `has` asks
+   * again only when the file is gone or another file took its place (a plan and the run after it
+   * look up every node twice).
+   */
+  private readonly present = new Map<string, string>();
   /** The directory holding this host's data.mdb and lock.mdb. */
   readonly indexDir: string;
   /** Why the index may not be used here (it belongs to another store, or another host uses it). */
@@ -392,6 +417,8 @@ export class Store {
       if (canWrite && this.indexDir !== this.root) this.prepareIndexDir();
       this.index = Index.open(this.indexDir, !canWrite);
       this.indexState = { status: 'ok' };
+      // Run records left by a version that indexed them (they are read from their files now).
+      if (canWrite && this.index.keys('runs').length) this.index.clear('runs');
     } catch (e) {
       this.indexState = { status: 'unavailable', detail: (e as Error)?.message ?? String(e) };
     }
@@ -503,58 +530,54 @@ export class Store {
     }
   }
 
-  // ------------------------------------------------------------------ records
-  /** Reads a record file through the index: the index entry if it matches the file, else the file. */
-  private record<T>(db: IndexDb, key: string, file: string): T | undefined {
+  // ------------------------------------------------------------------ node records
+  /** Reads a node record through the index: the index entry if it matches the file, else the file. */
+  private record<T>(key: string, file: string): T | undefined {
     const st = fileStamp(file);
     if (!st) return undefined;
-    const e = this.index?.get<T>(db, key);
+    const e = this.index?.get<T>('nodes', key);
     this.indexFailed();
     if (e && e.st === st) return e.v;
-    let v: T;
-    try {
-      v = decodeRecord<T>(readFileSync(file, 'utf8'));
-    } catch (err) {
-      if (errno(err) === 'ENOENT') return undefined;
-      if (errno(err)) throw ioError(err, 'reading', file);
-      return undefined; // unreadable JSON: a damaged record (verify reports it)
-    }
+    const v = readRecordFile<T>(file);
+    if (v === undefined) return undefined;
     if (this.registered && this.index && !this.index.readOnly) {
-      this.index.put(db, key, { st, v });
+      this.index.put('nodes', key, { st, v });
       this.indexFailed();
     }
     return v;
   }
 
-  /** Writes a record file, then its index entry. */
-  private writeRecord(db: IndexDb, key: string, file: string, v: unknown): void {
+  /** Writes a node record file, then its index entry. */
+  private writeRecord(key: string, file: string, v: unknown): void {
     mkdirs(join(file, '..'));
     writeAtomic(file, encodeRecord(v), this.path('tmp'));
     const st = fileStamp(file);
     if (st && this.index) {
-      this.index.put(db, key, { st, v });
+      this.index.put('nodes', key, { st, v });
       this.indexFailed();
     }
   }
 
-  private removeRecord(db: IndexDb, key: string, file: string): void {
-    try {
-      unlinkSync(file);
-    } catch (e) {
-      if (errno(e) !== 'ENOENT') throw ioError(e, 'removing', file);
-    }
-    this.index?.remove(db, key);
+  private removeRecord(key: string, file: string): void {
+    unlinkRecord(file);
+    this.index?.remove('nodes', key);
     this.indexFailed();
   }
 
   // ------------------------------------------------------------------ nodes
   has(key: string): boolean {
-    return this.meta(key) !== undefined;
+    if (!this.exists || !KEY_RE.test(key)) return false;
+    const st = fileStamp(this.nodePath(key));
+    if (st === undefined) return false;
+    if (this.present.get(key) === st) return true;
+    const found = this.meta(key) !== undefined;
+    if (found) this.present.set(key, st);
+    return found;
   }
 
   meta(key: string): NodeMeta | undefined {
     if (!this.exists || !KEY_RE.test(key)) return undefined;
-    const m = this.record<NodeMeta>('nodes', key, this.nodePath(key));
+    const m = this.record<NodeMeta>(key, this.nodePath(key));
     return m && m.key === key ? m : undefined;
   }
 
@@ -579,7 +602,7 @@ export class Store {
     try {
       this.objects.write(checksum, bytes);
       const full: NodeMeta = { ...meta, bytes: bytes.length, checksum, where: 'file' };
-      this.writeRecord('nodes', meta.key, this.nodePath(meta.key), full);
+      this.writeRecord(meta.key, this.nodePath(meta.key), full);
       return full;
     } finally {
       unlinkQuiet(root);
@@ -589,7 +612,7 @@ export class Store {
   deleteNode(key: string): void {
     if (!this.exists || !KEY_RE.test(key)) return;
     this.ensureWritable();
-    this.removeRecord('nodes', key, this.nodePath(key));
+    this.removeRecord(key, this.nodePath(key));
   }
 
   /** The keys of all node records (from the record files, not the index). */
@@ -626,12 +649,16 @@ export class Store {
   putRun(run: RunRecord): void {
     if (!KEY_RE.test(run.id)) throw new StoreError(`invalid run id '${run.id}'`);
     this.ensureWritable();
-    this.writeRecord('runs', run.id, this.runPath(run.id), run.host ? run : { ...run, host: currentHost() });
+    // Run records are read from their files alone: they grow with the pipeline and with every
+    // run, and an index holding them would make every process's check of it grow with history.
+    const file = this.runPath(run.id);
+    mkdirs(join(file, '..'));
+    writeAtomic(file, encodeRecord(run.host ? run : { ...run, host: currentHost() }), this.path('tmp'));
   }
 
   getRun(id: string): RunRecord | undefined {
     if (!this.exists || !KEY_RE.test(id)) return undefined;
-    const r = this.record<RunRecord>('runs', id, this.runPath(id));
+    const r = readRecordFile<RunRecord>(this.runPath(id));
     return r && r.id === id ? r : undefined;
   }
 
@@ -667,7 +694,7 @@ export class Store {
   deleteRun(id: string): void {
     if (!this.exists || !KEY_RE.test(id)) return;
     this.ensureWritable();
-    this.removeRecord('runs', id, this.runPath(id));
+    unlinkRecord(this.runPath(id));
   }
 
   // ------------------------------------------------------------------ memo
@@ -728,7 +755,7 @@ export class Store {
     const broken = this.verifyNodes(keys, referenced);
     const runIds = this.runIds();
     const brokenRuns = this.verifyRuns(runIds);
-    const stale = index.status === 'ok' && this.index?.usable ? this.staleIndexEntries(keys, runIds) : 0;
+    const stale = index.status === 'ok' && this.index?.usable ? this.staleIndexEntries(keys) : 0;
     let orphanObjects = 0;
     for (const o of this.objects.list()) if (!referenced.has(o.address)) orphanObjects++;
     const result: VerifyResult = {
@@ -802,7 +829,7 @@ export class Store {
   }
 
   /** Index entries that do not match their record file (stale) or records with no entry. */
-  private staleIndexEntries(keys: string[], runIds: string[]): number {
+  private staleIndexEntries(keys: string[]): number {
     let stale = 0;
     const fresh = (db: IndexDb, ids: string[], file: (k: string) => string) => {
       const have = new Set(this.index!.keys(db));
@@ -810,8 +837,8 @@ export class Store {
       for (const k of have) if (!ids.includes(k)) stale++;
     };
     fresh('nodes', keys, (k) => this.nodePath(k));
-    fresh('runs', runIds, (k) => this.runPath(k));
-    return stale;
+    // Run records are no longer indexed: entries an older version wrote are stale.
+    return stale + this.index!.keys('runs').length;
   }
 
   /**
@@ -827,11 +854,11 @@ export class Store {
           return undefined;
         }
       })();
-      this.removeRecord('nodes', b.key, this.nodePath(b.key));
+      this.removeRecord(b.key, this.nodePath(b.key));
       if (m?.checksum && typeof m.checksum === 'string' && /^[0-9a-f]+$/.test(m.checksum) && !this.objects.read(m.checksum, true))
         this.objects.remove(m.checksum);
     }
-    for (const b of result.brokenRuns) this.removeRecord('runs', b.id, this.runPath(b.id));
+    for (const b of result.brokenRuns) unlinkRecord(this.runPath(b.id));
     result.tempFiles = this.objects.cleanTemp();
     result.staleLocks = this.locks.cleanStale() + this.cleanProcFiles();
     const rebuild = result.index.status !== 'ok' || result.index.stale > 0 || !existsSync(this.path('FORMAT'));
@@ -910,17 +937,16 @@ export class Store {
   /** Index entries for every readable node and run record file. */
   private recordEntries(): Array<{ db: IndexDb; key: string; e: Entry<unknown> }> {
     const entries: Array<{ db: IndexDb; key: string; e: Entry<unknown> }> = [];
-    const add = (db: 'nodes' | 'runs', key: string, file: string, field: 'key' | 'id') => {
+    for (const key of this.nodeKeys()) {
+      const file = this.nodePath(key);
       const st = fileStamp(file);
       try {
         const v = decodeRecord<Record<string, unknown>>(readFileSync(file, 'utf8'));
-        if (st && v?.[field] === key) entries.push({ db, key, e: { st, v } });
+        if (st && v?.key === key) entries.push({ db: 'nodes', key, e: { st, v } });
       } catch {
         // unreadable: verify reports it
       }
-    };
-    for (const key of this.nodeKeys()) add('nodes', key, this.nodePath(key), 'key');
-    for (const id of this.runIds()) add('runs', id, this.runPath(id), 'id');
+    }
     return entries;
   }
 

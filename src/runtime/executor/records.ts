@@ -96,7 +96,12 @@ export function runRecord(head: RunHeader, nodes: readonly DagNode[], log: RunLo
   };
 }
 
+/** A node's parameters and info in JSON form, made once per node (a run writes its record twice). */
+const jsonParts = new WeakMap<DagNode, { params: unknown; info: unknown }>();
+
 function runNode(n: DagNode, log: RunLog): RunNode {
+  let parts = jsonParts.get(n);
+  if (!parts) jsonParts.set(n, (parts = { params: jsonSafe(n.params), info: jsonSafe(n.info) }));
   return {
     id: n.id,
     key: n.key,
@@ -105,9 +110,9 @@ function runNode(n: DagNode, log: RunLog): RunNode {
     ...(log.timings.has(n.id) ? { ms: log.timings.get(n.id)! } : {}),
     ...(log.nodeErrors.has(n.id) ? { error: log.nodeErrors.get(n.id)! } : {}),
     ...(log.placements.has(n.id) ? { placement: log.placements.get(n.id)! } : {}),
-    params: jsonSafe(n.params),
+    params: parts.params,
     inputs: n.inputs,
-    info: jsonSafe(n.info),
+    info: parts.info,
     line: n.loc.line,
   };
 }

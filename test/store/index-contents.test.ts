@@ -1,0 +1,92 @@
+/**
+ * What the LMDB index holds: node records and memo, never run records (they grow with every run,
+ * and every process checks the whole index before mapping it). And `has`, which remembers a
+ * stored key by its record file's identity, still notices a record removed or replaced.
+ */
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { initHash } from '../../src/compiler/hash.js';
+import { checkIndex, Index } from '../../src/store/index-db.js';
+import { Store, type NodeMeta } from '../../src/store/store.js';
+import { FAKE_OPS, TOY, trendc, workdir } from '../helpers/cli.js';
+
+beforeAll(initHash);
+const stores: Store[] = [];
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close();
+});
+
+function entries(cache: string): Record<string, number> {
+  const c = checkIndex(cache);
+  if (!c.ok) throw new Error(c.reason);
+  return c.entries;
+}
+
+describe('the index holds node records, not run records', () => {
+  it('after three runs: every node indexed, no run; the runs are listed from their files', () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    for (let i = 0; i < 3; i++) expect(trendc(['run', 'toy.trend', '--quiet', '--no-report'], { cwd: dir, env: { TREND_OPS_MODULE: FAKE_OPS } }).code).toBe(0);
+    expect(entries(join(dir, 'cache'))).toMatchObject({ nodes: 22, runs: 0 });
+    const runs = JSON.parse(trendc(['runs', '--json'], { cwd: dir }).stdout) as Array<{ status: string }>;
+    expect(runs.map((r) => r.status)).toEqual(['ok', 'ok', 'ok']);
+  });
+
+  it('run entries an older version indexed are cleared at the next writable open', async () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    expect(trendc(['run', 'toy.trend', '--quiet', '--no-report'], { cwd: dir, env: { TREND_OPS_MODULE: FAKE_OPS } }).code).toBe(0);
+    const cache = join(dir, 'cache');
+    const old = Index.open(cache, false);
+    for (let i = 0; i < 5; i++) old.put('runs', `20260101T000000Z-00000${i}`, { st: '1:2:3', v: { id: `r${i}`, nodes: Array(200).fill({ id: 'x' }) } });
+    expect(old.failed).toBeUndefined();
+    await old.close();
+    // lmdb-js finishes writing the file shortly after close resolves.
+    for (let t = 0; t < 100 && entries(cache).runs !== 5; t++) await new Promise((r) => setTimeout(r, 20));
+    expect(entries(cache).runs).toBe(5);
+    const ls = trendc(['runs'], { cwd: dir });
+    expect(ls.code, ls.stderr).toBe(0);
+    expect(ls.stderr).toBe('');
+    expect(entries(cache)).toMatchObject({ nodes: 22, runs: 0 });
+    expect(trendc(['cache', 'verify'], { cwd: dir }).stdout).toMatch(/^index: ok$/m);
+  });
+});
+
+describe('Store.has', () => {
+  it('notices a record removed, replaced by another key, or put back', async () => {
+    const root = join(mkdtempSync(join(tmpdir(), 'trend-has-')), 'cache');
+    const store = await Store.open(root);
+    stores.push(store);
+    const meta = (key: string): Omit<NodeMeta, 'bytes' | 'checksum' | 'where'> => ({
+      key,
+      op: 'train',
+      opVersion: 1,
+      params: {},
+      inputs: {},
+      packageVersion: 't',
+      backend: 'cpu',
+      startedAt: '',
+      endedAt: '',
+      ms: 0,
+    });
+    const a = 'a'.repeat(32);
+    const b = 'b'.repeat(32);
+    store.put(meta(a), new Uint8Array([1]));
+    store.put(meta(b), new Uint8Array([2]));
+    expect([store.has(a), store.has(a)]).toEqual([true, true]);
+    const fileA = join(root, 'nodes', 'aa', `${a}.json`);
+    const textA = readFileSync(fileA, 'utf8');
+    rmSync(fileA);
+    expect(store.has(a)).toBe(false);
+    // Another key's record in a's place (a new file): not a's record.
+    writeFileSync(`${fileA}.tmp`, readFileSync(join(root, 'nodes', 'bb', `${b}.json`)));
+    renameSync(`${fileA}.tmp`, fileA);
+    expect(store.has(a)).toBe(false);
+    writeFileSync(`${fileA}.tmp`, textA);
+    renameSync(`${fileA}.tmp`, fileA);
+    expect(store.has(a)).toBe(true);
+    store.deleteNode(a);
+    expect(store.has(a)).toBe(false);
+    expect(store.has(b)).toBe(true);
+  });
+});
