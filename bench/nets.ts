@@ -59,10 +59,7 @@ function trainStep(model: Model, opt: SGD, x: tf.Tensor4D, yh: tf.Tensor2D): () 
       vars.map((v) => grads[v.name]!),
       0.01,
     );
-    for (const u of ctx.updates!) {
-      model.vars.get(u.name)!.assign(u.value);
-      u.value.dispose();
-    }
+    model.applyRunningStats(ctx.updates!);
     value.dataSync();
     value.dispose();
     Object.values(grads).forEach((g) => g.dispose());

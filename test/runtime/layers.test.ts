@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import { Model } from '../../src/runtime/models/model.js';
-import { flatten, globalAvgPool, maxPool2, Net, type Layer, type Params } from '../../src/runtime/models/net.js';
+import { flatten, globalAvgPool, maxPool2, Net, runningStats, type BnBatchStats, type Layer, type Params } from '../../src/runtime/models/net.js';
 import { plainSpec } from '../helpers/runtime.js';
 import { tf } from '../../src/runtime/tf.js';
 
@@ -109,5 +109,36 @@ describe('layer gradients match finite differences (wasm backend, trend kernels)
     const layer: Layer = (_P, x) => model.logits(x as tf.Tensor4D, { training: false });
     expect(checkLayer(layer, new Map(), [2, 8, 8, 1], false, 2e-3)).toBeLessThan(3e-2);
     model.dispose();
+  });
+});
+
+describe('batch-norm running statistics', () => {
+  it('a training forward keeps each layer’s batch mean and variance; runningStats averages them in (hand-computed)', () => {
+    const net = new Net({});
+    const bn = net.bn('b', 2);
+    const P = params(net);
+    P.get('b/mean')!.dispose();
+    P.get('b/var')!.dispose();
+    P.set('b/mean', tf.tensor1d([1, 2]));
+    P.set('b/var', tf.tensor1d([3, 4]));
+    // 5 values per channel: channel 0 is 1..5 (mean 3, biased variance 2), channel 1 is 2, 4, .., 10 (mean 6, variance 8).
+    const x = tf.tensor4d([1, 2, 2, 4, 3, 6, 4, 8, 5, 10], [5, 1, 1, 2]);
+    const updates: BnBatchStats[] = [];
+    tf.tidy(() => void bn(P, x, { training: true, updates }));
+    expect(updates.map((u) => [u.layer, u.n])).toEqual([['b', 5]]);
+    expect(Array.from(updates[0]!.mean.dataSync())).toEqual([3, 6]);
+    expect(Array.from(updates[0]!.variance.dataSync())).toEqual([2, 8]);
+    const before = tf.memory().numTensors;
+    const out = runningStats(P, updates);
+    // 0.9 old + 0.1 batch, the batch variance unbiased (x 5/4).
+    expect(out.map((o) => o.name)).toEqual(['b/mean', 'b/var']);
+    expect(Array.from(out[0]!.value.dataSync())).toEqual([0.9 * 1 + 0.1 * 3, 0.9 * 2 + 0.1 * 6].map(Math.fround));
+    const v = Array.from(out[1]!.value.dataSync());
+    [0.9 * 3 + 0.1 * 2.5, 0.9 * 4 + 0.1 * 10].forEach((want, i) => expect(v[i]).toBeCloseTo(want, 6));
+    // The batch statistics are disposed, the two results are the caller's.
+    expect(tf.memory().numTensors).toBe(before);
+    expect(updates[0]!.mean.isDisposed && updates[0]!.variance.isDisposed).toBe(true);
+    out.forEach((o) => o.value.dispose());
+    x.dispose();
   });
 });

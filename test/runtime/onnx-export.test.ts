@@ -15,6 +15,7 @@ import type { Artifact, TensorData } from '../../src/runtime/artifact.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import { encodeSafetensors } from '../../src/runtime/export.js';
 import { Model, type ModelSpec } from '../../src/runtime/models/model.js';
+import { runningStats, type BnBatchStats } from '../../src/runtime/models/net.js';
 import { describeNetwork, samePads } from '../../src/runtime/onnx/network.js';
 import { checkModelExport, modelFiles } from '../../src/runtime/onnx/export-model.js';
 import { datasetOp } from '../../src/runtime/ops/dataset.js';
@@ -98,9 +99,9 @@ function randomModel(s: ModelSpec, seed: number, calibX: Float32Array): Record<s
   }
   // Running statistics of one batch, as trained on it (the update inverted: new = 0.9 old + 0.1 batch).
   const x = tf.tensor4d(calibX, [calibX.length / s.shape.reduce((a, b) => a * b, 1), ...s.shape]);
-  const updates: Array<{ name: string; value: tf.Tensor }> = [];
-  tf.tidy(() => m.logits(x, { training: true, updates }));
-  for (const up of updates) {
+  const stats: BnBatchStats[] = [];
+  tf.tidy(() => m.logits(x, { training: true, updates: stats }));
+  for (const up of runningStats(m.vars, stats)) {
     const old = m.vars.get(up.name)!;
     const batch = tf.tidy(() => tf.div(tf.sub(up.value, tf.mul(old, 0.9)), 0.1));
     old.assign(batch);

@@ -8,7 +8,7 @@
 import { tensor, type Artifact, type TensorData } from '../artifact.js';
 import { rng, seedFrom } from '../rng.js';
 import { tf } from '../tf.js';
-import type { ForwardCtx, NoiseConfig, ParamDecl } from './net.js';
+import { runningStats, type BnBatchStats, type ForwardCtx, type NoiseConfig, type ParamDecl } from './net.js';
 import { halftone, inputQuant } from './quant.js';
 import { buildArch } from './zoo.js';
 
@@ -119,6 +119,14 @@ export class Model {
       const src = other.vars.get(d.name);
       if (!src || src.shape.join() !== d.shape.join()) throw new Error(`cannot fine-tune: parameter ${d.name} differs between the models`);
       tf.tidy(() => this.vars.get(d.name)!.assign(tf.add(src, tf.scalar(0))));
+    }
+  }
+
+  /** Moves each batch-norm layer's running mean and variance towards the batch statistics of a training forward (ForwardCtx.updates); disposes them. */
+  applyRunningStats(stats: BnBatchStats[]): void {
+    for (const u of runningStats(this.vars, stats)) {
+      this.vars.get(u.name)!.assign(u.value);
+      u.value.dispose();
     }
   }
 

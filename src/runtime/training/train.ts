@@ -117,7 +117,7 @@ async function trainBatch(env: BatchEnv, idx: Int32Array | Uint32Array, where: s
     try {
       const loss = value.dataSync()[0]!;
       if (!Number.isFinite(loss)) {
-        ctx.updates!.forEach((u) => u.value.dispose());
+        ctx.updates!.forEach((u) => (u.mean.dispose(), u.variance.dispose()));
         throw new StepError(`training diverged: the loss is ${loss} at ${where} (lower lr=, or check the data)`);
       }
       opt.step(
@@ -125,10 +125,7 @@ async function trainBatch(env: BatchEnv, idx: Int32Array | Uint32Array, where: s
         vars.map((v) => grads[v.name]!),
         lr,
       );
-      for (const u of ctx.updates!) {
-        model.vars.get(u.name)!.assign(u.value);
-        u.value.dispose();
-      }
+      model.applyRunningStats(ctx.updates!);
       return loss;
     } finally {
       Object.values(grads).forEach((g) => g.dispose());
