@@ -2,7 +2,7 @@
 """PyTorch reference for `npm run bench -- --only nets` (bench/nets.ts): the same networks, timed
 the same way, on the CPU.
 
-  /usr/bin/python3 scripts/bench/torch_nets.py [--quick] [--threads 2] [--check]
+  /usr/bin/python3 scripts/bench/torch_nets.py [--quick] [--threads 2] [--check] [--cnn]
 
 Builds trend's resnet18 at width 1/16 and vgg11bn at width 1/8 (src/runtime/models/zoo.ts) for
 28x28x1 input and 10 classes: the input is normalised inside ((x - 0.13) / 0.31), convolutions
@@ -19,6 +19,7 @@ repetitions after warm-up (as the TS bench):
   input_grad  the gradient of the summed cross-entropy with respect to the input, evaluation mode
   pgd10       l_inf PGD (eps 0.3, step 0.01, random start, 10 steps) on the resnet18, then the
               vgg11bn classifies the adversarial batch
+With --cnn, also bench/cnn.ts's network at its batch of 128 (cnn.torch.input_grad.*, cnn.torch.train.*).
 Prints one {"name", "value", "unit"} JSON object a line, named as the TS bench's figures with
 `torch.` after `nets.` (nets.torch.resnet18_w16.train.images_per_s, ...). FLOPs follow
 bench/flops.ts's convention: forward F (conv and dense multiply-adds x 2), input gradient 2F,
@@ -115,6 +116,41 @@ def vgg11bn(width, side=28, cin=1, classes=10):
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(side * side * cin, classes))
 
 
+def bench_cnn():
+    """bench/cnn.ts's network: conv3x3x32 (same, bias), ReLU, max-pool 2, conv3x3x64, ReLU, max-pool 2, dense 10."""
+    return nn.Sequential(
+        Normalise(),
+        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(7 * 7 * 64, 10),
+    )
+
+
+# bench/cnn.ts: 50,186 parameters; batch 128; its FLOP constants (input gradient: forward plus every
+# layer's input gradient; training: forward, conv2's and the dense layer's input gradients and all
+# filter gradients).
+CNN_B = 128
+CNN_FWD = 2 * (28 * 28 * 32 * 9 + 14 * 14 * 64 * 32 * 9 + 7 * 7 * 64 * 10)
+CNN_INPUT_GRAD = 2 * CNN_FWD
+CNN_TRAIN = CNN_FWD + 2 * (14 * 14 * 64 * 32 * 9 + 7 * 7 * 64 * 10) + 2 * (28 * 28 * 32 * 9 + 14 * 14 * 64 * 32 * 9 + 7 * 7 * 64 * 10)
+
+
+def cnn_figures(reps, inner):
+    """The bench cnn's two figures, named as bench/cnn.ts's with `torch` for the backend."""
+    model = bench_cnn()
+    params = sum(p.numel() for p in model.parameters())
+    if params != 50_186:
+        sys.exit(f'bench cnn: {params} parameters in PyTorch, 50186 in trend')
+    x = torch.rand(CNN_B, 1, 28, 28)
+    y = torch.arange(CNN_B) % 10
+    ms = best_ms(lambda: input_grad(model, x, y), reps, inner)
+    emit('cnn.torch.input_grad.images_per_s', round(CNN_B / ms * 1000), 'images/s')
+    emit('cnn.torch.input_grad.gflops', round(CNN_INPUT_GRAD * CNN_B / ms / 1e6, 1), 'GFLOP/s')
+    ms = best_ms(train_step(model, x, y), reps, inner)
+    emit('cnn.torch.train.images_per_s', round(CNN_B / ms * 1000), 'images/s')
+    emit('cnn.torch.train.gflops', round(CNN_TRAIN * CNN_B / ms / 1e6, 1), 'GFLOP/s')
+
+
 def forward_flops(model):
     """Forward FLOPs per image and the first convolution's, by hooks on one image."""
     counts = []
@@ -187,6 +223,7 @@ def main():
     ap.add_argument('--quick', action='store_true')
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--check', action='store_true', help='check the architectures, time nothing')
+    ap.add_argument('--cnn', action='store_true', help="also time bench/cnn.ts's network (batch 128), as cnn.torch.*")
     a = ap.parse_args()
     torch.manual_seed(0)
     nets = {'resnet18_w16': resnet18(1 / 16), 'vgg11bn_w8': vgg11bn(1 / 8)}
@@ -216,6 +253,8 @@ def main():
         ms = best_ms(lambda: input_grad(model, x, y), reps, inner)
         emit(f'nets.torch.{name}.input_grad.images_per_s', rate(ms), 'images/s')
         emit(f'nets.torch.{name}.input_grad.gflops', gflops(2 * fwd, ms), 'GFLOP/s')
+    if a.cnn:
+        cnn_figures(reps, inner)
     gen = torch.Generator().manual_seed(0)
     src, dst = nets['resnet18_w16'], nets['vgg11bn_w8']
     ms = best_ms(lambda: pgd10_transfer(src, dst, x, y, gen), 2 if a.quick else 5, 1, warm=1)
