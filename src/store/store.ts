@@ -934,7 +934,7 @@ export class Store {
     }
   }
 
-  /** Index entries for every readable node and run record file. */
+  /** Index entries for every readable node record file (run records are not indexed). */
   private recordEntries(): Array<{ db: IndexDb; key: string; e: Entry<unknown> }> {
     const entries: Array<{ db: IndexDb; key: string; e: Entry<unknown> }> = [];
     for (const key of this.nodeKeys()) {

@@ -50,6 +50,30 @@ describe('the index holds node records, not run records', () => {
     expect(entries(cache)).toMatchObject({ nodes: 22, runs: 0 });
     expect(trendc(['cache', 'verify'], { cwd: dir }).stdout).toMatch(/^index: ok$/m);
   });
+
+  it('a read-only open keeps old run entries and verify counts them stale; a writable open clears them', async () => {
+    const root = join(mkdtempSync(join(tmpdir(), 'trend-ro-runs-')), 'cache');
+    const first = await Store.open(root);
+    first.putRun({ id: 'r1', pipeline: 'p', textHash: 'x', source: '', pid: process.pid, startedAt: '', status: 'ok', packageVersion: 't', nodes: [] });
+    await first.close();
+    const old = Index.open(root, false);
+    for (let i = 0; i < 3; i++) old.put('runs', `old${i}`, { st: '1:2:3', v: { id: `old${i}` } });
+    await old.close();
+    for (let t = 0; t < 100 && entries(root).runs !== 3; t++) await new Promise((r) => setTimeout(r, 20));
+    expect(entries(root).runs).toBe(3);
+    const ro = await Store.open(root, { readOnly: true });
+    stores.push(ro);
+    const v = await ro.verify(false);
+    expect([v.index.status, v.index.stale]).toEqual(['ok', 3]);
+    // Runs come from their files, never from the old entries.
+    expect(ro.runs().map((r) => r.id)).toEqual(['r1']);
+    expect(ro.getRun('old0')).toBeUndefined();
+    expect(entries(root).runs).toBe(3);
+    const rw = await Store.open(root);
+    stores.push(rw);
+    expect((await rw.verify(false)).index.stale).toBe(0);
+    expect(entries(root).runs).toBe(0);
+  });
 });
 
 describe('Store.has', () => {
