@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-NAMES = ['apgd-ce', 'apgd-t', 'fab-t', 'square', 'square-resc', 'standard']
+NAMES = ['apgd-ce', 'apgd-t', 'fab-t', 'square', 'square-resc', 'apgd-dlr', 'standard', 'rand']
 
 
 def rows(t, r):

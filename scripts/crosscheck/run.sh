@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole cross-check, one step at a time: export the two cases, run trend's attacks and the
-# reference's on each (Linf eps 0.1, L2 eps 1.5, L1 eps 10), and print the comparison table.
+# reference's on each (Linf eps 0.1, L2 eps 1.5, L1 eps 10), the rand version on the mlp (Linf eps
+# 0.1), and print the comparison table.
 #   scripts/crosscheck/run.sh /path/to/auto-attack [OUT_DIR] [N]
 # /path/to/auto-attack is the folder holding the reference's `autoattack` package.
 set -euo pipefail
@@ -21,4 +22,8 @@ for arch in mlp cnn; do
     pairs+=("$OUT/trend-$arch-$1.json" "$OUT/ref-$arch-$1.json")
   done
 done
+# AutoAttack's rand version (APGD-CE, APGD-DLR, eot_iter 20) on the mlp, deterministic model.
+npx tsx scripts/crosscheck/trend-attacks.ts --case "$OUT/mlp" --norm linf --eps 0.1 --attacks apgd-dlr,rand > "$OUT/trend-mlp-rand.json"
+"$PY" scripts/crosscheck/reference.py --aa "$AA" --case "$OUT/mlp" --norm Linf --eps 0.1 --attacks apgd-dlr,rand > "$OUT/ref-mlp-rand.json"
+pairs+=("$OUT/trend-mlp-rand.json" "$OUT/ref-mlp-rand.json")
 "$PY" scripts/crosscheck/compare.py "${pairs[@]}"

@@ -1,21 +1,27 @@
 /**
  * `npx tsx scripts/crosscheck/trend-attacks.ts --case DIR --norm linf|l2|l1 --eps E [--attacks
- * apgd-ce,apgd-t,fab-t,square,square-resc,standard] [--seed 0] [--n 0]`: runs trend's attacks (ATTACK_IMPLS)
+ * apgd-ce,apgd-t,fab-t,square,square-resc,apgd-dlr,standard,rand] [--seed 0] [--n 0]
+ * [--input-noise 0]`: runs trend's attacks (ATTACK_IMPLS)
  * on a cross-check case (export-case.ts) with AutoAttack's 'standard' settings, all N images in
  * one batch (under l1, set_version's l_1 settings: APGD-CE 5 restarts and APGD-T 5 targets, both
  * with largereps), and prints one JSON object in reference.py's shape: robust accuracy per attack and,
  * per image, a 0/1 string (1 = robust). `standard` is trend's `autoattack` when the registry has
  * one, else the composite of the four (an image is robust when every attack left it robust, as
- * AutoAttack's cascade counts it). Attacks not (yet) in the registry are reported as missing.
+ * AutoAttack's cascade counts it). `rand` is trend's `autoattack` with version 'rand' (APGD-CE,
+ * APGD-DLR, eot 20). `--input-noise SD` makes the model randomised: N(0, SD^2) added to the
+ * normalised input on every forward pass (trend's fixed input noise); the clean and final
+ * predictions are then single noisy passes (stream rng(0)). Attacks not (yet) in the registry are
+ * reported as missing.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tensor, type Artifact } from '../../src/runtime/artifact.js';
 import { norms, type AttackParams } from '../../src/runtime/attacks/base.js';
+import { autoattackCounts } from '../../src/runtime/attacks/autoattack.js';
 import { ATTACK_IMPLS } from '../../src/runtime/attacks/index.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import { modelTarget } from '../../src/runtime/eval/classifier.js';
-import { Model } from '../../src/runtime/models/model.js';
+import { Model, type ModelSpec } from '../../src/runtime/models/model.js';
 import { rng } from '../../src/runtime/rng.js';
 import { tf } from '../../src/runtime/tf.js';
 import { readNpy } from './npy.js';
@@ -37,18 +43,24 @@ function settings(norm: 'linf' | 'l2' | 'l1', eps: number): Record<string, { att
     // AutoAttack runs Square with resc_schedule=False; `square-resc` is SquareAttack's own default.
     square: { attack: 'square', params: { eps, norm, queries: 5000, p_init: 0.8, restarts: 1, resc_schedule: false } },
     'square-resc': { attack: 'square', params: { eps, norm, queries: 5000, p_init: 0.8, restarts: 1, resc_schedule: true } },
+    // APGD-DLR alone (AutoAttack runs it only in its `plus` and `rand` versions), 1 restart.
+    'apgd-dlr': { attack: 'apgd', params: { eps, norm, steps: 100, restarts: 1, loss: 'dlr', rho: 0.75 } },
     standard: { attack: 'autoattack', params: { eps, norm } },
+    // AutoAttack's `rand` version: APGD-CE then APGD-DLR, 1 restart each, eot_iter 20.
+    rand: { attack: 'autoattack', params: { eps, norm, version: 'rand' } },
   };
 }
 
-function loadModel(dir: string): Model {
-  const info = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { spec: unknown; params: Array<{ name: string; file: string }> };
+/** The case's model; `inputNoise` > 0 adds N(0, sd^2) noise to the normalised input on every pass. */
+function loadModel(dir: string, inputNoise: number): Model {
+  const info = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { spec: ModelSpec; params: Array<{ name: string; file: string }> };
+  if (inputNoise > 0) info.spec = { ...info.spec, noise: { ...info.spec.noise, input: { learned: false, sd: inputNoise } } };
   const tensors: Artifact['tensors'] = {};
   for (const p of info.params) {
     const { data, shape } = readNpy(join(dir, p.file));
     tensors[`p/${p.name}`] = tensor('float32', shape, data);
   }
-  return Model.fromArtifact({ summary: { spec: info.spec } as Artifact['summary'], tensors });
+  return Model.fromArtifact({ summary: { spec: info.spec } as unknown as Artifact['summary'], tensors });
 }
 
 const count = (f: ArrayLike<number>): number => Array.from(f).reduce((a, b) => a + b, 0);
@@ -58,6 +70,8 @@ interface Result {
   flags: string;
   overBudget: number;
   seconds: number;
+  /** Composites: images robust when clean, then after each stage. */
+  stages?: { clean: number; after: Array<{ name: string; robust: number }> };
 }
 
 async function main(): Promise<void> {
@@ -66,8 +80,9 @@ async function main(): Promise<void> {
   const eps = Number(arg('eps'));
   const seed = Number(arg('seed', '0'));
   const names = arg('attacks', 'apgd-ce,apgd-t,fab-t,square,square-resc,standard').split(',');
+  const inputNoise = Number(arg('input-noise', '0'));
   await selectBackend('wasm');
-  const model = loadModel(dir);
+  const model = loadModel(dir, inputNoise);
   const target = modelTarget(model);
   const xs = readNpy(join(dir, 'x.npy'));
   const ys = readNpy(join(dir, 'y.npy')).data as Int32Array;
@@ -83,6 +98,7 @@ async function main(): Promise<void> {
     eps: number;
     n: number;
     seed: number;
+    inputNoise: number;
     clean: number;
     attacks: Record<string, Result>;
     missing: string[];
@@ -93,6 +109,7 @@ async function main(): Promise<void> {
     eps,
     n,
     seed,
+    inputNoise,
     clean: count(clean) / n,
     attacks: {},
     missing: [],
@@ -110,6 +127,7 @@ async function main(): Promise<void> {
     const adv = impl(target, x, y, s.params, rng(seed, `crosscheck/${s.attack}`));
     const pred = target.predict(adv, rng(0));
     const size = norms(adv, x)[norm];
+    const stages = autoattackCounts.get(adv);
     adv.dispose();
     let over = 0;
     const flags = Array.from(pred, (p, i) => {
@@ -118,7 +136,7 @@ async function main(): Promise<void> {
       return clean[i] && (p === y[i] || outside) ? 1 : 0;
     });
     const seconds = Math.round((performance.now() - t0) / 100) / 10;
-    out.attacks[name] = { robust: count(flags) / n, flags: flags.join(''), overBudget: over, seconds };
+    out.attacks[name] = { robust: count(flags) / n, flags: flags.join(''), overBudget: over, seconds, ...(stages ? { stages } : {}) };
     process.stderr.write(`${name}: robust ${out.attacks[name]!.robust.toFixed(3)} (${seconds} s)\n`);
   }
   if (names.includes('standard') && !ATTACK_IMPLS.autoattack) {
