@@ -8,7 +8,7 @@ import { selectBackend } from '../src/runtime/backends/select.js';
 import { tf } from '../src/runtime/tf.js';
 import { Model } from '../src/runtime/models/model.js';
 import { SGD } from '../src/runtime/training/optimizer.js';
-import type { Figure } from './figures.js';
+import { bestMs, type Figure } from './figures.js';
 
 const B = 128;
 /** MACs per image: conv1 28*28*32*9, conv2 14*14*64*32*9, dense 7*7*64*10. */
@@ -17,17 +17,6 @@ const FWD_FLOPS = 2 * (28 * 28 * 32 * 9 + 14 * 14 * 64 * 32 * 9 + 7 * 7 * 64 * 1
 const INPUT_GRAD_FLOPS = FWD_FLOPS + 2 * (28 * 28 * 32 * 9 + 14 * 14 * 64 * 32 * 9 + 7 * 7 * 64 * 10);
 /** Training: forward + conv2 input gradient + all filter gradients (conv1's input gradient is not needed). */
 const TRAIN_FLOPS = FWD_FLOPS + 2 * (14 * 14 * 64 * 32 * 9 + 7 * 7 * 64 * 10) + 2 * (28 * 28 * 32 * 9 + 14 * 14 * 64 * 32 * 9 + 7 * 7 * 64 * 10);
-
-function bestMs(f: () => void, reps: number, inner: number): number {
-  for (let i = 0; i < 3; i++) f();
-  let best = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const t = performance.now();
-    for (let i = 0; i < inner; i++) f();
-    best = Math.min(best, (performance.now() - t) / inner);
-  }
-  return best;
-}
 
 export async function benchCnn(backend: string, quick: boolean): Promise<Figure[]> {
   const choice = await selectBackend(backend);

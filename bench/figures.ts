@@ -29,3 +29,15 @@ export function printFigures(figs: Figure[], json: boolean): void {
     else process.stdout.write(`${f.name.padEnd(46)} ${String(f.value).padStart(10)} ${f.unit}${f.note ? `   (${f.note})` : ''}\n`);
   }
 }
+
+/** The least mean time of `inner` calls of f over `reps` repetitions, after three warm-up calls (ms). */
+export function bestMs(f: () => void, reps: number, inner: number): number {
+  for (let i = 0; i < 3; i++) f();
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t = performance.now();
+    for (let i = 0; i < inner; i++) f();
+    best = Math.min(best, (performance.now() - t) / inner);
+  }
+  return best;
+}

@@ -20,7 +20,7 @@ import { rng } from '../src/runtime/rng.js';
 import { tf } from '../src/runtime/tf.js';
 import { ce, runAttack } from '../src/runtime/training/methods.js';
 import { SGD } from '../src/runtime/training/optimizer.js';
-import type { Figure } from './figures.js';
+import { bestMs, type Figure } from './figures.js';
 import { netFlops, type NetFlops } from './flops.js';
 
 const B = 64;
@@ -35,17 +35,6 @@ export const PGD10 = { attack: 'pgd', params: { eps: '3/10', steps: 10, step: '1
 
 export function netSpec(arch: string, width: number): ModelSpec {
   return { arch, width, shape: [28, 28, 1], classes: 10, input: null, weightBits: null, activationBits: null, noise: {}, mean: [0.13], std: [0.31] };
-}
-
-function bestMs(f: () => void, reps: number, inner: number): number {
-  for (let i = 0; i < 3; i++) f();
-  let best = Infinity;
-  for (let r = 0; r < reps; r++) {
-    const t = performance.now();
-    for (let i = 0; i < inner; i++) f();
-    best = Math.min(best, (performance.now() - t) / inner);
-  }
-  return best;
 }
 
 /** One SGD step on the batch, batch-norm running statistics updated (train.ts's trainBatch). */
