@@ -531,9 +531,11 @@ export class Store {
   }
 
   // ------------------------------------------------------------------ node records
-  /** Reads a node record through the index: the index entry if it matches the file, else the file. */
-  private record<T>(key: string, file: string): T | undefined {
-    const st = fileStamp(file);
+  /**
+   * Reads a node record through the index: the index entry if it matches the file, else the file.
+   * `st`: the file's identity when the caller has just taken it.
+   */
+  private record<T>(key: string, file: string, st = fileStamp(file)): T | undefined {
     if (!st) return undefined;
     const e = this.index?.get<T>('nodes', key);
     this.indexFailed();
@@ -549,8 +551,7 @@ export class Store {
 
   /** Writes a node record file, then its index entry. */
   private writeRecord(key: string, file: string, v: unknown): void {
-    mkdirs(join(file, '..'));
-    writeAtomic(file, encodeRecord(v), this.path('tmp'));
+    this.writeRecordFile(file, v);
     const st = fileStamp(file);
     if (st && this.index) {
       this.index.put('nodes', key, { st, v });
@@ -567,10 +568,11 @@ export class Store {
   // ------------------------------------------------------------------ nodes
   has(key: string): boolean {
     if (!this.exists || !KEY_RE.test(key)) return false;
-    const st = fileStamp(this.nodePath(key));
+    const file = this.nodePath(key);
+    const st = fileStamp(file);
     if (st === undefined) return false;
     if (this.present.get(key) === st) return true;
-    const found = this.meta(key) !== undefined;
+    const found = this.record<NodeMeta>(key, file, st)?.key === key;
     if (found) this.present.set(key, st);
     return found;
   }
@@ -651,9 +653,7 @@ export class Store {
     this.ensureWritable();
     // Run records are read from their files alone: they grow with the pipeline and with every
     // run, and an index holding them would make every process's check of it grow with history.
-    const file = this.runPath(run.id);
-    mkdirs(join(file, '..'));
-    writeAtomic(file, encodeRecord(run.host ? run : { ...run, host: currentHost() }), this.path('tmp'));
+    this.writeRecordFile(this.runPath(run.id), run.host ? run : { ...run, host: currentHost() });
   }
 
   getRun(id: string): RunRecord | undefined {
@@ -831,12 +831,10 @@ export class Store {
   /** Index entries that do not match their record file (stale) or records with no entry. */
   private staleIndexEntries(keys: string[]): number {
     let stale = 0;
-    const fresh = (db: IndexDb, ids: string[], file: (k: string) => string) => {
-      const have = new Set(this.index!.keys(db));
-      for (const k of ids) if (!have.has(k) || this.index!.get(db, k)?.st !== fileStamp(file(k))) stale++;
-      for (const k of have) if (!ids.includes(k)) stale++;
-    };
-    fresh('nodes', keys, (k) => this.nodePath(k));
+    const have = new Set(this.index!.keys('nodes'));
+    const stored = new Set(keys);
+    for (const k of keys) if (!have.has(k) || this.index!.get('nodes', k)?.st !== fileStamp(this.nodePath(k))) stale++;
+    for (const k of have) if (!stored.has(k)) stale++;
     // Run records are no longer indexed: entries an older version wrote are stale.
     return stale + this.index!.keys('runs').length;
   }
