@@ -2,16 +2,19 @@
  * trend's convolution kernels (NHWC input, HWIO filters), for the TF.js wasm backend.
  *
  * A convolution is a GEMM over an im2col view of its input: rows are output pixels, K is
- * KH*KW*Cin, N is Cout. Rows are processed in chunks: each chunk's im2col rows are built in a
- * per-thread scratch buffer and multiplied by the filter, packed once into 8-column panels,
- * with a 5x8 register-blocked microkernel (10 accumulators plus operands fit x86's 16 SIMD
+ * KH*KW*Cin, N is Cout. The input is copied once into a zero-padded buffer (pad_input) and the
+ * GEMMs read each row's window from it in place (conv_fwd_padded, conv_dw_padded: an implicit
+ * GEMM; gathering im2col rows into a scratch cost about half the time of narrow layers). The
+ * explicit im2col forms (conv_fwd, conv_dw) remain for 1x1 and few-output convolutions, and as the
+ * reference the implicit ones are tested against bit for bit. Rows are processed in chunks and
+ * multiplied by the filter, packed once into 8-column panels, with a 5x8 register-blocked microkernel (10 accumulators plus operands fit x86's 16 SIMD
  * registers; 6x8 spilled and ran 10% slower, 4x8 is load-bound and ran 10% slower). The filter
  * gradient is the transposed product im2col(x)^T * dy, accumulated over row chunks with 4x8
  * blocking (5x8 measured no faster there).
  *
  * Every function takes a row range [m0, m1) so threads can split the work; results never
- * depend on how rows are split (no cross-row reductions), except conv_dw, whose callers always
- * use the same fixed partition of rows into partial sums.
+ * depend on how rows are split (no cross-row reductions), except the filter gradients (conv_dw,
+ * conv_dw_padded), whose callers always use the same fixed partition of rows into partial sums.
  *
  * FMA(a, b, c) = a*b + c. Built with clang's prototype f32x4.fma, rewritten to the final
  * relaxed-SIMD f32x4.relaxed_madd by scripts/build-kernels.sh; with -DNO_FMA it is mul + add.
@@ -40,6 +43,61 @@ static inline void store_partial(float *o, v128_t v0, v128_t v1, int n) {
   if (n > 4) o[4] = wasm_f32x4_extract_lane(v1, 0);
   if (n > 5) o[5] = wasm_f32x4_extract_lane(v1, 1);
   if (n > 6) o[6] = wasm_f32x4_extract_lane(v1, 2);
+}
+
+/* Stores a 5x8 block (rows of stride N; nv live columns), ReLU first if relu. */
+static inline void store_block5(float *o, int N, int nv, int relu, v128_t c00, v128_t c01, v128_t c10, v128_t c11, v128_t c20, v128_t c21,
+                                v128_t c30, v128_t c31, v128_t c40, v128_t c41) {
+  if (relu) {
+    const v128_t zero = wasm_f32x4_splat(0.0f);
+    c00 = wasm_f32x4_max(c00, zero); c01 = wasm_f32x4_max(c01, zero); c10 = wasm_f32x4_max(c10, zero); c11 = wasm_f32x4_max(c11, zero);
+    c20 = wasm_f32x4_max(c20, zero); c21 = wasm_f32x4_max(c21, zero); c30 = wasm_f32x4_max(c30, zero); c31 = wasm_f32x4_max(c31, zero);
+    c40 = wasm_f32x4_max(c40, zero); c41 = wasm_f32x4_max(c41, zero);
+  }
+  if (nv == PANEL) {
+    wasm_v128_store(o, c00); wasm_v128_store(o + 4, c01);
+    wasm_v128_store(o + N, c10); wasm_v128_store(o + N + 4, c11);
+    wasm_v128_store(o + 2 * N, c20); wasm_v128_store(o + 2 * N + 4, c21);
+    wasm_v128_store(o + 3 * N, c30); wasm_v128_store(o + 3 * N + 4, c31);
+    wasm_v128_store(o + 4 * N, c40); wasm_v128_store(o + 4 * N + 4, c41);
+  } else {
+    store_partial(o, c00, c01, nv);
+    store_partial(o + N, c10, c11, nv);
+    store_partial(o + 2 * N, c20, c21, nv);
+    store_partial(o + 3 * N, c30, c31, nv);
+    store_partial(o + 4 * N, c40, c41, nv);
+  }
+}
+
+/* Stores one row of 8 (nv live), ReLU first if relu. */
+static inline void store_row8(float *o, int nv, int relu, v128_t c00, v128_t c01) {
+  if (relu) {
+    const v128_t zero = wasm_f32x4_splat(0.0f);
+    c00 = wasm_f32x4_max(c00, zero);
+    c01 = wasm_f32x4_max(c01, zero);
+  }
+  if (nv == PANEL) {
+    wasm_v128_store(o, c00);
+    wasm_v128_store(o + 4, c01);
+  } else store_partial(o, c00, c01, nv);
+}
+
+/* Stores 10 rows of 4 (rows of stride N; nv live), ReLU first if relu. */
+static inline void store_block10(float *o, int N, int nv, int relu, const v128_t *acc) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (int q = 0; q < 10; q++) {
+    const v128_t v = relu ? wasm_f32x4_max(acc[q], zero) : acc[q];
+    if (nv == 4) wasm_v128_store(o + (long)q * N, v);
+    else store_partial(o + (long)q * N, v, zero, nv);
+  }
+}
+
+/* Stores one row of 4 (nv live), ReLU first if relu. */
+static inline void store_row4(float *o, int nv, int relu, v128_t c0) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  if (relu) c0 = wasm_f32x4_max(c0, zero);
+  if (nv == 4) wasm_v128_store(o, c0);
+  else store_partial(o, c0, zero, nv);
 }
 
 static inline float at_or_zero(const float *p, int i, int n) { return i < n ? p[i] : 0.0f; }
@@ -127,113 +185,94 @@ static void im2col(const float *x, float *a, int ldk, int r0, int r1, int N, int
 }
 
 /*
- * One panel with at most 4 live columns (N = 4, or the last columns of N = 12, 20, ...): blocks of
- * 10 rows x 4 columns, so no FMA is spent on the panel's zero padding.
+ * C[rows, n0 .. n0+nv) for one panel with at most 4 live columns (N = 4, or the last columns of
+ * N = 12, 20, ...), in blocks of 10 rows x 4 columns, so no FMA is spent on the panel's zero
+ * padding. Row i of A is KH segments of L floats, segment kh at rp[i] + kh*seg: an im2col or GEMM
+ * row (KH = 1, L = K) or a window of a padded input.
  */
-__attribute__((noinline)) static void gemm_rows_narrow(const float *a, int lda, int rows, const float *b, int K, int N, int n0, int nv, v128_t bias0, int relu,
-                             float *c) {
-  const v128_t zero = wasm_f32x4_splat(0.0f);
+__attribute__((noinline)) static void igemm_narrow(const float *const *rp, int rows, const float *b, int KH, int L, int seg, int N, int n0, int nv,
+                                                   v128_t bias0, int relu, float *c) {
   int i = 0;
   for (; i + 10 <= rows; i += 10) {
-    const float *a0 = a + (long)i * lda;
     v128_t c0 = bias0, c1 = bias0, c2 = bias0, c3 = bias0, c4 = bias0, c5 = bias0, c6 = bias0, c7 = bias0, c8 = bias0, c9 = bias0;
-    for (int k = 0; k < K; k++) {
-      const v128_t b0 = wasm_v128_load(b + k * PANEL);
-      const float *ak = a0 + k;
-      c0 = FMA(wasm_v128_load32_splat(ak), b0, c0);
-      c1 = FMA(wasm_v128_load32_splat(ak + lda), b0, c1);
-      c2 = FMA(wasm_v128_load32_splat(ak + 2 * lda), b0, c2);
-      c3 = FMA(wasm_v128_load32_splat(ak + 3 * lda), b0, c3);
-      c4 = FMA(wasm_v128_load32_splat(ak + 4 * lda), b0, c4);
-      c5 = FMA(wasm_v128_load32_splat(ak + 5 * lda), b0, c5);
-      c6 = FMA(wasm_v128_load32_splat(ak + 6 * lda), b0, c6);
-      c7 = FMA(wasm_v128_load32_splat(ak + 7 * lda), b0, c7);
-      c8 = FMA(wasm_v128_load32_splat(ak + 8 * lda), b0, c8);
-      c9 = FMA(wasm_v128_load32_splat(ak + 9 * lda), b0, c9);
+    const float *bk = b;
+    for (int kh = 0; kh < KH; kh++) {
+      const long o = (long)kh * seg;
+      const float *a0 = rp[i] + o, *a1 = rp[i + 1] + o, *a2 = rp[i + 2] + o, *a3 = rp[i + 3] + o, *a4 = rp[i + 4] + o;
+      const float *a5 = rp[i + 5] + o, *a6 = rp[i + 6] + o, *a7 = rp[i + 7] + o, *a8 = rp[i + 8] + o, *a9 = rp[i + 9] + o;
+      for (int j = 0; j < L; j++, bk += PANEL) {
+        const v128_t b0 = wasm_v128_load(bk);
+        c0 = FMA(wasm_v128_load32_splat(a0 + j), b0, c0);
+        c1 = FMA(wasm_v128_load32_splat(a1 + j), b0, c1);
+        c2 = FMA(wasm_v128_load32_splat(a2 + j), b0, c2);
+        c3 = FMA(wasm_v128_load32_splat(a3 + j), b0, c3);
+        c4 = FMA(wasm_v128_load32_splat(a4 + j), b0, c4);
+        c5 = FMA(wasm_v128_load32_splat(a5 + j), b0, c5);
+        c6 = FMA(wasm_v128_load32_splat(a6 + j), b0, c6);
+        c7 = FMA(wasm_v128_load32_splat(a7 + j), b0, c7);
+        c8 = FMA(wasm_v128_load32_splat(a8 + j), b0, c8);
+        c9 = FMA(wasm_v128_load32_splat(a9 + j), b0, c9);
+      }
     }
     const v128_t acc[10] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9};
-    for (int q = 0; q < 10; q++) {
-      const v128_t v = relu ? wasm_f32x4_max(acc[q], zero) : acc[q];
-      float *o = c + (long)(i + q) * N + n0;
-      if (nv == 4) wasm_v128_store(o, v);
-      else store_partial(o, v, zero, nv);
-    }
+    store_block10(c + (long)i * N + n0, N, nv, relu, acc);
   }
   for (; i < rows; i++) {
-    const float *ai = a + (long)i * lda;
     v128_t c0 = bias0;
-    for (int k = 0; k < K; k++) c0 = FMA(wasm_v128_load32_splat(ai + k), wasm_v128_load(b + k * PANEL), c0);
-    if (relu) c0 = wasm_f32x4_max(c0, zero);
-    float *o = c + (long)i * N + n0;
-    if (nv == 4) wasm_v128_store(o, c0);
-    else store_partial(o, c0, zero, nv);
+    const float *bk = b;
+    for (int kh = 0; kh < KH; kh++) {
+      const float *a0 = rp[i] + (long)kh * seg;
+      for (int j = 0; j < L; j++, bk += PANEL) c0 = FMA(wasm_v128_load32_splat(a0 + j), wasm_v128_load(bk), c0);
+    }
+    store_row4(c + (long)i * N + n0, nv, relu, c0);
   }
 }
 
-/* One panel of 8 columns (nv of them live) in blocks of 5 rows x 8 columns. */
-__attribute__((noinline)) static void gemm_rows_wide(const float *a, int lda, int rows, const float *b, int K, int N, int n0, int nv,
-                                                     v128_t bias0, v128_t bias1, int relu, float *c) {
-  const v128_t zero = wasm_f32x4_splat(0.0f);
+/* The same for one panel of 8 columns (nv of them live), in blocks of 5 rows x 8 columns. */
+__attribute__((noinline)) static void igemm_wide(const float *const *rp, int rows, const float *b, int KH, int L, int seg, int N, int n0, int nv,
+                                                 v128_t bias0, v128_t bias1, int relu, float *c) {
   int i = 0;
   for (; i + 5 <= rows; i += 5) {
-    const float *a0 = a + (long)i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda;
     v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
     v128_t c40 = bias0, c41 = bias1;
-    for (int k = 0; k < K; k++) {
-      const v128_t b0 = wasm_v128_load(b + k * PANEL), b1 = wasm_v128_load(b + k * PANEL + 4);
-      v128_t x;
-      x = wasm_v128_load32_splat(a0 + k); c00 = FMA(x, b0, c00); c01 = FMA(x, b1, c01);
-      x = wasm_v128_load32_splat(a1 + k); c10 = FMA(x, b0, c10); c11 = FMA(x, b1, c11);
-      x = wasm_v128_load32_splat(a2 + k); c20 = FMA(x, b0, c20); c21 = FMA(x, b1, c21);
-      x = wasm_v128_load32_splat(a3 + k); c30 = FMA(x, b0, c30); c31 = FMA(x, b1, c31);
-      x = wasm_v128_load32_splat(a4 + k); c40 = FMA(x, b0, c40); c41 = FMA(x, b1, c41);
+    const float *bk = b;
+    for (int kh = 0; kh < KH; kh++) {
+      const long o = (long)kh * seg;
+      const float *a0 = rp[i] + o, *a1 = rp[i + 1] + o, *a2 = rp[i + 2] + o, *a3 = rp[i + 3] + o, *a4 = rp[i + 4] + o;
+      for (int j = 0; j < L; j++, bk += PANEL) {
+        const v128_t b0 = wasm_v128_load(bk), b1 = wasm_v128_load(bk + 4);
+        v128_t x;
+        x = wasm_v128_load32_splat(a0 + j); c00 = FMA(x, b0, c00); c01 = FMA(x, b1, c01);
+        x = wasm_v128_load32_splat(a1 + j); c10 = FMA(x, b0, c10); c11 = FMA(x, b1, c11);
+        x = wasm_v128_load32_splat(a2 + j); c20 = FMA(x, b0, c20); c21 = FMA(x, b1, c21);
+        x = wasm_v128_load32_splat(a3 + j); c30 = FMA(x, b0, c30); c31 = FMA(x, b1, c31);
+        x = wasm_v128_load32_splat(a4 + j); c40 = FMA(x, b0, c40); c41 = FMA(x, b1, c41);
+      }
     }
-    if (relu) {
-      c00 = wasm_f32x4_max(c00, zero); c01 = wasm_f32x4_max(c01, zero); c10 = wasm_f32x4_max(c10, zero); c11 = wasm_f32x4_max(c11, zero);
-      c20 = wasm_f32x4_max(c20, zero); c21 = wasm_f32x4_max(c21, zero); c30 = wasm_f32x4_max(c30, zero); c31 = wasm_f32x4_max(c31, zero);
-      c40 = wasm_f32x4_max(c40, zero); c41 = wasm_f32x4_max(c41, zero);
-    }
-    float *o = c + (long)i * N + n0;
-    if (nv == PANEL) {
-      wasm_v128_store(o, c00); wasm_v128_store(o + 4, c01);
-      wasm_v128_store(o + N, c10); wasm_v128_store(o + N + 4, c11);
-      wasm_v128_store(o + 2 * N, c20); wasm_v128_store(o + 2 * N + 4, c21);
-      wasm_v128_store(o + 3 * N, c30); wasm_v128_store(o + 3 * N + 4, c31);
-      wasm_v128_store(o + 4 * N, c40); wasm_v128_store(o + 4 * N + 4, c41);
-    } else {
-      store_partial(o, c00, c01, nv);
-      store_partial(o + N, c10, c11, nv);
-      store_partial(o + 2 * N, c20, c21, nv);
-      store_partial(o + 3 * N, c30, c31, nv);
-      store_partial(o + 4 * N, c40, c41, nv);
-    }
+    store_block5(c + (long)i * N + n0, N, nv, relu, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41);
   }
   for (; i < rows; i++) {
-    const float *a0 = a + (long)i * lda;
     v128_t c00 = bias0, c01 = bias1;
-    for (int k = 0; k < K; k++) {
-      const v128_t x = wasm_v128_load32_splat(a0 + k);
-      c00 = FMA(x, wasm_v128_load(b + k * PANEL), c00);
-      c01 = FMA(x, wasm_v128_load(b + k * PANEL + 4), c01);
+    const float *bk = b;
+    for (int kh = 0; kh < KH; kh++) {
+      const float *a0 = rp[i] + (long)kh * seg;
+      for (int j = 0; j < L; j++, bk += PANEL) {
+        const v128_t x = wasm_v128_load32_splat(a0 + j);
+        c00 = FMA(x, wasm_v128_load(bk), c00);
+        c01 = FMA(x, wasm_v128_load(bk + 4), c01);
+      }
     }
-    if (relu) {
-      c00 = wasm_f32x4_max(c00, zero);
-      c01 = wasm_f32x4_max(c01, zero);
-    }
-    float *o = c + (long)i * N + n0;
-    if (nv == PANEL) {
-      wasm_v128_store(o, c00);
-      wasm_v128_store(o + 4, c01);
-    } else store_partial(o, c00, c01, nv);
+    store_row8(c + (long)i * N + n0, nv, relu, c00, c01);
   }
 }
 
 /*
- * C[rows, N] = A[rows, K] * Bp (+ bias, then ReLU if relu), A row stride lda, C row stride N.
+ * C[rows, N] = A * Bp (+ bias, then ReLU if relu), C row stride N, A's rows as igemm_* read them.
  * Each panel is its own call: one loop nest per function keeps V8's register allocation of the
  * 5x8 block free of spills (a narrow-panel branch in the same function cost 6% of training).
  */
-static void gemm_rows(const float *a, int lda, int rows, const float *bp, int K, int N, const float *bias, int relu, float *c) {
+static void gemm_panels(const float *const *rp, int rows, const float *bp, int KH, int L, int seg, int N, const float *bias, int relu, float *c) {
+  const int K = KH * L;
   const int P = round_up(N, PANEL) / PANEL;
   const v128_t zero = wasm_f32x4_splat(0.0f);
   for (int p = 0; p < P; p++) {
@@ -246,9 +285,15 @@ static void gemm_rows(const float *a, int lda, int rows, const float *bp, int K,
       bias0 = wasm_f32x4_make(at_or_zero(bb, 0, nv), at_or_zero(bb, 1, nv), at_or_zero(bb, 2, nv), at_or_zero(bb, 3, nv));
       bias1 = wasm_f32x4_make(at_or_zero(bb, 4, nv), at_or_zero(bb, 5, nv), at_or_zero(bb, 6, nv), at_or_zero(bb, 7, nv));
     }
-    if (nv <= 4) gemm_rows_narrow(a, lda, rows, b, K, N, n0, nv, bias0, relu, c);
-    else gemm_rows_wide(a, lda, rows, b, K, N, n0, nv, bias0, bias1, relu, c);
+    if (nv <= 4) igemm_narrow(rp, rows, b, KH, L, seg, N, n0, nv, bias0, relu, c);
+    else igemm_wide(rp, rows, b, KH, L, seg, N, n0, nv, bias0, bias1, relu, c);
   }
+}
+
+/* gemm_panels for a row-major A[rows, K] of row stride lda; rp: room for `rows` row pointers. */
+static void gemm_rows(const float *a, int lda, int rows, const float *bp, int K, int N, const float *bias, int relu, float *c, const float **rp) {
+  for (int i = 0; i < rows; i++) rp[i] = a + (long)i * lda;
+  gemm_panels(rp, rows, bp, 1, K, 0, N, bias, relu, c);
 }
 
 #define CHUNK 60 /* a multiple of the GEMM's 5-row blocks */
@@ -271,7 +316,8 @@ void pack_filter_t(const float *w, float *bp, int KH, int KW, int CI, int CO) {
 
 /*
  * Input gradient by GEMM and col2im, for the images [n0, n1): per chunk of output-gradient
- * rows, dP = dY W^T (rows x KH*KW*CI), then each row's patch is added into dx. dx must be zeroed.
+ * rows, dP = dY W^T (rows x KH*KW*CI), then each row's patch is added into dx. dx must be zeroed;
+ * scratch: CHUNK*KH*KW*CI floats, then CHUNK row pointers.
  * Threads split by image, so no two write the same dx element.
  */
 EXPORT(conv_dx_col2im)
@@ -281,7 +327,7 @@ void conv_dx_col2im(const float *dy, const float *bp, float *dx, float *scratch,
   const int m0 = n0 * OH * OW, m1 = n1 * OH * OW;
   for (int r = m0; r < m1; r += CHUNK) {
     const int r1 = r + CHUNK < m1 ? r + CHUNK : m1;
-    gemm_rows(dy + (long)r * CO, CO, r1 - r, bp, CO, N, 0, 0, scratch);
+    gemm_rows(dy + (long)r * CO, CO, r1 - r, bp, CO, N, 0, 0, scratch, (const float **)(scratch + (long)CHUNK * N));
     for (int i = r; i < r1; i++) {
       const int n = i / (OH * OW), oh = (i / OW) % OH, ow = i % OW;
       const float *row = scratch + (long)(i - r) * N;
@@ -365,8 +411,9 @@ int conv_is_narrow(int C, int CO) { return narrow_conv(C, CO); }
 
 /*
  * Forward convolution of output rows [m0, m1) (rows are flattened (n, oh, ow)):
- * y = conv(x, w) + bias, optional ReLU. scratch: CHUNK*ldk floats. bp: pack_filter(flip=0)'s
- * panels, or, when conv_is_narrow(C, CO), those panels as column-major rows (narrow_from_panels).
+ * y = conv(x, w) + bias, optional ReLU. scratch: CHUNK*ldk floats, then CHUNK row pointers.
+ * bp: pack_filter(flip=0)'s panels, or, when conv_is_narrow(C, CO), those panels as column-major
+ * rows (narrow_from_panels).
  */
 EXPORT(conv_fwd)
 void conv_fwd(const float *x, const float *bp, const float *bias, float *y, float *scratch, int N, int H, int W, int C, int KH, int KW,
@@ -381,97 +428,12 @@ void conv_fwd(const float *x, const float *bp, const float *bias, float *y, floa
     const int r1 = r + CHUNK < m1 ? r + CHUNK : m1;
     const float *a = x + (long)r * C;
     int lda = C;
-    if (!(KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0)) {
+    if (!(KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W)) {
       im2col(x, scratch, ldk, r, r1, N, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW);
       a = scratch;
       lda = ldk;
     }
-    gemm_rows(a, lda, r1 - r, bp, K, CO, bias, relu, y + (long)r * CO);
-  }
-}
-
-/*
- * Filter gradient partial sum over output rows [m0, m1): dw[K, CO] += im2col(x)^T dy.
- * dw must be zeroed by the caller (it accumulates).
- */
-EXPORT(conv_dw)
-void conv_dw(const float *x, const float *dy, float *dw, float *scratch, int N, int H, int W, int C, int KH, int KW, int sh, int sw, int pt,
-             int pl, int OH, int OW, int CO, int m0, int m1) {
-  const int K = KH * KW * C;
-  const int ldk = round_up(K, 4);
-  for (int r = m0; r < m1; r += CHUNK) {
-    const int r1 = r + CHUNK < m1 ? r + CHUNK : m1;
-    const int rows = r1 - r;
-    im2col(x, scratch, ldk, r, r1, N, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW);
-    const float *g = dy + (long)r * CO;
-    int k = 0;
-    for (; k + 4 <= K; k += 4) {
-      int j = 0;
-      for (; j + 8 <= CO; j += 8) {
-        v128_t c00 = wasm_v128_load(dw + (long)k * CO + j), c01 = wasm_v128_load(dw + (long)k * CO + j + 4);
-        v128_t c10 = wasm_v128_load(dw + (long)(k + 1) * CO + j), c11 = wasm_v128_load(dw + (long)(k + 1) * CO + j + 4);
-        v128_t c20 = wasm_v128_load(dw + (long)(k + 2) * CO + j), c21 = wasm_v128_load(dw + (long)(k + 2) * CO + j + 4);
-        v128_t c30 = wasm_v128_load(dw + (long)(k + 3) * CO + j), c31 = wasm_v128_load(dw + (long)(k + 3) * CO + j + 4);
-        for (int i = 0; i < rows; i++) {
-          const float *ai = scratch + (long)i * ldk + k;
-          const v128_t b0 = wasm_v128_load(g + (long)i * CO + j), b1 = wasm_v128_load(g + (long)i * CO + j + 4);
-          v128_t x0 = wasm_v128_load32_splat(ai);
-          c00 = FMA(x0, b0, c00); c01 = FMA(x0, b1, c01);
-          x0 = wasm_v128_load32_splat(ai + 1);
-          c10 = FMA(x0, b0, c10); c11 = FMA(x0, b1, c11);
-          x0 = wasm_v128_load32_splat(ai + 2);
-          c20 = FMA(x0, b0, c20); c21 = FMA(x0, b1, c21);
-          x0 = wasm_v128_load32_splat(ai + 3);
-          c30 = FMA(x0, b0, c30); c31 = FMA(x0, b1, c31);
-        }
-        wasm_v128_store(dw + (long)k * CO + j, c00); wasm_v128_store(dw + (long)k * CO + j + 4, c01);
-        wasm_v128_store(dw + (long)(k + 1) * CO + j, c10); wasm_v128_store(dw + (long)(k + 1) * CO + j + 4, c11);
-        wasm_v128_store(dw + (long)(k + 2) * CO + j, c20); wasm_v128_store(dw + (long)(k + 2) * CO + j + 4, c21);
-        wasm_v128_store(dw + (long)(k + 3) * CO + j, c30); wasm_v128_store(dw + (long)(k + 3) * CO + j + 4, c31);
-      }
-      for (; j + 4 <= CO; j += 4) {
-        float *d = dw + (long)k * CO + j;
-        v128_t c0 = wasm_v128_load(d), c1 = wasm_v128_load(d + CO), c2 = wasm_v128_load(d + 2 * CO), c3 = wasm_v128_load(d + 3 * CO);
-        for (int i = 0; i < rows; i++) {
-          const float *ai = scratch + (long)i * ldk + k;
-          const v128_t b0 = wasm_v128_load(g + (long)i * CO + j);
-          c0 = FMA(wasm_v128_load32_splat(ai), b0, c0);
-          c1 = FMA(wasm_v128_load32_splat(ai + 1), b0, c1);
-          c2 = FMA(wasm_v128_load32_splat(ai + 2), b0, c2);
-          c3 = FMA(wasm_v128_load32_splat(ai + 3), b0, c3);
-        }
-        wasm_v128_store(d, c0); wasm_v128_store(d + CO, c1); wasm_v128_store(d + 2 * CO, c2); wasm_v128_store(d + 3 * CO, c3);
-      }
-      for (; j < CO; j++)
-        for (int q = 0; q < 4; q++) {
-          float s = dw[(long)(k + q) * CO + j];
-          for (int i = 0; i < rows; i++) s += scratch[(long)i * ldk + k + q] * g[(long)i * CO + j];
-          dw[(long)(k + q) * CO + j] = s;
-        }
-    }
-    for (; k < K; k++) {
-      int j = 0;
-      for (; j + 8 <= CO; j += 8) {
-        v128_t c0 = wasm_v128_load(dw + (long)k * CO + j), c1 = wasm_v128_load(dw + (long)k * CO + j + 4);
-        for (int i = 0; i < rows; i++) {
-          const v128_t a = wasm_v128_load32_splat(scratch + (long)i * ldk + k);
-          c0 = FMA(a, wasm_v128_load(g + (long)i * CO + j), c0);
-          c1 = FMA(a, wasm_v128_load(g + (long)i * CO + j + 4), c1);
-        }
-        wasm_v128_store(dw + (long)k * CO + j, c0);
-        wasm_v128_store(dw + (long)k * CO + j + 4, c1);
-      }
-      for (; j + 4 <= CO; j += 4) {
-        v128_t c0 = wasm_v128_load(dw + (long)k * CO + j);
-        for (int i = 0; i < rows; i++) c0 = FMA(wasm_v128_load32_splat(scratch + (long)i * ldk + k), wasm_v128_load(g + (long)i * CO + j), c0);
-        wasm_v128_store(dw + (long)k * CO + j, c0);
-      }
-      for (; j < CO; j++) {
-        float s = dw[(long)k * CO + j];
-        for (int i = 0; i < rows; i++) s += scratch[(long)i * ldk + k] * g[(long)i * CO + j];
-        dw[(long)k * CO + j] = s;
-      }
-    }
+    gemm_rows(a, lda, r1 - r, bp, K, CO, bias, relu, y + (long)r * CO, (const float **)(scratch + (long)CHUNK * ldk));
   }
 }
 
@@ -481,4 +443,189 @@ void add_into(float *y, const float *a, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, wasm_f32x4_add(wasm_v128_load(y + i), wasm_v128_load(a + i)));
   for (; i < n; i++) y[i] += a[i];
+}
+
+/*
+ * Implicit GEMM. The input is copied once into a zero-padded buffer xp [N][Hp][Wp][C] (flushed as
+ * im2col flushes), so that every output pixel's window lies inside it: output row r's im2col row is
+ * KH segments of L = KW*C contiguous floats, segment kh starting at rp[r] + kh*seg (seg = Wp*C).
+ * The GEMMs below read those segments in place instead of copying them into a scratch first; each
+ * output element is the same FMAs in the same order as im2col + gemm_rows (or conv_dw), so the
+ * results are bit-identical to theirs.
+ */
+EXPORT(pad_input)
+void pad_input(const float *x, float *xp, int H, int W, int C, int Hp, int Wp, int pt, int pl, int n0, int n1) {
+  const long rowp = (long)Wp * C;
+  const int wcopy = W < Wp - pl ? W : Wp - pl; /* a valid convolution may not read the last columns */
+  const int left = pl * C, len = wcopy * C;
+  for (int n = n0; n < n1; n++) {
+    float *dst = xp + (long)n * Hp * rowp;
+    const float *src = x + (long)n * H * W * C;
+    for (int h = 0; h < Hp; h++) {
+      float *d = dst + h * rowp;
+      const int hs = h - pt;
+      if (hs < 0 || hs >= H) {
+        for (long i = 0; i < rowp; i++) d[i] = 0.0f;
+        continue;
+      }
+      for (int i = 0; i < left; i++) d[i] = 0.0f;
+      const float *s = src + (long)hs * W * C;
+      int i = 0;
+      for (; i + 4 <= len; i += 4) wasm_v128_store(d + left + i, flush4(wasm_v128_load(s + i)));
+      for (; i < len; i++) d[left + i] = flush1(s[i]);
+      for (long j = left + len; j < rowp; j++) d[j] = 0.0f;
+    }
+  }
+}
+
+/* rp[i] = where output row r0 + i's window starts in xp, for the rows [r0, r1). */
+static void row_ptrs(const float *xp, const float **rp, int r0, int r1, int Hp, int Wp, int C, int sh, int sw, int OH, int OW) {
+  int n = r0 / (OH * OW), oh = (r0 / OW) % OH, ow = r0 % OW;
+  for (int r = r0; r < r1; r++) {
+    rp[r - r0] = xp + (((long)n * Hp + (long)oh * sh) * Wp + (long)ow * sw) * C;
+    if (++ow == OW) {
+      ow = 0;
+      if (++oh == OH) {
+        oh = 0;
+        n++;
+      }
+    }
+  }
+}
+
+/*
+ * Forward convolution of output rows [m0, m1) from the padded input xp (pad_input), as conv_fwd
+ * computes it: y = conv(x, w) + bias, optional ReLU; bp: pack_filter(flip=0)'s panels. scratch
+ * holds one chunk's row pointers.
+ */
+EXPORT(conv_fwd_padded)
+void conv_fwd_padded(const float *xp, const float *bp, const float *bias, float *y, float *scratch, int Hp, int Wp, int C, int KH, int KW, int sh,
+                     int sw, int OH, int OW, int CO, int relu, int m0, int m1) {
+  const float **rp = (const float **)scratch;
+  for (int r = m0; r < m1; r += CHUNK) {
+    const int r1 = r + CHUNK < m1 ? r + CHUNK : m1;
+    row_ptrs(xp, rp, r, r1, Hp, Wp, C, sh, sw, OH, OW);
+    gemm_panels(rp, r1 - r, bp, KH, KW * C, Wp * C, CO, bias, relu, y + (long)r * CO);
+  }
+}
+
+/* Where column k of the implicit im2col row lies, relative to the row's window start. */
+static inline long col_off(int k, int L, int seg) { return (long)(k / L) * seg + k % L; }
+
+/*
+ * dw[K, CO] += A^T g over `rows` rows: row i of A is read at rp[i] + col_off(k, L, seg) (an im2col
+ * scratch row when L = K, a window of the padded input otherwise), g's rows have CO floats. For
+ * each dw element the sum runs over the rows in order.
+ */
+static void dw_rows(const float *const *rp, int rows, const float *g, float *dw, int K, int L, int seg, int CO) {
+  int k = 0;
+  for (; k + 4 <= K; k += 4) {
+    const long o0 = col_off(k, L, seg), o1 = col_off(k + 1, L, seg), o2 = col_off(k + 2, L, seg), o3 = col_off(k + 3, L, seg);
+    int j = 0;
+    for (; j + 8 <= CO; j += 8) {
+      v128_t c00 = wasm_v128_load(dw + (long)k * CO + j), c01 = wasm_v128_load(dw + (long)k * CO + j + 4);
+      v128_t c10 = wasm_v128_load(dw + (long)(k + 1) * CO + j), c11 = wasm_v128_load(dw + (long)(k + 1) * CO + j + 4);
+      v128_t c20 = wasm_v128_load(dw + (long)(k + 2) * CO + j), c21 = wasm_v128_load(dw + (long)(k + 2) * CO + j + 4);
+      v128_t c30 = wasm_v128_load(dw + (long)(k + 3) * CO + j), c31 = wasm_v128_load(dw + (long)(k + 3) * CO + j + 4);
+      for (int i = 0; i < rows; i++) {
+        const float *ai = rp[i];
+        const v128_t b0 = wasm_v128_load(g + (long)i * CO + j), b1 = wasm_v128_load(g + (long)i * CO + j + 4);
+        v128_t x0 = wasm_v128_load32_splat(ai + o0);
+        c00 = FMA(x0, b0, c00); c01 = FMA(x0, b1, c01);
+        x0 = wasm_v128_load32_splat(ai + o1);
+        c10 = FMA(x0, b0, c10); c11 = FMA(x0, b1, c11);
+        x0 = wasm_v128_load32_splat(ai + o2);
+        c20 = FMA(x0, b0, c20); c21 = FMA(x0, b1, c21);
+        x0 = wasm_v128_load32_splat(ai + o3);
+        c30 = FMA(x0, b0, c30); c31 = FMA(x0, b1, c31);
+      }
+      wasm_v128_store(dw + (long)k * CO + j, c00); wasm_v128_store(dw + (long)k * CO + j + 4, c01);
+      wasm_v128_store(dw + (long)(k + 1) * CO + j, c10); wasm_v128_store(dw + (long)(k + 1) * CO + j + 4, c11);
+      wasm_v128_store(dw + (long)(k + 2) * CO + j, c20); wasm_v128_store(dw + (long)(k + 2) * CO + j + 4, c21);
+      wasm_v128_store(dw + (long)(k + 3) * CO + j, c30); wasm_v128_store(dw + (long)(k + 3) * CO + j + 4, c31);
+    }
+    for (; j + 4 <= CO; j += 4) {
+      float *d = dw + (long)k * CO + j;
+      v128_t c0 = wasm_v128_load(d), c1 = wasm_v128_load(d + CO), c2 = wasm_v128_load(d + 2 * CO), c3 = wasm_v128_load(d + 3 * CO);
+      for (int i = 0; i < rows; i++) {
+        const float *ai = rp[i];
+        const v128_t b0 = wasm_v128_load(g + (long)i * CO + j);
+        c0 = FMA(wasm_v128_load32_splat(ai + o0), b0, c0);
+        c1 = FMA(wasm_v128_load32_splat(ai + o1), b0, c1);
+        c2 = FMA(wasm_v128_load32_splat(ai + o2), b0, c2);
+        c3 = FMA(wasm_v128_load32_splat(ai + o3), b0, c3);
+      }
+      wasm_v128_store(d, c0); wasm_v128_store(d + CO, c1); wasm_v128_store(d + 2 * CO, c2); wasm_v128_store(d + 3 * CO, c3);
+    }
+    for (; j < CO; j++) {
+      const long oq[4] = {o0, o1, o2, o3};
+      for (int q = 0; q < 4; q++) {
+        float s = dw[(long)(k + q) * CO + j];
+        for (int i = 0; i < rows; i++) s += rp[i][oq[q]] * g[(long)i * CO + j];
+        dw[(long)(k + q) * CO + j] = s;
+      }
+    }
+  }
+  for (; k < K; k++) {
+    const long o = col_off(k, L, seg);
+    int j = 0;
+    for (; j + 8 <= CO; j += 8) {
+      v128_t c0 = wasm_v128_load(dw + (long)k * CO + j), c1 = wasm_v128_load(dw + (long)k * CO + j + 4);
+      for (int i = 0; i < rows; i++) {
+        const v128_t a = wasm_v128_load32_splat(rp[i] + o);
+        c0 = FMA(a, wasm_v128_load(g + (long)i * CO + j), c0);
+        c1 = FMA(a, wasm_v128_load(g + (long)i * CO + j + 4), c1);
+      }
+      wasm_v128_store(dw + (long)k * CO + j, c0);
+      wasm_v128_store(dw + (long)k * CO + j + 4, c1);
+    }
+    for (; j + 4 <= CO; j += 4) {
+      v128_t c0 = wasm_v128_load(dw + (long)k * CO + j);
+      for (int i = 0; i < rows; i++) c0 = FMA(wasm_v128_load32_splat(rp[i] + o), wasm_v128_load(g + (long)i * CO + j), c0);
+      wasm_v128_store(dw + (long)k * CO + j, c0);
+    }
+    for (; j < CO; j++) {
+      float s = dw[(long)k * CO + j];
+      for (int i = 0; i < rows; i++) s += rp[i][o] * g[(long)i * CO + j];
+      dw[(long)k * CO + j] = s;
+    }
+  }
+}
+
+/*
+ * conv_dw over implicit rows: the filter-gradient partial sum over output rows [m0, m1),
+ * dw[K, CO] += im2col(x)^T dy, reading the windows in place from the padded input xp (pad_input).
+ * Same loop order as conv_dw, so the same bits. dw must be zeroed by the caller.
+ */
+EXPORT(conv_dw_padded)
+void conv_dw_padded(const float *xp, const float *dy, float *dw, float *scratch, int Hp, int Wp, int C, int KH, int KW, int sh, int sw, int OH,
+                    int OW, int CO, int m0, int m1) {
+  const int K = KH * KW * C, L = KW * C, seg = Wp * C;
+  const float **rp = (const float **)scratch;
+  for (int r = m0; r < m1; r += CHUNK) {
+    const int r1 = r + CHUNK < m1 ? r + CHUNK : m1;
+    const int rows = r1 - r;
+    row_ptrs(xp, rp, r, r1, Hp, Wp, C, sh, sw, OH, OW);
+    dw_rows(rp, rows, dy + (long)r * CO, dw, K, L, seg, CO);
+  }
+}
+
+/*
+ * Filter gradient partial sum over output rows [m0, m1): dw[K, CO] += im2col(x)^T dy, gathering
+ * im2col rows into scratch (CHUNK*ldk floats, then CHUNK row pointers). trend runs conv_dw_padded;
+ * this form is kept as the reference it is tested against bit for bit. dw must be zeroed by the
+ * caller (it accumulates).
+ */
+EXPORT(conv_dw)
+void conv_dw(const float *x, const float *dy, float *dw, float *scratch, int N, int H, int W, int C, int KH, int KW, int sh, int sw, int pt,
+             int pl, int OH, int OW, int CO, int m0, int m1) {
+  const int K = KH * KW * C;
+  const int ldk = round_up(K, 4);
+  const float **rp = (const float **)(scratch + (long)CHUNK * ldk);
+  for (int r = m0; r < m1; r += CHUNK) {
+    const int r1 = r + CHUNK < m1 ? r + CHUNK : m1;
+    im2col(x, scratch, ldk, r, r1, N, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW);
+    for (int i = 0; i < r1 - r; i++) rp[i] = scratch + (long)i * ldk;
+    dw_rows(rp, r1 - r, dy + (long)r * CO, dw, K, K, 0, CO);
+  }
 }

@@ -8,6 +8,7 @@
  */
 import { tf } from '../../tf.js';
 import {
+  bothThreads,
   CHUNK,
   free,
   heapF32,
@@ -27,7 +28,8 @@ import {
 } from './memory.js';
 import { RELU_GRAD } from './elementwise.js';
 
-interface ConvGeom {
+/** A convolution's geometry: input N x H x W x C, filter KH x KW, strides, top/left padding, output OH x OW x CO. */
+export interface ConvGeom {
   N: number;
   H: number;
   W: number;
@@ -72,16 +74,41 @@ function geometry(xShape: number[], filterShape: number[], attrs: Record<string,
   };
 }
 
-/** y = conv(x, packed filter) (+ bias, ReLU), rows split across threads. */
+/**
+ * y = conv(x, packed filter) (+ bias, ReLU), rows split across threads. A 1x1 stride-1 convolution
+ * reads x as its GEMM's rows, and few outputs over many inputs take the direct kernel; any other
+ * convolution first copies x into a zero-padded buffer so that its GEMM reads each window in place
+ * (conv_fwd_padded, no im2col).
+ */
 function runConv(x: number, bp: number, bias: number, y: number, g: ConvGeom, relu: boolean): void {
   const kdim = g.KH * g.KW * g.C;
-  const sc = scratchFor(CHUNK * round4(kdim));
+  const sc = scratchFor(CHUNK * round4(kdim) + CHUNK); // im2col rows, then row pointers
   const M = g.N * g.OH * g.OW;
+  const pointwise = g.KH === 1 && g.KW === 1 && g.sh === 1 && g.sw === 1 && g.pt === 0 && g.pl === 0 && g.OH === g.H && g.OW === g.W;
+  if (pointwise || k().conv_is_narrow(g.C, g.CO)) {
+    threads().run(
+      'conv_fwd',
+      (i) => [x, bp, bias, y, sc(i), g.N, g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO, relu ? 1 : 0],
+      threads().split(M, CHUNK),
+    );
+    return;
+  }
+  const { xp, Hp, Wp } = padInput(x, g);
   threads().run(
-    'conv_fwd',
-    (i) => [x, bp, bias, y, sc(i), g.N, g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO, relu ? 1 : 0],
+    'conv_fwd_padded',
+    (i) => [xp, bp, bias, y, sc(i), Hp, Wp, g.C, g.KH, g.KW, g.sh, g.sw, g.OH, g.OW, g.CO, relu ? 1 : 0],
     threads().split(M, CHUNK),
   );
+  free(xp);
+}
+
+/** x copied into a zero-padded buffer that holds every window the convolution reads (free it after). */
+function padInput(x: number, g: ConvGeom): { xp: number; Hp: number; Wp: number } {
+  const Hp = (g.OH - 1) * g.sh + g.KH;
+  const Wp = (g.OW - 1) * g.sw + g.KW;
+  const xp = malloc(g.N * Hp * Wp * g.C * 4);
+  bothThreads('pad_input', g.N, Hp * Wp * g.C, (a, e) => [x, xp, g.H, g.W, g.C, Hp, Wp, g.pt, g.pl, a, e]);
+  return { xp, Hp, Wp };
 }
 
 /**
@@ -121,7 +148,11 @@ function convForward(b: WasmBackend, x: TensorInfo, filter: TensorInfo, bias: Te
   return out;
 }
 
-/** Filter gradient: two fixed row partitions (partial sums added in order), on 1 or 2 threads. */
+/**
+ * Filter gradient im2col(x)^T dy, reading the windows in place from a zero-padded copy of x
+ * (conv_dw_padded): two fixed row partitions whose partial sums are added in order, so the same
+ * bits on 1 or 2 threads.
+ */
 export function backpropFilterGemm(args: KernelArgs): TensorInfo {
   const b = args.backend as WasmBackend;
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
@@ -134,35 +165,19 @@ export function backpropFilterGemm(args: KernelArgs): TensorInfo {
   const heap = heapF32();
   heap.fill(0, o0 >> 2, (o0 >> 2) + kdim * g.CO);
   heap.fill(0, o1 >> 2, (o1 >> 2) + kdim * g.CO);
-  const sc = scratchFor(CHUNK * round4(kdim));
+  const sc = scratchFor(CHUNK);
   const M = g.N * g.OH * g.OW;
   const half = Math.ceil(M / 2 / CHUNK) * CHUNK;
   const parts: Array<[number, number]> = [
     [0, Math.min(M, half)],
     [Math.min(M, half), M],
   ];
+  const { xp, Hp, Wp } = padInput(off(b, x), g);
   // Partition i accumulates into its own buffer; on one thread both use scratch slot 0.
-  const argsFor = (i: number, slot: number) => [
-    off(b, x),
-    off(b, dy),
-    i === 0 ? o0 : o1,
-    sc(slot),
-    g.N,
-    g.H,
-    g.W,
-    g.C,
-    g.KH,
-    g.KW,
-    g.sh,
-    g.sw,
-    g.pt,
-    g.pl,
-    g.OH,
-    g.OW,
-    g.CO,
-  ];
-  if (threads().threads >= 2) threads().run('conv_dw', (i) => argsFor(i, i), parts);
-  else parts.forEach((p, i) => threads().run('conv_dw', () => argsFor(i, 0), [p]));
+  const argsFor = (i: number, slot: number) => [xp, off(b, dy), i === 0 ? o0 : o1, sc(slot), Hp, Wp, g.C, g.KH, g.KW, g.sh, g.sw, g.OH, g.OW, g.CO];
+  if (threads().threads >= 2) threads().run('conv_dw_padded', (i) => argsFor(i, i), parts);
+  else parts.forEach((p, i) => threads().run('conv_dw_padded', () => argsFor(i, 0), [p]));
+  free(xp);
   k().add_into(o0, o1, kdim * g.CO);
   free(o1);
   return out;
@@ -185,7 +200,7 @@ export function backpropInputGemm(args: KernelArgs): TensorInfo {
     const n = g.KH * g.KW * g.C;
     const bp = malloc(g.CO * round8(n) * 4);
     k().pack_filter_t(off(b, filter), bp, g.KH, g.KW, g.C, g.CO);
-    const sc = scratchFor(CHUNK * n);
+    const sc = scratchFor(CHUNK * n + CHUNK); // dP rows, then row pointers
     const per = Math.ceil(g.N / threads().threads);
     const ranges = Array.from({ length: threads().threads }, (_, i) => [Math.min(g.N, i * per), Math.min(g.N, (i + 1) * per)] as [number, number]);
     threads().run('conv_dx_col2im', (i) => [off(b, dy), bp, off(b, out), sc(i), g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO], ranges);

@@ -36,6 +36,14 @@ export interface KernelModule {
   narrow_from_panels(bp: number, bt: number, K: number, N: number, ldk: number): void;
   conv_is_narrow(C: number, CO: number): number;
   add_into(y: number, a: number, n: number): void;
+  // The convolution kernels, usually run through the pool (threads().run) with a row range
+  // appended; listed so tests can call them directly. The *_padded forms read windows in place
+  // from pad_input's buffer; conv_fwd and conv_dw gather im2col rows.
+  conv_fwd(...args: number[]): void;
+  conv_dw(...args: number[]): void;
+  conv_fwd_padded(...args: number[]): void;
+  conv_dw_padded(...args: number[]): void;
+  pad_input(x: number, xp: number, H: number, W: number, C: number, Hp: number, Wp: number, pt: number, pl: number, n0: number, n1: number): void;
   maxpool2x2(x: number, y: number, N: number, H: number, W: number, C: number): void;
   maxpool2x2_backward(x: number, dy: number, dx: number, N: number, H: number, W: number, C: number): void;
   pack_filter_t(w: number, bp: number, KH: number, KW: number, CI: number, CO: number): void;
