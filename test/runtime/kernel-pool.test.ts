@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { KernelPool } from '../../src/runtime/backends/kernel-pool.js';
 
 /** trend's kernel module over a fresh shared memory with a bump allocator, on two threads. */
-function makePool(): { pool: KernelPool; f32: () => Float32Array; malloc: (bytes: number) => number } {
+function makePool(): { pool: KernelPool; f32: () => Float32Array; malloc: (bytes: number) => number; k: Record<string, (...a: number[]) => void> } {
   const memory = new WebAssembly.Memory({ initial: 256, maximum: 256, shared: true });
   const bytes = readFileSync(new URL('../../kernels/kernels-shared.wasm', import.meta.url));
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
@@ -14,7 +14,7 @@ function makePool(): { pool: KernelPool; f32: () => Float32Array; malloc: (bytes
     return p;
   };
   const pool = new KernelPool({ memory, malloc }, bytes, inst.exports as unknown as Record<string, (...a: number[]) => void>, 2, false);
-  return { pool, f32: () => new Float32Array(memory.buffer), malloc };
+  return { pool, f32: () => new Float32Array(memory.buffer), malloc, k: inst.exports as unknown as Record<string, (...a: number[]) => void> };
 }
 
 describe('kernel pool', () => {
@@ -44,6 +44,32 @@ describe('kernel pool', () => {
     for (let e = big - 2; e >= 0; e--) expected0[e]! += expected0[e + 1]!; // jobs with len > e
     for (let e = 0; e < big; e += 4099) expect(got0[e]).toBe(expected0[e + 1]);
     expect(Array.from(f32().subarray(y1 >> 2, (y1 >> 2) + small))).toEqual(new Array(small).fill(jobs));
+    expect(pool.timeouts).toBe(0);
+  });
+
+  it('hands out every chunk of a chunked job exactly once, on whichever thread asks first', () => {
+    const { pool, f32, malloc, k } = makePool();
+    // conv_dx_col2im over 1x1 "images" of one channel with a 1x1 filter of weight 1 adds dy[n] to
+    // dx[n] for the images of its range: a chunk run twice, or skipped, leaves a wrong count.
+    const n = 997;
+    const dy = malloc(n * 4);
+    const dx = malloc(n * 4);
+    const w = malloc(4);
+    const bp = malloc(8 * 4);
+    const scratch = [malloc(256 * 4), malloc(256 * 4)];
+    f32().fill(1, dy >> 2, (dy >> 2) + n);
+    f32()[w >> 2] = 1;
+    k.pack_filter_t!(w, bp, 1, 1, 1, 1);
+    f32().fill(NaN, scratch[1]! >> 2, (scratch[1]! >> 2) + 256);
+    const grains = [1, 7, 64, 300, 996, 997, 2000];
+    const jobs = 3000;
+    for (let j = 0; j < jobs; j++) {
+      pool.runChunks('conv_dx_col2im', (t) => [dy, bp, dx, scratch[t]!, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1], n, grains[j % grains.length]!);
+    }
+    pool.dispose();
+    expect(new Set(f32().subarray(dx >> 2, (dx >> 2) + n))).toEqual(new Set([jobs]));
+    // The worker took part (its scratch slot was written) and never made the caller time out.
+    expect(Number.isNaN(f32()[scratch[1]! >> 2])).toBe(false);
     expect(pool.timeouts).toBe(0);
   });
 });

@@ -1,8 +1,13 @@
 /**
  * Runs trend's kernels on several threads. Each worker instantiates the same kernel module over
- * the TF.js backend's shared memory; a job is a kernel name, its arguments, and one row range
- * per thread, handed over through a control block in that memory with Atomics (no messages on
- * the hot path). The calling thread takes the first range itself.
+ * the TF.js backend's shared memory; a job is a kernel name, its arguments, and either one row
+ * range per thread (run) or rows handed out in chunks to whichever thread asks next (runChunks),
+ * handed over through a control block in that memory with Atomics (no messages on the hot path).
+ * The calling thread takes the first range itself. Waking a sleeping worker costs 20-200 us on
+ * these VMs, so the caller does not wait for a worker that has not started: it withdraws the
+ * worker's claim on the job and runs that worker's range (or the remaining chunks) itself. Which
+ * thread runs a range never changes a result: each range has the same arguments (its scratch slot
+ * included) whoever runs it.
  *
  * Per-thread state is owned by exactly one thread. Each module instance (this thread's and every
  * worker's) has its own copy of the module's stack-pointer global; the pool points each one at a
@@ -14,8 +19,14 @@
  */
 import { Worker } from 'node:worker_threads';
 
-const SLOT = 64; // doubles per worker slot: [nargs, m0, m1, args...]
+const SLOT = 64; // doubles per worker slot: [nargs, m0, m1, args...]; chunked jobs: m0 = -grain, m1 = n
 const MAX_ARGS = SLOT - 3;
+// The control block (Int32): [0] the job sequence, [1] the kernel's index, [2] a chunked job's next
+// chunk, [8 + i] the last job worker i finished, [16 + i] worker i's claim on the current job (seq:
+// offered, -seq: taken by the worker, 0: withdrawn by the caller), [32 + i] the stack report.
+const NEXT_CHUNK = 2;
+const DONE = 8;
+const CLAIM = 16;
 /** Each thread's kernel stack (the build proves a call chain needs at most 4 KiB of it). */
 export const KERNEL_STACK_BYTES = 64 * 1024;
 const STACK_REPORT = 32; // ctrl[32 + i]: the stack pointer worker i's instance holds
@@ -37,15 +48,26 @@ for (;;) {
   const seq = Atomics.load(ctrl, 0);
   if (seq < 0) break;
   seen = seq;
+  // Take the job unless the caller has withdrawn it (it ran this worker's part itself).
+  if (Atomics.compareExchange(ctrl, ${CLAIM} + index, seq, -seq) !== seq) continue;
   const fn = inst.exports[names[Atomics.load(ctrl, 1)]];
   const n = slot[0];
   const args = new Array(n + 2);
   for (let i = 0; i < n; i++) args[i] = slot[3 + i];
-  args[n] = slot[1];
-  args[n + 1] = slot[2];
-  if (slot[2] > slot[1]) fn(...args);
-  Atomics.store(ctrl, 8 + index, seq);
-  Atomics.notify(ctrl, 8 + index);
+  if (slot[1] < 0) {
+    const grain = -slot[1], total = slot[2];
+    for (let a = Atomics.add(ctrl, ${NEXT_CHUNK}, 1) * grain; a < total; a = Atomics.add(ctrl, ${NEXT_CHUNK}, 1) * grain) {
+      args[n] = a;
+      args[n + 1] = Math.min(total, a + grain);
+      fn(...args);
+    }
+  } else if (slot[2] > slot[1]) {
+    args[n] = slot[1];
+    args[n + 1] = slot[2];
+    fn(...args);
+  }
+  Atomics.store(ctrl, ${DONE} + index, seq);
+  Atomics.notify(ctrl, ${DONE} + index);
 }
 `;
 
@@ -131,7 +153,8 @@ export class KernelPool {
   }
 
   /**
-   * Calls fn(...args(i), m0, m1) for each range i; range 0 runs on this thread. `args` may differ
+   * Calls fn(...args(i), m0, m1) for each range i; range 0 runs on this thread, range i on worker i
+   * or, if that worker has not started when this thread is done, on this thread. `args` may differ
    * per range (per-thread scratch buffers, per-partition outputs).
    */
   run(fn: string, args: number[] | ((i: number) => number[]), ranges: Array<[number, number]>): void {
@@ -150,10 +173,57 @@ export class KernelPool {
       return;
     }
     if (ranges.length > this.threads) throw new Error(`more ranges (${ranges.length}) than threads (${this.threads})`);
-    const heap = new Float64Array(this.ctrl.buffer, this.slotsOffset, this.threads * SLOT);
+    const seq = this.post(
+      fn,
+      (i) => (i < ranges.length ? argsFor(i) : []),
+      (i) => ranges[i] ?? [0, 0],
+    );
+    const [a0, b0] = ranges[0]!;
+    if (b0 > a0) f(...argsFor(0), a0, b0);
     for (let i = 1; i < this.threads; i++) {
       const [a, b] = ranges[i] ?? [0, 0];
-      const ai = i < ranges.length ? argsFor(i) : [];
+      if (this.withdraw(i, seq)) {
+        if (b > a) f(...argsFor(i), a, b);
+      } else this.waitFor(i, seq);
+    }
+  }
+
+  /**
+   * Calls fn(...args(t), m0, m1) over [0, n) in chunks of `grain` rows, each chunk once, on
+   * whichever thread t claims it next (this thread from the start, workers as they wake). For
+   * kernels whose rows are independent of each other: the result cannot depend on who ran what.
+   * args(t) is thread t's (its scratch slot).
+   */
+  runChunks(fn: string, args: (t: number) => number[], n: number, grain: number): void {
+    const f = this.fns[fn]!;
+    if (this.audit)
+      this.audit(
+        fn,
+        Array.from({ length: this.threads }, (_, t) => args(t)),
+        Array.from({ length: this.threads }, () => [0, n] as [number, number]),
+      );
+    if (this.workers.length === 0 || n <= grain) {
+      if (n > 0) f(...args(0), 0, n);
+      return;
+    }
+    Atomics.store(this.ctrl, NEXT_CHUNK, 0);
+    const seq = this.post(fn, args, () => [-grain, n]);
+    const mine = args(0);
+    for (let a = Atomics.add(this.ctrl, NEXT_CHUNK, 1) * grain; a < n; a = Atomics.add(this.ctrl, NEXT_CHUNK, 1) * grain) f(...mine, a, Math.min(n, a + grain));
+    for (let i = 1; i < this.threads; i++) if (!this.withdraw(i, seq)) this.waitFor(i, seq);
+  }
+
+  /** Chunk size for runChunks: about `perThread` chunks per thread, a multiple of `align`. */
+  grain(n: number, align: number, perThread = 8): number {
+    return Math.max(align, Math.ceil(n / (this.threads * perThread) / align) * align);
+  }
+
+  /** Writes each worker's arguments and range into its slot, offers it the job and wakes it. */
+  private post(fn: string, argsFor: (i: number) => number[], rangeFor: (i: number) => [number, number]): number {
+    const heap = new Float64Array(this.ctrl.buffer, this.slotsOffset, this.threads * SLOT);
+    for (let i = 1; i < this.threads; i++) {
+      const [a, b] = rangeFor(i);
+      const ai = argsFor(i);
       if (ai.length > MAX_ARGS) throw new Error('too many kernel arguments');
       const s = i * SLOT;
       heap[s] = ai.length;
@@ -163,17 +233,24 @@ export class KernelPool {
     }
     const seq = ++this.seq;
     Atomics.store(this.ctrl, 1, this.names.indexOf(fn));
+    for (let i = 1; i < this.threads; i++) Atomics.store(this.ctrl, CLAIM + i, seq);
     Atomics.store(this.ctrl, 0, seq);
     Atomics.notify(this.ctrl, 0);
-    const [a0, b0] = ranges[0]!;
-    if (b0 > a0) f(...argsFor(0), a0, b0);
-    for (let i = 1; i < this.threads; i++) {
-      // Wait on the value the check saw: re-reading it for the wait could read the finished
-      // value, and the wait would then sleep its full timeout with no notify left to end it.
-      for (let seen = Atomics.load(this.ctrl, 8 + i); seen !== seq; seen = Atomics.load(this.ctrl, 8 + i)) {
-        if (this.failed) throw new Error(`kernel worker failed: ${this.failed.message}`);
-        if (Atomics.wait(this.ctrl, 8 + i, seen, 1000) === 'timed-out') this.timeouts++;
-      }
+    return seq;
+  }
+
+  /** Takes job seq back from worker i if it has not taken it yet (then it never touches the job). */
+  private withdraw(i: number, seq: number): boolean {
+    return Atomics.compareExchange(this.ctrl, CLAIM + i, seq, 0) === seq;
+  }
+
+  /** Waits until worker i has finished job seq. */
+  private waitFor(i: number, seq: number): void {
+    // Wait on the value the check saw: re-reading it for the wait could read the finished value,
+    // and the wait would then sleep its full timeout with no notify left to end it.
+    for (let seen = Atomics.load(this.ctrl, DONE + i); seen !== seq; seen = Atomics.load(this.ctrl, DONE + i)) {
+      if (this.failed) throw new Error(`kernel worker failed: ${this.failed.message}`);
+      if (Atomics.wait(this.ctrl, DONE + i, seen, 1000) === 'timed-out') this.timeouts++;
     }
   }
 

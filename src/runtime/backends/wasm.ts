@@ -4,9 +4,13 @@
  * As shipped, @tensorflow/tfjs-backend-wasm runs single-threaded in Node (its thread detection
  * returns false there, tfjs#3830) and has no Conv2DBackpropFilter kernel (tfjs#8474). Here the
  * backend is built from the package's threaded-SIMD emscripten factory with real files for its
- * worker script, the core count is raised past the backend's cap of (logical cores / 2), worker
- * threads are unref'd so processes can exit, and the missing and slow kernels are replaced
- * (./wasm-kernels/, one file per kernel family and one registration list). If threads cannot start, the stock single-threaded backend is used.
+ * worker script, so that its memory is shared; trend's kernels (./wasm-kernels/, one file per
+ * kernel family and one registration list) replace the missing and slow ones and run on trend's
+ * own thread pool over that memory (kernel-pool.ts). The backend's own thread pool (XNNPACK's
+ * pthreadpool, for the stock kernels left) is kept at one thread: its workers spin-wait between
+ * jobs, and one spinning worker took most of a core that trend's pool needed (resnet18 width 1/16
+ * training: 76-84 ms a step with it at two threads, 59-61 ms at one). Worker threads are unref'd so
+ * processes can exit. If threads cannot start, the stock single-threaded backend is used.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -106,25 +110,18 @@ function wrapModule(module: EmscriptenModule): void {
   };
 }
 
-async function threadedModule(threads: number): Promise<EmscriptenModule> {
+async function threadedModule(): Promise<EmscriptenModule> {
   const out = join(packageDir(), 'wasm-out');
   const factory = require(join(out, 'tfjs-backend-wasm-threaded-simd.js')) as (cfg: object) => Promise<EmscriptenModule>;
   const worker = workerFile();
-  // The backend caps threads at (logical cores / 2), computed when the module initialises.
-  const realCpus = os.cpus;
-  os.cpus = () => Array.from({ length: threads * 2 }, () => realCpus()[0]!);
-  try {
-    const module = await factory({
-      locateFile: (p: string) => (p.endsWith('.worker.js') ? worker : join(out, p)),
-      mainScriptUrlOrBlob: join(out, 'tfjs-backend-wasm-threaded-simd.js'),
-      print: () => {},
-      printErr: (s: string) => process.stderr.write(`[wasm] ${s}\n`),
-    });
-    wrapModule(module);
-    return module;
-  } finally {
-    os.cpus = realCpus;
-  }
+  const module = await factory({
+    locateFile: (p: string) => (p.endsWith('.worker.js') ? worker : join(out, p)),
+    mainScriptUrlOrBlob: join(out, 'tfjs-backend-wasm-threaded-simd.js'),
+    print: () => {},
+    printErr: (s: string) => process.stderr.write(`[wasm] ${s}\n`),
+  });
+  wrapModule(module);
+  return module;
 }
 
 function kernelBytes(name: string): Uint8Array {
@@ -157,9 +154,9 @@ async function withoutEmscriptenHandlers<T>(f: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Registers and activates the wasm backend. threads: worker threads for XNNPACK and trend's
- * kernels (default: one per core). One thread still uses the threaded build, so the arithmetic
- * (XNNPACK's and trend's) is the same whatever the thread count. Returns what was set up.
+ * Registers and activates the wasm backend. threads: threads for trend's kernels (default: one per
+ * core; the backend's own kernels run on one). One thread still uses the threaded build, so the
+ * arithmetic is the same whatever the thread count. Returns what was set up.
  */
 export async function setupWasm(threads = Math.min(8, os.cpus().length)): Promise<WasmInfo> {
   if (info) {
@@ -173,8 +170,8 @@ export async function setupWasm(threads = Math.min(8, os.cpus().length)): Promis
   let module: EmscriptenModule | undefined;
   if (threads >= 1 && !process.env.TREND_WASM_NO_THREADS) {
     try {
-      module = await withoutEmscriptenHandlers(() => threadedModule(threads));
-      wasmPkg.setThreadsCount(threads);
+      module = await withoutEmscriptenHandlers(() => threadedModule());
+      wasmPkg.setThreadsCount(1);
     } catch (e) {
       process.stderr.write(`trend: wasm threads unavailable (${(e as Error).message}); using one thread\n`);
       module = undefined;
@@ -189,17 +186,18 @@ export async function setupWasm(threads = Math.min(8, os.cpus().length)): Promis
   if (!ok) throw new Error('the wasm backend failed to initialise');
   const backend = tf.backend() as unknown as { wasm: EmscriptenModule };
   const wasm = backend.wasm;
-  const actual = (wasm.tfjs as { getThreadsCount(): number }).getThreadsCount();
   for (const w of [...(wasm.PThread?.unusedWorkers ?? []), ...(wasm.PThread?.runningWorkers ?? [])]) w.unref();
   const memory = wasm.wasmMemory ?? (wasm as unknown as { asm?: { memory?: WebAssembly.Memory } }).asm?.memory;
   let customKernels = false;
   let fma = false;
+  let poolThreads = 1;
   if (memory) {
     const shared = memory.buffer instanceof SharedArrayBuffer;
     fma = enableRelaxedSimd() && relaxedMaddFuses();
     const { k, bytes } = loadKernelModule(memory, shared, fma);
     const malloc = (wasm as unknown as { _malloc(n: number): number })._malloc;
-    const pool = new KernelPool({ memory, malloc: (n) => malloc(n) >>> 0 }, bytes, k as unknown as KernelExports, shared ? actual : 1, fma);
+    poolThreads = shared ? threads : 1;
+    const pool = new KernelPool({ memory, malloc: (n) => malloc(n) >>> 0 }, bytes, k as unknown as KernelExports, poolThreads, fma);
     registerWasmKernels(
       k,
       pool,
@@ -208,6 +206,6 @@ export async function setupWasm(threads = Math.min(8, os.cpus().length)): Promis
     );
     customKernels = true;
   }
-  info = { threads: actual, simd: true, customKernels, fma };
+  info = { threads: poolThreads, simd: true, customKernels, fma };
   return info;
 }

@@ -8,7 +8,6 @@
  */
 import { tf } from '../../tf.js';
 import {
-  bothThreads,
   CHUNK,
   free,
   heapF32,
@@ -85,20 +84,18 @@ function runConv(x: number, bp: number, bias: number, y: number, g: ConvGeom, re
   const sc = scratchFor(CHUNK * round4(kdim) + CHUNK); // im2col rows, then row pointers
   const M = g.N * g.OH * g.OW;
   const pointwise = g.KH === 1 && g.KW === 1 && g.sh === 1 && g.sw === 1 && g.pt === 0 && g.pl === 0 && g.OH === g.H && g.OW === g.W;
+  const grain = threads().grain(M, CHUNK);
   if (pointwise || k().conv_is_narrow(g.C, g.CO)) {
-    threads().run(
+    threads().runChunks(
       'conv_fwd',
-      (i) => [x, bp, bias, y, sc(i), g.N, g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO, relu ? 1 : 0],
-      threads().split(M, CHUNK),
+      (t) => [x, bp, bias, y, sc(t), g.N, g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO, relu ? 1 : 0],
+      M,
+      grain,
     );
     return;
   }
   const { xp, Hp, Wp } = padInput(x, g);
-  threads().run(
-    'conv_fwd_padded',
-    (i) => [xp, bp, bias, y, sc(i), Hp, Wp, g.C, g.KH, g.KW, g.sh, g.sw, g.OH, g.OW, g.CO, relu ? 1 : 0],
-    threads().split(M, CHUNK),
-  );
+  threads().runChunks('conv_fwd_padded', (t) => [xp, bp, bias, y, sc(t), Hp, Wp, g.C, g.KH, g.KW, g.sh, g.sw, g.OH, g.OW, g.CO, relu ? 1 : 0], M, grain);
   free(xp);
 }
 
@@ -107,7 +104,7 @@ function padInput(x: number, g: ConvGeom): { xp: number; Hp: number; Wp: number 
   const Hp = (g.OH - 1) * g.sh + g.KH;
   const Wp = (g.OW - 1) * g.sw + g.KW;
   const xp = malloc(g.N * Hp * Wp * g.C * 4);
-  bothThreads('pad_input', g.N, Hp * Wp * g.C, (a, e) => [x, xp, g.H, g.W, g.C, Hp, Wp, g.pt, g.pl, a, e]);
+  threads().runChunks('pad_input', () => [x, xp, g.H, g.W, g.C, Hp, Wp, g.pt, g.pl], g.N, Math.max(1, Math.ceil(16384 / (Hp * Wp * g.C))));
   return { xp, Hp, Wp };
 }
 
@@ -201,9 +198,12 @@ export function backpropInputGemm(args: KernelArgs): TensorInfo {
     const bp = malloc(g.CO * round8(n) * 4);
     k().pack_filter_t(off(b, filter), bp, g.KH, g.KW, g.C, g.CO);
     const sc = scratchFor(CHUNK * n + CHUNK); // dP rows, then row pointers
-    const per = Math.ceil(g.N / threads().threads);
-    const ranges = Array.from({ length: threads().threads }, (_, i) => [Math.min(g.N, i * per), Math.min(g.N, (i + 1) * per)] as [number, number]);
-    threads().run('conv_dx_col2im', (i) => [off(b, dy), bp, off(b, out), sc(i), g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO], ranges);
+    threads().runChunks(
+      'conv_dx_col2im',
+      (t) => [off(b, dy), bp, off(b, out), sc(t), g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO],
+      g.N,
+      threads().grain(g.N, 1),
+    );
     free(bp);
     return out;
   }
