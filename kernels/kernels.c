@@ -48,6 +48,38 @@ void relu_backward(const float *x, const float *dy, float *dx, int n) {
 }
 
 /*
+ * Float32 Add (op 0) and Multiply (op 1), each element one IEEE operation as the shipped kernels
+ * compute it (so the same bits), without their general broadcasting loop:
+ *   binary_same      y[i] = a[i] op b[i] for the elements [e0, e1)
+ *   binary_channels  y[r][c] = a[r][c] op v[c] for the rows [r0, r1) of C channels (v: C floats)
+ */
+static inline v128_t binop4(v128_t a, v128_t b, int op) { return op ? wasm_f32x4_mul(a, b) : wasm_f32x4_add(a, b); }
+static inline float binop1(float a, float b, int op) { return op ? a * b : a + b; }
+
+EXPORT(binary_same)
+void binary_same(const float *a, const float *b, float *y, int op, int e0, int e1) {
+  int i = e0;
+  for (; i + 4 <= e1; i += 4) wasm_v128_store(y + i, binop4(wasm_v128_load(a + i), wasm_v128_load(b + i), op));
+  for (; i < e1; i++) y[i] = binop1(a[i], b[i], op);
+}
+
+EXPORT(binary_channels)
+void binary_channels(const float *a, const float *v, float *y, int C, int op, int r0, int r1) {
+  if (C == 4) {
+    const v128_t w = wasm_v128_load(v);
+    for (long i = (long)r0 * 4; i < (long)r1 * 4; i += 4) wasm_v128_store(y + i, binop4(wasm_v128_load(a + i), w, op));
+    return;
+  }
+  for (int r = r0; r < r1; r++) {
+    const float *ar = a + (long)r * C;
+    float *yr = y + (long)r * C;
+    int c = 0;
+    for (; c + 4 <= C; c += 4) wasm_v128_store(yr + c, binop4(wasm_v128_load(ar + c), wasm_v128_load(v + c), op));
+    for (; c < C; c++) yr[c] = binop1(ar[c], v[c], op);
+  }
+}
+
+/*
  * DoReFa activation quantisation y = round(clip(x, 0, 1) * levels) / levels (round half to even,
  * as tf.round), and its straight-through gradient dx = dy where 0 <= x <= 1, else 0.
  */

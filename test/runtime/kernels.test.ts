@@ -103,6 +103,42 @@ describe('wasm kernels agree with the cpu backend', () => {
   });
 });
 
+describe("wasm Add and Multiply give the cpu backend's bits", () => {
+  // Same shapes, a vector over the last axis on either side and as [1, 1, 1, C], channel counts
+  // with and without a remainder of 4, and tensors large enough (over 64K floats) to be split
+  // across the threads; one IEEE operation per element, so equal, not close.
+  const pairs: Array<[number[], number[]]> = [
+    [
+      [3, 5, 5, 4],
+      [3, 5, 5, 4],
+    ],
+    [
+      [64, 28, 28, 4],
+      [64, 28, 28, 4],
+    ],
+    [[64, 28, 28, 4], [4]],
+    [[4], [64, 28, 28, 4]],
+    [
+      [40, 30, 30, 6],
+      [1, 1, 1, 6],
+    ],
+    [[7, 9, 13], [13]],
+    [[2, 3, 3, 1], [1]],
+  ];
+  for (const [sa, sb] of pairs) {
+    it(`${sa} and ${sb}`, async () => {
+      const a = data(sa, 21);
+      const b = data(sb, 22);
+      const { cpu, wasm } = await both(() => {
+        const x = tf.tensor(a, sa);
+        const y = tf.tensor(b, sb);
+        return [tf.add(x, y), tf.mul(x, y), tf.mul(y, x)];
+      });
+      for (let i = 0; i < 3; i++) expect(Array.from(wasm[i]!)).toEqual(Array.from(cpu[i]!));
+    });
+  }
+});
+
 describe('wasm reductions and matmul agree with the cpu backend', () => {
   it('sum over leading axes, keepDims, and other axes', async () => {
     const x = data([4, 5, 6, 7], 9);

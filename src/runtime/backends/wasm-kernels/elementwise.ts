@@ -1,12 +1,46 @@
 /**
- * Elementwise kernels and row sums: the ReLU gradient (Step, Cast and Multiply as shipped), Sum
+ * Elementwise kernels and row sums: Add and Multiply of two same-shaped tensors or of a tensor and a
+ * per-channel vector (evaluation-mode batch norm), the ReLU gradient (Step, Cast and Multiply as shipped), Sum
  * over leading axes (bias gradients), Identity without a copy, and the kernels called outside the
  * op registry (DoReFa activations and their gradient, the SGD step).
  */
 import { tf } from '../../tf.js';
-import { bothThreads, callDirect, k, off, offsetOf, stock, type KernelArgs, type TensorInfo, type WasmBackend } from './memory.js';
+import { bothThreads, callDirect, k, off, offsetOf, stock, threads, type KernelArgs, type TensorInfo, type WasmBackend } from './memory.js';
 
 export const RELU_GRAD = 'TrendReluGrad';
+
+const size = (shape: number[]) => shape.reduce((p, q) => p * q, 1);
+
+/**
+ * Float32 Add or Multiply (op 0 or 1 of kernels.c's binary_*: one IEEE operation per element, as
+ * the shipped kernels, so the same bits) when both inputs have one shape, or one is a vector over
+ * the other's last axis (shape [C] or [1, ..., 1, C]); otherwise the shipped kernel, whose general
+ * broadcasting loop took a fifth of an attack step on a batch-norm network. Large tensors are split
+ * across the threads in chunks of rows.
+ */
+export function binary(name: 'Add' | 'Multiply', op: 0 | 1): (args: KernelArgs) => TensorInfo {
+  return (args) => {
+    const b = args.backend as WasmBackend;
+    const { a, b: bb } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    if (a.dtype !== 'float32' || bb.dtype !== 'float32') return stock(name, args);
+    const pool = threads();
+    if (tf.util.arraysEqual(a.shape, bb.shape)) {
+      const n = size(a.shape);
+      const out = b.makeOutput(a.shape, 'float32');
+      pool.runChunks('binary_same', () => [off(b, a), off(b, bb), off(b, out), op], n, n < 65536 ? n : pool.grain(n, 16));
+      return out;
+    }
+    // the per-channel vector is the smaller input (either side: both operations commute)
+    const [big, v] = size(a.shape) >= size(bb.shape) ? [a, bb] : [bb, a];
+    const C = big.shape[big.shape.length - 1];
+    const vectorOverLast = C !== undefined && size(v.shape) === C && v.shape.length <= big.shape.length && v.shape[v.shape.length - 1] === C;
+    if (!vectorOverLast || C < 4) return stock(name, args);
+    const rows = size(big.shape) / C;
+    const out = b.makeOutput(big.shape, 'float32');
+    pool.runChunks('binary_channels', () => [off(b, big), off(b, v), off(b, out), C, op], rows, rows * C < 65536 ? rows : pool.grain(rows, 4));
+    return out;
+  };
+}
 
 export function reluGrad({ inputs, backend }: KernelArgs): TensorInfo {
   const b = backend as WasmBackend;

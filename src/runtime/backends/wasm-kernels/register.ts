@@ -8,13 +8,13 @@ import { tf } from '../../tf.js';
 import type { KernelPool } from '../kernel-pool.js';
 import { BN_GRAD, BN_OP, bnGrad, bnTrain, registerBnGradient } from './batch-norm.js';
 import { backpropFilterGemm, backpropInputGemm, CONV_OP, conv2d, registerConvGradient, trendConv } from './conv.js';
-import { identity, RELU_GRAD, reluGrad, sum } from './elementwise.js';
+import { binary, identity, RELU_GRAD, reluGrad, sum } from './elementwise.js';
 import { batchMatMul } from './matmul.js';
 import { keepStock, setKernelState, type KernelImpl, type KernelModule } from './memory.js';
 import { maxPool, maxPoolGrad } from './pool.js';
 
 /** Shipped kernels ours replace only in part (the rest of their cases run the original). */
-const STOCK_FALLBACKS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Sum', 'BatchMatMul', 'MaxPool'];
+const STOCK_FALLBACKS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Sum', 'BatchMatMul', 'MaxPool', 'Add', 'Multiply'];
 
 const KERNELS: Array<[string, KernelImpl]> = [
   ['Conv2D', (a) => conv2d(a, false)],
@@ -27,6 +27,8 @@ const KERNELS: Array<[string, KernelImpl]> = [
   [RELU_GRAD, reluGrad],
   ['Sum', sum],
   ['Identity', identity],
+  ['Add', binary('Add', 0)],
+  ['Multiply', binary('Multiply', 1)],
   ['BatchMatMul', batchMatMul],
   [BN_OP, bnTrain as unknown as KernelImpl],
   [BN_GRAD, bnGrad as unknown as KernelImpl],
