@@ -2,15 +2,16 @@
  * trend's convolution kernels (NHWC input, HWIO filters), for the TF.js wasm backend.
  *
  * A convolution is a GEMM over an im2col view of its input: rows are output pixels, K is
- * KH*KW*Cin, N is Cout. The input is copied once into a zero-padded buffer (pad_input) and the
- * GEMMs read each row's window from it in place (conv_fwd_padded, conv_dw_padded: an implicit
- * GEMM; gathering im2col rows into a scratch cost about half the time of narrow layers). The
- * explicit im2col forms (conv_fwd, conv_dw) remain for 1x1 and few-output convolutions, and as the
- * reference the implicit ones are tested against bit for bit. Rows are processed in chunks and
- * multiplied by the filter, packed once into 8-column panels, with a 5x8 register-blocked microkernel (10 accumulators plus operands fit x86's 16 SIMD
- * registers; 6x8 spilled and ran 10% slower, 4x8 is load-bound and ran 10% slower). The filter
- * gradient is the transposed product im2col(x)^T * dy, accumulated over row chunks with 4x8
- * blocking (5x8 measured no faster there).
+ * KH*KW*Cin, N is Cout, the filter packed once into 8-column panels, a 5x8 register-blocked
+ * microkernel (10 accumulators plus operands fit x86's 16 SIMD registers; 6x8 spilled and ran 10%
+ * slower, 4x8 is load-bound and ran 10% slower) and 10x4 blocks for panels of at most 4 columns.
+ * Narrow layers (few input or output channels) run as an implicit GEMM: the input is copied once
+ * into a zero-padded buffer (pad_input) and the GEMM reads each row's window from it in place
+ * (conv_fwd_padded, conv_dw_padded), since gathering im2col rows cost about half their time. Wide
+ * layers gather im2col rows into a per-thread scratch in chunks (conv_fwd), where the explicit
+ * rows' GEMM measured faster. The filter gradient is the transposed product im2col(x)^T * dy,
+ * accumulated over row chunks with 4x8 blocking (5x8 measured no faster there). Both forms give
+ * the same bits (test/runtime/conv-implicit.test.ts compares them word for word).
  *
  * Every function takes a row range [m0, m1) so threads can split the work; results never
  * depend on how rows are split (no cross-row reductions), except the filter gradients (conv_dw,
@@ -43,61 +44,6 @@ static inline void store_partial(float *o, v128_t v0, v128_t v1, int n) {
   if (n > 4) o[4] = wasm_f32x4_extract_lane(v1, 0);
   if (n > 5) o[5] = wasm_f32x4_extract_lane(v1, 1);
   if (n > 6) o[6] = wasm_f32x4_extract_lane(v1, 2);
-}
-
-/* Stores a 5x8 block (rows of stride N; nv live columns), ReLU first if relu. */
-static inline void store_block5(float *o, int N, int nv, int relu, v128_t c00, v128_t c01, v128_t c10, v128_t c11, v128_t c20, v128_t c21,
-                                v128_t c30, v128_t c31, v128_t c40, v128_t c41) {
-  if (relu) {
-    const v128_t zero = wasm_f32x4_splat(0.0f);
-    c00 = wasm_f32x4_max(c00, zero); c01 = wasm_f32x4_max(c01, zero); c10 = wasm_f32x4_max(c10, zero); c11 = wasm_f32x4_max(c11, zero);
-    c20 = wasm_f32x4_max(c20, zero); c21 = wasm_f32x4_max(c21, zero); c30 = wasm_f32x4_max(c30, zero); c31 = wasm_f32x4_max(c31, zero);
-    c40 = wasm_f32x4_max(c40, zero); c41 = wasm_f32x4_max(c41, zero);
-  }
-  if (nv == PANEL) {
-    wasm_v128_store(o, c00); wasm_v128_store(o + 4, c01);
-    wasm_v128_store(o + N, c10); wasm_v128_store(o + N + 4, c11);
-    wasm_v128_store(o + 2 * N, c20); wasm_v128_store(o + 2 * N + 4, c21);
-    wasm_v128_store(o + 3 * N, c30); wasm_v128_store(o + 3 * N + 4, c31);
-    wasm_v128_store(o + 4 * N, c40); wasm_v128_store(o + 4 * N + 4, c41);
-  } else {
-    store_partial(o, c00, c01, nv);
-    store_partial(o + N, c10, c11, nv);
-    store_partial(o + 2 * N, c20, c21, nv);
-    store_partial(o + 3 * N, c30, c31, nv);
-    store_partial(o + 4 * N, c40, c41, nv);
-  }
-}
-
-/* Stores one row of 8 (nv live), ReLU first if relu. */
-static inline void store_row8(float *o, int nv, int relu, v128_t c00, v128_t c01) {
-  if (relu) {
-    const v128_t zero = wasm_f32x4_splat(0.0f);
-    c00 = wasm_f32x4_max(c00, zero);
-    c01 = wasm_f32x4_max(c01, zero);
-  }
-  if (nv == PANEL) {
-    wasm_v128_store(o, c00);
-    wasm_v128_store(o + 4, c01);
-  } else store_partial(o, c00, c01, nv);
-}
-
-/* Stores 10 rows of 4 (rows of stride N; nv live), ReLU first if relu. */
-static inline void store_block10(float *o, int N, int nv, int relu, const v128_t *acc) {
-  const v128_t zero = wasm_f32x4_splat(0.0f);
-  for (int q = 0; q < 10; q++) {
-    const v128_t v = relu ? wasm_f32x4_max(acc[q], zero) : acc[q];
-    if (nv == 4) wasm_v128_store(o + (long)q * N, v);
-    else store_partial(o + (long)q * N, v, zero, nv);
-  }
-}
-
-/* Stores one row of 4 (nv live), ReLU first if relu. */
-static inline void store_row4(float *o, int nv, int relu, v128_t c0) {
-  const v128_t zero = wasm_f32x4_splat(0.0f);
-  if (relu) c0 = wasm_f32x4_max(c0, zero);
-  if (nv == 4) wasm_v128_store(o, c0);
-  else store_partial(o, c0, zero, nv);
 }
 
 static inline float at_or_zero(const float *p, int i, int n) { return i < n ? p[i] : 0.0f; }
@@ -192,6 +138,7 @@ static void im2col(const float *x, float *a, int ldk, int r0, int r1, int N, int
  */
 __attribute__((noinline)) static void igemm_narrow(const float *const *rp, int rows, const float *b, int KH, int L, int seg, int N, int n0, int nv,
                                                    v128_t bias0, int relu, float *c) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
   int i = 0;
   for (; i + 10 <= rows; i += 10) {
     v128_t c0 = bias0, c1 = bias0, c2 = bias0, c3 = bias0, c4 = bias0, c5 = bias0, c6 = bias0, c7 = bias0, c8 = bias0, c9 = bias0;
@@ -215,7 +162,12 @@ __attribute__((noinline)) static void igemm_narrow(const float *const *rp, int r
       }
     }
     const v128_t acc[10] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9};
-    store_block10(c + (long)i * N + n0, N, nv, relu, acc);
+    for (int q = 0; q < 10; q++) {
+      const v128_t v = relu ? wasm_f32x4_max(acc[q], zero) : acc[q];
+      float *o = c + (long)(i + q) * N + n0;
+      if (nv == 4) wasm_v128_store(o, v);
+      else store_partial(o, v, zero, nv);
+    }
   }
   for (; i < rows; i++) {
     v128_t c0 = bias0;
@@ -224,13 +176,17 @@ __attribute__((noinline)) static void igemm_narrow(const float *const *rp, int r
       const float *a0 = rp[i] + (long)kh * seg;
       for (int j = 0; j < L; j++, bk += PANEL) c0 = FMA(wasm_v128_load32_splat(a0 + j), wasm_v128_load(bk), c0);
     }
-    store_row4(c + (long)i * N + n0, nv, relu, c0);
+    if (relu) c0 = wasm_f32x4_max(c0, zero);
+    float *o = c + (long)i * N + n0;
+    if (nv == 4) wasm_v128_store(o, c0);
+    else store_partial(o, c0, zero, nv);
   }
 }
 
 /* The same for one panel of 8 columns (nv of them live), in blocks of 5 rows x 8 columns. */
 __attribute__((noinline)) static void igemm_wide(const float *const *rp, int rows, const float *b, int KH, int L, int seg, int N, int n0, int nv,
                                                  v128_t bias0, v128_t bias1, int relu, float *c) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
   int i = 0;
   for (; i + 5 <= rows; i += 5) {
     v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
@@ -249,7 +205,25 @@ __attribute__((noinline)) static void igemm_wide(const float *const *rp, int row
         x = wasm_v128_load32_splat(a4 + j); c40 = FMA(x, b0, c40); c41 = FMA(x, b1, c41);
       }
     }
-    store_block5(c + (long)i * N + n0, N, nv, relu, c00, c01, c10, c11, c20, c21, c30, c31, c40, c41);
+    if (relu) {
+      c00 = wasm_f32x4_max(c00, zero); c01 = wasm_f32x4_max(c01, zero); c10 = wasm_f32x4_max(c10, zero); c11 = wasm_f32x4_max(c11, zero);
+      c20 = wasm_f32x4_max(c20, zero); c21 = wasm_f32x4_max(c21, zero); c30 = wasm_f32x4_max(c30, zero); c31 = wasm_f32x4_max(c31, zero);
+      c40 = wasm_f32x4_max(c40, zero); c41 = wasm_f32x4_max(c41, zero);
+    }
+    float *o = c + (long)i * N + n0;
+    if (nv == PANEL) {
+      wasm_v128_store(o, c00); wasm_v128_store(o + 4, c01);
+      wasm_v128_store(o + N, c10); wasm_v128_store(o + N + 4, c11);
+      wasm_v128_store(o + 2 * N, c20); wasm_v128_store(o + 2 * N + 4, c21);
+      wasm_v128_store(o + 3 * N, c30); wasm_v128_store(o + 3 * N + 4, c31);
+      wasm_v128_store(o + 4 * N, c40); wasm_v128_store(o + 4 * N + 4, c41);
+    } else {
+      store_partial(o, c00, c01, nv);
+      store_partial(o + N, c10, c11, nv);
+      store_partial(o + 2 * N, c20, c21, nv);
+      store_partial(o + 3 * N, c30, c31, nv);
+      store_partial(o + 4 * N, c40, c41, nv);
+    }
   }
   for (; i < rows; i++) {
     v128_t c00 = bias0, c01 = bias1;
@@ -262,7 +236,15 @@ __attribute__((noinline)) static void igemm_wide(const float *const *rp, int row
         c01 = FMA(x, wasm_v128_load(bk + 4), c01);
       }
     }
-    store_row8(c + (long)i * N + n0, nv, relu, c00, c01);
+    if (relu) {
+      c00 = wasm_f32x4_max(c00, zero);
+      c01 = wasm_f32x4_max(c01, zero);
+    }
+    float *o = c + (long)i * N + n0;
+    if (nv == PANEL) {
+      wasm_v128_store(o, c00);
+      wasm_v128_store(o + 4, c01);
+    } else store_partial(o, c00, c01, nv);
   }
 }
 
@@ -290,10 +272,133 @@ static void gemm_panels(const float *const *rp, int rows, const float *bp, int K
   }
 }
 
-/* gemm_panels for a row-major A[rows, K] of row stride lda; rp: room for `rows` row pointers. */
-static void gemm_rows(const float *a, int lda, int rows, const float *bp, int K, int N, const float *bias, int relu, float *c, const float **rp) {
-  for (int i = 0; i < rows; i++) rp[i] = a + (long)i * lda;
-  gemm_panels(rp, rows, bp, 1, K, 0, N, bias, relu, c);
+
+/*
+ * One panel with at most 4 live columns (N = 4, or the last columns of N = 12, 20, ...): blocks of
+ * 10 rows x 4 columns, so no FMA is spent on the panel's zero padding.
+ */
+__attribute__((noinline)) static void gemm_rows_narrow(const float *a, int lda, int rows, const float *b, int K, int N, int n0, int nv, v128_t bias0, int relu,
+                             float *c) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 10 <= rows; i += 10) {
+    const float *a0 = a + (long)i * lda;
+    v128_t c0 = bias0, c1 = bias0, c2 = bias0, c3 = bias0, c4 = bias0, c5 = bias0, c6 = bias0, c7 = bias0, c8 = bias0, c9 = bias0;
+    for (int k = 0; k < K; k++) {
+      const v128_t b0 = wasm_v128_load(b + k * PANEL);
+      const float *ak = a0 + k;
+      c0 = FMA(wasm_v128_load32_splat(ak), b0, c0);
+      c1 = FMA(wasm_v128_load32_splat(ak + lda), b0, c1);
+      c2 = FMA(wasm_v128_load32_splat(ak + 2 * lda), b0, c2);
+      c3 = FMA(wasm_v128_load32_splat(ak + 3 * lda), b0, c3);
+      c4 = FMA(wasm_v128_load32_splat(ak + 4 * lda), b0, c4);
+      c5 = FMA(wasm_v128_load32_splat(ak + 5 * lda), b0, c5);
+      c6 = FMA(wasm_v128_load32_splat(ak + 6 * lda), b0, c6);
+      c7 = FMA(wasm_v128_load32_splat(ak + 7 * lda), b0, c7);
+      c8 = FMA(wasm_v128_load32_splat(ak + 8 * lda), b0, c8);
+      c9 = FMA(wasm_v128_load32_splat(ak + 9 * lda), b0, c9);
+    }
+    const v128_t acc[10] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9};
+    for (int q = 0; q < 10; q++) {
+      const v128_t v = relu ? wasm_f32x4_max(acc[q], zero) : acc[q];
+      float *o = c + (long)(i + q) * N + n0;
+      if (nv == 4) wasm_v128_store(o, v);
+      else store_partial(o, v, zero, nv);
+    }
+  }
+  for (; i < rows; i++) {
+    const float *ai = a + (long)i * lda;
+    v128_t c0 = bias0;
+    for (int k = 0; k < K; k++) c0 = FMA(wasm_v128_load32_splat(ai + k), wasm_v128_load(b + k * PANEL), c0);
+    if (relu) c0 = wasm_f32x4_max(c0, zero);
+    float *o = c + (long)i * N + n0;
+    if (nv == 4) wasm_v128_store(o, c0);
+    else store_partial(o, c0, zero, nv);
+  }
+}
+
+/* One panel of 8 columns (nv of them live) in blocks of 5 rows x 8 columns. */
+__attribute__((noinline)) static void gemm_rows_wide(const float *a, int lda, int rows, const float *b, int K, int N, int n0, int nv,
+                                                     v128_t bias0, v128_t bias1, int relu, float *c) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 5 <= rows; i += 5) {
+    const float *a0 = a + (long)i * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda;
+    v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
+    v128_t c40 = bias0, c41 = bias1;
+    for (int k = 0; k < K; k++) {
+      const v128_t b0 = wasm_v128_load(b + k * PANEL), b1 = wasm_v128_load(b + k * PANEL + 4);
+      v128_t x;
+      x = wasm_v128_load32_splat(a0 + k); c00 = FMA(x, b0, c00); c01 = FMA(x, b1, c01);
+      x = wasm_v128_load32_splat(a1 + k); c10 = FMA(x, b0, c10); c11 = FMA(x, b1, c11);
+      x = wasm_v128_load32_splat(a2 + k); c20 = FMA(x, b0, c20); c21 = FMA(x, b1, c21);
+      x = wasm_v128_load32_splat(a3 + k); c30 = FMA(x, b0, c30); c31 = FMA(x, b1, c31);
+      x = wasm_v128_load32_splat(a4 + k); c40 = FMA(x, b0, c40); c41 = FMA(x, b1, c41);
+    }
+    if (relu) {
+      c00 = wasm_f32x4_max(c00, zero); c01 = wasm_f32x4_max(c01, zero); c10 = wasm_f32x4_max(c10, zero); c11 = wasm_f32x4_max(c11, zero);
+      c20 = wasm_f32x4_max(c20, zero); c21 = wasm_f32x4_max(c21, zero); c30 = wasm_f32x4_max(c30, zero); c31 = wasm_f32x4_max(c31, zero);
+      c40 = wasm_f32x4_max(c40, zero); c41 = wasm_f32x4_max(c41, zero);
+    }
+    float *o = c + (long)i * N + n0;
+    if (nv == PANEL) {
+      wasm_v128_store(o, c00); wasm_v128_store(o + 4, c01);
+      wasm_v128_store(o + N, c10); wasm_v128_store(o + N + 4, c11);
+      wasm_v128_store(o + 2 * N, c20); wasm_v128_store(o + 2 * N + 4, c21);
+      wasm_v128_store(o + 3 * N, c30); wasm_v128_store(o + 3 * N + 4, c31);
+      wasm_v128_store(o + 4 * N, c40); wasm_v128_store(o + 4 * N + 4, c41);
+    } else {
+      store_partial(o, c00, c01, nv);
+      store_partial(o + N, c10, c11, nv);
+      store_partial(o + 2 * N, c20, c21, nv);
+      store_partial(o + 3 * N, c30, c31, nv);
+      store_partial(o + 4 * N, c40, c41, nv);
+    }
+  }
+  for (; i < rows; i++) {
+    const float *a0 = a + (long)i * lda;
+    v128_t c00 = bias0, c01 = bias1;
+    for (int k = 0; k < K; k++) {
+      const v128_t x = wasm_v128_load32_splat(a0 + k);
+      c00 = FMA(x, wasm_v128_load(b + k * PANEL), c00);
+      c01 = FMA(x, wasm_v128_load(b + k * PANEL + 4), c01);
+    }
+    if (relu) {
+      c00 = wasm_f32x4_max(c00, zero);
+      c01 = wasm_f32x4_max(c01, zero);
+    }
+    float *o = c + (long)i * N + n0;
+    if (nv == PANEL) {
+      wasm_v128_store(o, c00);
+      wasm_v128_store(o + 4, c01);
+    } else store_partial(o, c00, c01, nv);
+  }
+}
+
+/*
+ * C[rows, N] = A[rows, K] * Bp (+ bias, then ReLU if relu), A row-major with row stride lda, C row
+ * stride N: the GEMM of im2col rows, col2im and 1x1 convolutions. The same FMAs per element as
+ * gemm_panels. Each panel is its own call: one loop nest per function keeps V8's register
+ * allocation of the 5x8 block free of spills (a narrow-panel branch in the same function cost 6% of
+ * training). The block stores are written out in each microkernel: moving them into a shared inline
+ * helper made a 14x14 32->64 convolution 25% slower (V8's code for the block changed).
+ */
+static void gemm_rows(const float *a, int lda, int rows, const float *bp, int K, int N, const float *bias, int relu, float *c) {
+  const int P = round_up(N, PANEL) / PANEL;
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (int p = 0; p < P; p++) {
+    const float *b = bp + (long)p * K * PANEL;
+    const int n0 = p * PANEL;
+    const int nv = N - n0 < PANEL ? N - n0 : PANEL;
+    v128_t bias0 = zero, bias1 = zero;
+    if (bias) {
+      const float *bb = bias + n0;
+      bias0 = wasm_f32x4_make(at_or_zero(bb, 0, nv), at_or_zero(bb, 1, nv), at_or_zero(bb, 2, nv), at_or_zero(bb, 3, nv));
+      bias1 = wasm_f32x4_make(at_or_zero(bb, 4, nv), at_or_zero(bb, 5, nv), at_or_zero(bb, 6, nv), at_or_zero(bb, 7, nv));
+    }
+    if (nv <= 4) gemm_rows_narrow(a, lda, rows, b, K, N, n0, nv, bias0, relu, c);
+    else gemm_rows_wide(a, lda, rows, b, K, N, n0, nv, bias0, bias1, relu, c);
+  }
 }
 
 #define CHUNK 60 /* a multiple of the GEMM's 5-row blocks */
@@ -317,7 +422,7 @@ void pack_filter_t(const float *w, float *bp, int KH, int KW, int CI, int CO) {
 /*
  * Input gradient by GEMM and col2im, for the images [n0, n1): per chunk of output-gradient
  * rows, dP = dY W^T (rows x KH*KW*CI), then each row's patch is added into dx. dx must be zeroed;
- * scratch: CHUNK*KH*KW*CI floats, then CHUNK row pointers.
+ * scratch: CHUNK*KH*KW*CI floats.
  * Threads split by image, so no two write the same dx element.
  */
 EXPORT(conv_dx_col2im)
@@ -327,7 +432,7 @@ void conv_dx_col2im(const float *dy, const float *bp, float *dx, float *scratch,
   const int m0 = n0 * OH * OW, m1 = n1 * OH * OW;
   for (int r = m0; r < m1; r += CHUNK) {
     const int r1 = r + CHUNK < m1 ? r + CHUNK : m1;
-    gemm_rows(dy + (long)r * CO, CO, r1 - r, bp, CO, N, 0, 0, scratch, (const float **)(scratch + (long)CHUNK * N));
+    gemm_rows(dy + (long)r * CO, CO, r1 - r, bp, CO, N, 0, 0, scratch);
     for (int i = r; i < r1; i++) {
       const int n = i / (OH * OW), oh = (i / OW) % OH, ow = i % OW;
       const float *row = scratch + (long)(i - r) * N;
@@ -411,7 +516,7 @@ int conv_is_narrow(int C, int CO) { return narrow_conv(C, CO); }
 
 /*
  * Forward convolution of output rows [m0, m1) (rows are flattened (n, oh, ow)):
- * y = conv(x, w) + bias, optional ReLU. scratch: CHUNK*ldk floats, then CHUNK row pointers.
+ * y = conv(x, w) + bias, optional ReLU. scratch: CHUNK*ldk floats.
  * bp: pack_filter(flip=0)'s panels, or, when conv_is_narrow(C, CO), those panels as column-major
  * rows (narrow_from_panels).
  */
@@ -433,7 +538,7 @@ void conv_fwd(const float *x, const float *bp, const float *bias, float *y, floa
       a = scratch;
       lda = ldk;
     }
-    gemm_rows(a, lda, r1 - r, bp, K, CO, bias, relu, y + (long)r * CO, (const float **)(scratch + (long)CHUNK * ldk));
+    gemm_rows(a, lda, r1 - r, bp, K, CO, bias, relu, y + (long)r * CO);
   }
 }
 
