@@ -561,8 +561,11 @@ void add_into(float *y, const float *a, int n) {
 EXPORT(pad_input)
 void pad_input(const float *x, float *xp, int H, int W, int C, int Hp, int Wp, int pt, int pl, int n0, int n1) {
   const long rowp = (long)Wp * C;
-  const int wcopy = W < Wp - pl ? W : Wp - pl; /* a valid convolution may not read the last columns */
-  const int left = pl * C, len = wcopy * C;
+  /* a convolution may not read the last columns (valid padding), or, with explicit padding and a
+     stride past the image, any column at all: then the row is all left padding */
+  const int wleft = pl < Wp ? pl : Wp;
+  const int wcopy = W < Wp - wleft ? W : Wp - wleft;
+  const int left = wleft * C, len = wcopy * C;
   for (int n = n0; n < n1; n++) {
     float *dst = xp + (long)n * Hp * rowp;
     const float *src = x + (long)n * H * W * C;

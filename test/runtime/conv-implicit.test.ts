@@ -22,14 +22,14 @@ const geom = fc
     KW: fc.integer({ min: 1, max: 4 }),
     sh: fc.integer({ min: 1, max: 3 }),
     sw: fc.integer({ min: 1, max: 3 }),
-    pt: fc.integer({ min: 0, max: 3 }),
-    pl: fc.integer({ min: 0, max: 3 }),
+    // top/left pads past the filter (explicit padding): whole windows, even rows, in the padding
+    pt: fc.integer({ min: 0, max: 5 }),
+    pl: fc.integer({ min: 0, max: 5 }),
     pb: fc.integer({ min: -2, max: 3 }),
     pr: fc.integer({ min: -2, max: 3 }),
   })
   .map(({ pb, pr, ...g }) => {
-    const pt = Math.min(g.pt, g.KH - 1);
-    const pl = Math.min(g.pl, g.KW - 1);
+    const { pt, pl } = g;
     const OH = Math.floor((g.H + pt + Math.min(pb, g.KH - 1) - g.KH) / g.sh) + 1;
     const OW = Math.floor((g.W + pl + Math.min(pr, g.KW - 1) - g.KW) / g.sw) + 1;
     return { ...g, pt, pl, OH, OW } as ConvGeom;

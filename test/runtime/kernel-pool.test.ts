@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KernelPool } from '../../src/runtime/backends/kernel-pool.js';
+import { threadsFromEnv } from '../../src/runtime/backends/select.js';
 
 /** trend's kernel module over a fresh shared memory with a bump allocator, on two threads. */
-function makePool(): { pool: KernelPool; f32: () => Float32Array; malloc: (bytes: number) => number; k: Record<string, (...a: number[]) => void> } {
+function makePool(threads = 2): { pool: KernelPool; f32: () => Float32Array; malloc: (bytes: number) => number; k: Record<string, (...a: number[]) => void> } {
   const memory = new WebAssembly.Memory({ initial: 256, maximum: 256, shared: true });
   const bytes = readFileSync(new URL('../../kernels/kernels-shared.wasm', import.meta.url));
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
@@ -13,7 +14,7 @@ function makePool(): { pool: KernelPool; f32: () => Float32Array; malloc: (bytes
     top = (top + n + 15) & ~15;
     return p;
   };
-  const pool = new KernelPool({ memory, malloc }, bytes, inst.exports as unknown as Record<string, (...a: number[]) => void>, 2, false);
+  const pool = new KernelPool({ memory, malloc }, bytes, inst.exports as unknown as Record<string, (...a: number[]) => void>, threads, false);
   return { pool, f32: () => new Float32Array(memory.buffer), malloc, k: inst.exports as unknown as Record<string, (...a: number[]) => void> };
 }
 
@@ -71,5 +72,42 @@ describe('kernel pool', () => {
     // The worker took part (its scratch slot was written) and never made the caller time out.
     expect(Number.isNaN(f32()[scratch[1]! >> 2])).toBe(false);
     expect(pool.timeouts).toBe(0);
+  });
+
+  it('throws when a kernel traps on a worker, instead of waiting forever, and goes on working', () => {
+    const { pool, f32, malloc } = makePool();
+    const y = malloc(64 * 4);
+    const a = malloc(64 * 4);
+    f32().fill(1, a >> 2, (a >> 2) + 64);
+    // The worker's range writes past the end of the 16 MiB memory: a trap on that thread. (Before,
+    // the caller waited for a worker that had died, and its 'error' event could never arrive.)
+    const bad = (i: number) => (i === 0 ? [y, a, 64] : [0x7ffffff0, a, 64]);
+    for (let k = 0; k < 20; k++) {
+      let thrown: unknown;
+      try {
+        pool.run('add_into', bad, [
+          [0, 1],
+          [0, 1],
+        ]);
+      } catch (e) {
+        thrown = e;
+      }
+      // Either the worker took its range and trapped, or the caller withdrew it and trapped itself.
+      expect(String(thrown)).toMatch(/failed on worker thread 1|memory access out of bounds/);
+    }
+    pool.run('add_into', (i) => [y, a, i === 0 ? 64 : 0], [
+      [0, 1],
+      [0, 1],
+    ]);
+    expect(f32()[y >> 2]).toBe(21); // the first range ran in all 21 jobs
+    pool.dispose();
+  });
+
+  it('has 1 to 8 threads, and TREND_THREADS is checked', () => {
+    expect(() => makePool(9)).toThrow(/1 to 8 threads, not 9/);
+    expect(() => makePool(2.5)).toThrow(/not 2.5/);
+    expect(threadsFromEnv(undefined)).toBeUndefined();
+    expect(threadsFromEnv('3')).toBe(3);
+    for (const v of ['12', '2.5', '0', 'two']) expect(() => threadsFromEnv(v)).toThrow(/TREND_THREADS=.*whole number of threads from 1 to 8/);
   });
 });

@@ -23,10 +23,14 @@ const SLOT = 64; // doubles per worker slot: [nargs, m0, m1, args...]; chunked j
 const MAX_ARGS = SLOT - 3;
 // The control block (Int32): [0] the job sequence, [1] the kernel's index, [2] a chunked job's next
 // chunk, [8 + i] the last job worker i finished, [16 + i] worker i's claim on the current job (seq:
-// offered, -seq: taken by the worker, 0: withdrawn by the caller), [32 + i] the stack report.
+// offered, -seq: taken by the worker, 0: withdrawn by the caller), [24 + i] worker i's job threw,
+// [32 + i] the stack report.
 const NEXT_CHUNK = 2;
 const DONE = 8;
 const CLAIM = 16;
+const FAILED = 24; // ctrl[24 + i]: worker i's last job threw (a trap in a kernel)
+/** The most threads the control block has words for (8 per field). */
+export const MAX_THREADS = 8;
 /** Each thread's kernel stack (the build proves a call chain needs at most 4 KiB of it). */
 export const KERNEL_STACK_BYTES = 64 * 1024;
 const STACK_REPORT = 32; // ctrl[32 + i]: the stack pointer worker i's instance holds
@@ -50,21 +54,27 @@ for (;;) {
   seen = seq;
   // Take the job unless the caller has withdrawn it (it ran this worker's part itself).
   if (Atomics.compareExchange(ctrl, ${CLAIM} + index, seq, -seq) !== seq) continue;
-  const fn = inst.exports[names[Atomics.load(ctrl, 1)]];
-  const n = slot[0];
-  const args = new Array(n + 2);
-  for (let i = 0; i < n; i++) args[i] = slot[3 + i];
-  if (slot[1] < 0) {
-    const grain = -slot[1], total = slot[2];
-    for (let a = Atomics.add(ctrl, ${NEXT_CHUNK}, 1) * grain; a < total; a = Atomics.add(ctrl, ${NEXT_CHUNK}, 1) * grain) {
-      args[n] = a;
-      args[n + 1] = Math.min(total, a + grain);
+  try {
+    const fn = inst.exports[names[Atomics.load(ctrl, 1)]];
+    const n = slot[0];
+    const args = new Array(n + 2);
+    for (let i = 0; i < n; i++) args[i] = slot[3 + i];
+    if (slot[1] < 0) {
+      const grain = -slot[1], total = slot[2];
+      for (let a = Atomics.add(ctrl, ${NEXT_CHUNK}, 1) * grain; a < total; a = Atomics.add(ctrl, ${NEXT_CHUNK}, 1) * grain) {
+        args[n] = a;
+        args[n + 1] = Math.min(total, a + grain);
+        fn(...args);
+      }
+    } else if (slot[2] > slot[1]) {
+      args[n] = slot[1];
+      args[n + 1] = slot[2];
       fn(...args);
     }
-  } else if (slot[2] > slot[1]) {
-    args[n] = slot[1];
-    args[n + 1] = slot[2];
-    fn(...args);
+  } catch (e) {
+    // The caller is blocked in Atomics.wait and cannot see an 'error' event: report through the
+    // control block and finish the job, so that it throws instead of waiting forever.
+    Atomics.store(ctrl, ${FAILED} + index, 1);
   }
   Atomics.store(ctrl, ${DONE} + index, seq);
   Atomics.notify(ctrl, ${DONE} + index);
@@ -119,6 +129,9 @@ export class KernelPool {
     readonly threads: number,
     relaxed: boolean,
   ) {
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+      throw new Error(`a kernel pool has 1 to ${MAX_THREADS} threads, not ${threads}`);
+    }
     this.mainStack = stackGlobal(exports);
     this.names = Object.keys(exports).filter((k) => typeof exports[k] === 'function');
     this.fns = Object.fromEntries(this.names.map((k) => [k, exports[k] as (...a: number[]) => void]));
@@ -179,12 +192,17 @@ export class KernelPool {
       (i) => ranges[i] ?? [0, 0],
     );
     const [a0, b0] = ranges[0]!;
-    if (b0 > a0) f(...argsFor(0), a0, b0);
-    for (let i = 1; i < this.threads; i++) {
-      const [a, b] = ranges[i] ?? [0, 0];
-      if (this.withdraw(i, seq)) {
-        if (b > a) f(...argsFor(i), a, b);
-      } else this.waitFor(i, seq);
+    let i = 1;
+    try {
+      if (b0 > a0) f(...argsFor(0), a0, b0);
+      for (; i < this.threads; i++) {
+        const [a, b] = ranges[i] ?? [0, 0];
+        if (this.withdraw(i, seq)) {
+          if (b > a) f(...argsFor(i), a, b);
+        } else this.waitFor(i, seq, fn);
+      }
+    } finally {
+      this.settle(i, seq);
     }
   }
 
@@ -209,8 +227,25 @@ export class KernelPool {
     Atomics.store(this.ctrl, NEXT_CHUNK, 0);
     const seq = this.post(fn, args, () => [-grain, n]);
     const mine = args(0);
-    for (let a = Atomics.add(this.ctrl, NEXT_CHUNK, 1) * grain; a < n; a = Atomics.add(this.ctrl, NEXT_CHUNK, 1) * grain) f(...mine, a, Math.min(n, a + grain));
-    for (let i = 1; i < this.threads; i++) if (!this.withdraw(i, seq)) this.waitFor(i, seq);
+    let i = 1;
+    try {
+      for (let a = Atomics.add(this.ctrl, NEXT_CHUNK, 1) * grain; a < n; a = Atomics.add(this.ctrl, NEXT_CHUNK, 1) * grain)
+        f(...mine, a, Math.min(n, a + grain));
+      for (; i < this.threads; i++) if (!this.withdraw(i, seq)) this.waitFor(i, seq, fn);
+    } finally {
+      this.settle(i, seq);
+    }
+  }
+
+  /**
+   * After a job, or when it is left by an exception: workers from i on are withdrawn or waited for,
+   * so no worker still runs (or later starts) a job whose buffers the caller is about to free.
+   */
+  private settle(from: number, seq: number): void {
+    for (let i = from; i < this.threads; i++) {
+      // seq: still offered (withdrawn now); 0: withdrawn before; -seq: taken, so wait for it
+      if (Atomics.compareExchange(this.ctrl, CLAIM + i, seq, 0) === -seq) this.waitFor(i, seq, '', false);
+    }
   }
 
   /** Chunk size for runChunks: about `perThread` chunks per thread, a multiple of `align`. */
@@ -231,7 +266,8 @@ export class KernelPool {
       heap[s + 2] = b;
       for (let j = 0; j < ai.length; j++) heap[s + 3 + j] = ai[j]!;
     }
-    const seq = ++this.seq;
+    this.seq = (this.seq % 0x3fffffff) + 1; // positive (a negative sequence stops the workers)
+    const seq = this.seq;
     Atomics.store(this.ctrl, 1, this.names.indexOf(fn));
     for (let i = 1; i < this.threads; i++) Atomics.store(this.ctrl, CLAIM + i, seq);
     Atomics.store(this.ctrl, 0, seq);
@@ -244,13 +280,16 @@ export class KernelPool {
     return Atomics.compareExchange(this.ctrl, CLAIM + i, seq, 0) === seq;
   }
 
-  /** Waits until worker i has finished job seq. */
-  private waitFor(i: number, seq: number): void {
+  /** Waits until worker i has finished job seq; throws if it failed (when `report`). */
+  private waitFor(i: number, seq: number, fn: string, report = true): void {
     // Wait on the value the check saw: re-reading it for the wait could read the finished value,
     // and the wait would then sleep its full timeout with no notify left to end it.
     for (let seen = Atomics.load(this.ctrl, DONE + i); seen !== seq; seen = Atomics.load(this.ctrl, DONE + i)) {
       if (this.failed) throw new Error(`kernel worker failed: ${this.failed.message}`);
       if (Atomics.wait(this.ctrl, DONE + i, seen, 1000) === 'timed-out') this.timeouts++;
+    }
+    if (Atomics.exchange(this.ctrl, FAILED + i, 0) && report) {
+      throw new Error(`kernel ${fn} failed on worker thread ${i} (a trap in trend's wasm kernels: please report it)`);
     }
   }
 

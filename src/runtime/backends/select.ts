@@ -5,6 +5,7 @@
  */
 import { UserError } from '../../compiler/diagnostics.js';
 import { tf } from '../tf.js';
+import { MAX_THREADS } from './kernel-pool.js';
 import { setupWasm } from './wasm.js';
 
 export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -89,10 +90,20 @@ export async function selectBackend(requested: string): Promise<BackendChoice> {
 }
 
 async function wasmChoice(): Promise<BackendChoice> {
-  const threads = process.env.TREND_THREADS ? Number(process.env.TREND_THREADS) : undefined;
+  const threads = threadsFromEnv(process.env.TREND_THREADS);
   const info = await setupWasm(threads);
   return {
     name: 'wasm',
     description: `wasm (${info.threads} thread${info.threads === 1 ? '' : 's'}, simd${info.fma ? ' fma' : ''}${info.customKernels ? ', trend kernels' : ''})`,
   };
+}
+
+/** TREND_THREADS, when set: the threads of trend's wasm kernels, an integer from 1 to MAX_THREADS. */
+export function threadsFromEnv(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) {
+    throw new UserError(`TREND_THREADS=${value}: must be a whole number of threads from 1 to ${MAX_THREADS}`);
+  }
+  return n;
 }

@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf } from '../tf.js';
 import v8 from 'node:v8';
-import { KernelPool, type KernelExports } from './kernel-pool.js';
+import { KernelPool, MAX_THREADS, type KernelExports } from './kernel-pool.js';
 import type { KernelModule } from './wasm-kernels/memory.js';
 import { registerWasmKernels } from './wasm-kernels/register.js';
 
@@ -158,7 +158,7 @@ async function withoutEmscriptenHandlers<T>(f: () => Promise<T>): Promise<T> {
  * core; the backend's own kernels run on one). One thread still uses the threaded build, so the
  * arithmetic is the same whatever the thread count. Returns what was set up.
  */
-export async function setupWasm(threads = Math.min(8, os.cpus().length)): Promise<WasmInfo> {
+export async function setupWasm(threads = Math.min(MAX_THREADS, os.cpus().length)): Promise<WasmInfo> {
   if (info) {
     await tf.setBackend('wasm');
     return info;
