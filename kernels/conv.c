@@ -48,6 +48,13 @@ static inline void store_partial(float *o, v128_t v0, v128_t v1, int n) {
 
 static inline float at_or_zero(const float *p, int i, int n) { return i < n ? p[i] : 0.0f; }
 
+/* Lanes j .. j+3 of a panel's bias (columns n0 + j ..), zero past its nv live columns or without bias. */
+static inline v128_t panel_bias(const float *bias, int n0, int nv, int j) {
+  if (!bias) return wasm_f32x4_splat(0.0f);
+  const float *bb = bias + n0;
+  return wasm_f32x4_make(at_or_zero(bb, j, nv), at_or_zero(bb, j + 1, nv), at_or_zero(bb, j + 2, nv), at_or_zero(bb, j + 3, nv));
+}
+
 /*
  * Packs a K x N matrix (row-major, row stride ldb) into panels of 8 columns: Bp[p][k][0..7],
  * zero-padded past N. With `flip`, B is read as the transposed, spatially flipped filter used for
@@ -133,8 +140,8 @@ static void im2col(const float *x, float *a, int ldk, int r0, int r1, int N, int
 /*
  * C[rows, n0 .. n0+nv) for one panel with at most 4 live columns (N = 4, or the last columns of
  * N = 12, 20, ...), in blocks of 10 rows x 4 columns, so no FMA is spent on the panel's zero
- * padding. Row i of A is KH segments of L floats, segment kh at rp[i] + kh*seg: an im2col or GEMM
- * row (KH = 1, L = K) or a window of a padded input.
+ * padding. Row i of A is KH segments of L floats, segment kh at rp[i] + kh*seg: the window of an
+ * output pixel in a padded input (pad_input). The explicit-row form is gemm_rows_narrow.
  */
 __attribute__((noinline)) static void igemm_narrow(const float *const *rp, int rows, const float *b, int KH, int L, int seg, int N, int n0, int nv,
                                                    v128_t bias0, int relu, float *c) {
@@ -249,29 +256,21 @@ __attribute__((noinline)) static void igemm_wide(const float *const *rp, int row
 }
 
 /*
- * C[rows, N] = A * Bp (+ bias, then ReLU if relu), C row stride N, A's rows as igemm_* read them.
- * Each panel is its own call: one loop nest per function keeps V8's register allocation of the
- * 5x8 block free of spills (a narrow-panel branch in the same function cost 6% of training).
+ * C[rows, N] = A * Bp (+ bias, then ReLU if relu), C row stride N, A's rows as igemm_* read them;
+ * one call per panel, as gemm_rows (which says why).
  */
 static void gemm_panels(const float *const *rp, int rows, const float *bp, int KH, int L, int seg, int N, const float *bias, int relu, float *c) {
   const int K = KH * L;
   const int P = round_up(N, PANEL) / PANEL;
-  const v128_t zero = wasm_f32x4_splat(0.0f);
   for (int p = 0; p < P; p++) {
     const float *b = bp + (long)p * K * PANEL;
     const int n0 = p * PANEL;
     const int nv = N - n0 < PANEL ? N - n0 : PANEL;
-    v128_t bias0 = zero, bias1 = zero;
-    if (bias) {
-      const float *bb = bias + n0;
-      bias0 = wasm_f32x4_make(at_or_zero(bb, 0, nv), at_or_zero(bb, 1, nv), at_or_zero(bb, 2, nv), at_or_zero(bb, 3, nv));
-      bias1 = wasm_f32x4_make(at_or_zero(bb, 4, nv), at_or_zero(bb, 5, nv), at_or_zero(bb, 6, nv), at_or_zero(bb, 7, nv));
-    }
+    const v128_t bias0 = panel_bias(bias, n0, nv, 0), bias1 = panel_bias(bias, n0, nv, 4);
     if (nv <= 4) igemm_narrow(rp, rows, b, KH, L, seg, N, n0, nv, bias0, relu, c);
     else igemm_wide(rp, rows, b, KH, L, seg, N, n0, nv, bias0, bias1, relu, c);
   }
 }
-
 
 /*
  * One panel with at most 4 live columns (N = 4, or the last columns of N = 12, 20, ...): blocks of
@@ -385,17 +384,11 @@ __attribute__((noinline)) static void gemm_rows_wide(const float *a, int lda, in
  */
 static void gemm_rows(const float *a, int lda, int rows, const float *bp, int K, int N, const float *bias, int relu, float *c) {
   const int P = round_up(N, PANEL) / PANEL;
-  const v128_t zero = wasm_f32x4_splat(0.0f);
   for (int p = 0; p < P; p++) {
     const float *b = bp + (long)p * K * PANEL;
     const int n0 = p * PANEL;
     const int nv = N - n0 < PANEL ? N - n0 : PANEL;
-    v128_t bias0 = zero, bias1 = zero;
-    if (bias) {
-      const float *bb = bias + n0;
-      bias0 = wasm_f32x4_make(at_or_zero(bb, 0, nv), at_or_zero(bb, 1, nv), at_or_zero(bb, 2, nv), at_or_zero(bb, 3, nv));
-      bias1 = wasm_f32x4_make(at_or_zero(bb, 4, nv), at_or_zero(bb, 5, nv), at_or_zero(bb, 6, nv), at_or_zero(bb, 7, nv));
-    }
+    const v128_t bias0 = panel_bias(bias, n0, nv, 0), bias1 = panel_bias(bias, n0, nv, 4);
     if (nv <= 4) gemm_rows_narrow(a, lda, rows, b, K, N, n0, nv, bias0, relu, c);
     else gemm_rows_wide(a, lda, rows, b, K, N, n0, nv, bias0, bias1, relu, c);
   }

@@ -9,6 +9,7 @@
 import { tf } from '../../tf.js';
 import {
   CHUNK,
+  grainFor,
   free,
   heapF32,
   k,
@@ -109,7 +110,7 @@ function padInput(x: number, g: ConvGeom): { xp: number; Hp: number; Wp: number 
   const Wp = (g.OW - 1) * g.sw + g.KW;
   const xp = malloc(g.N * Hp * Wp * g.C * 4);
   if (!xp) throw new Error(`out of wasm memory for a padded convolution input (${g.N * Hp * Wp * g.C * 4} bytes)`);
-  threads().runChunks('pad_input', () => [x, xp, g.H, g.W, g.C, Hp, Wp, g.pt, g.pl], g.N, Math.max(1, Math.ceil(16384 / (Hp * Wp * g.C))));
+  threads().runChunks('pad_input', () => [x, xp, g.H, g.W, g.C, Hp, Wp, g.pt, g.pl], g.N, grainFor(g.N, Hp * Wp * g.C, 1));
   return { xp, Hp, Wp };
 }
 

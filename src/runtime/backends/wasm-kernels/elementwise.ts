@@ -5,7 +5,7 @@
  * op registry (DoReFa activations and their gradient, the SGD step).
  */
 import { tf } from '../../tf.js';
-import { bothThreads, callDirect, k, off, offsetOf, stock, threads, type KernelArgs, type TensorInfo, type WasmBackend } from './memory.js';
+import { bothThreads, callDirect, grainFor, k, off, offsetOf, stock, threads, type KernelArgs, type TensorInfo, type WasmBackend } from './memory.js';
 
 export const RELU_GRAD = 'TrendReluGrad';
 
@@ -23,11 +23,10 @@ export function binary(name: 'Add' | 'Multiply', op: 0 | 1): (args: KernelArgs) 
     const b = args.backend as WasmBackend;
     const { a, b: bb } = args.inputs as { a: TensorInfo; b: TensorInfo };
     if (a.dtype !== 'float32' || bb.dtype !== 'float32') return stock(name, args);
-    const pool = threads();
     if (tf.util.arraysEqual(a.shape, bb.shape)) {
       const n = size(a.shape);
       const out = b.makeOutput(a.shape, 'float32');
-      pool.runChunks('binary_same', () => [off(b, a), off(b, bb), off(b, out), op], n, n < 65536 ? n : pool.grain(n, 16));
+      threads().runChunks('binary_same', () => [off(b, a), off(b, bb), off(b, out), op], n, grainFor(n, 1, 16));
       return out;
     }
     // the per-channel vector is the smaller input (either side: both operations commute)
@@ -37,7 +36,7 @@ export function binary(name: 'Add' | 'Multiply', op: 0 | 1): (args: KernelArgs) 
     if (!vectorOverLast || C < 4) return stock(name, args);
     const rows = size(big.shape) / C;
     const out = b.makeOutput(big.shape, 'float32');
-    pool.runChunks('binary_channels', () => [off(b, big), off(b, v), off(b, out), C, op], rows, rows * C < 65536 ? rows : pool.grain(rows, 4));
+    threads().runChunks('binary_channels', () => [off(b, big), off(b, v), off(b, out), C, op], rows, grainFor(rows, C, 4));
     return out;
   };
 }

@@ -152,14 +152,25 @@ export function pair(v: number | number[]): [number, number] {
   return typeof v === 'number' ? [v, v] : [v[0]!, v[1] ?? v[0]!];
 }
 
+/** A pass over fewer floats than this runs on one thread: waking a worker would cost more. */
+const SPLIT_FLOATS = 65536;
+
+/**
+ * The chunk size for pool.runChunks over n units of `unit` floats each: all of them at once (one
+ * thread) for a pass under SPLIT_FLOATS floats, else the pool's grain, a multiple of `align`.
+ */
+export function grainFor(n: number, unit: number, align: number): number {
+  return n * unit < SPLIT_FLOATS ? n : pool!.grain(n, align);
+}
+
 /**
  * Runs a memory-bound kernel over n units of `unit` floats each (elements: 1; images: H*W*C) on
- * both threads when the pass is big enough to pay for waking the worker (64K floats); `args(a, e)`
+ * both threads when the pass is big enough to pay for waking the worker (SPLIT_FLOATS); `args(a, e)`
  * gives its arguments for the units [a, e). Each unit's result depends on that unit alone, so the
  * split never changes a value. Element ranges are split at multiples of 16 (whole SIMD vectors).
  */
 export function bothThreads(fn: string, n: number, unit: number, args: (a: number, e: number) => number[]): void {
-  if (n * unit < 65536 || pool!.threads < 2) {
+  if (n * unit < SPLIT_FLOATS || pool!.threads < 2) {
     pool!.run(fn, args(0, n), [[0, n]]);
     return;
   }
