@@ -7,12 +7,34 @@
  * (architectures, attack names, optimizers, quantizer targets) is an identifier that the checker
  * validates, so a misspelling gets a "did you mean" instead of a bare syntax error.
  */
-import type { IToken, Lexer as LexerType, TokenType } from 'chevrotain';
+import type { IToken, ITokenConfig, Lexer as LexerType, TokenType } from 'chevrotain';
 import { createToken, Lexer } from './chevrotain.js';
 
-export const Identifier = createToken({
+/** The characters from `a` to `z` inclusive (code units), for start hints. */
+function span(a: string, z: string): string {
+  let s = '';
+  for (let c = a.charCodeAt(0); c <= z.charCodeAt(0); c++) s += String.fromCharCode(c);
+  return s;
+}
+const LETTER = span('A', 'Z') + span('a', 'z') + '_';
+const DIGIT = span('0', '9');
+
+/**
+ * A token with its start characters and line-break behaviour stated. Chevrotain otherwise derives
+ * both by parsing every pattern's regular expression when the lexer is built (about a third of the
+ * lexer's construction, on every `trendc` start). `start` must list every character a match can
+ * begin with: test/compiler/lexer-hints.test.ts lexes random text with these tokens and with the
+ * same patterns left to Chevrotain's safe mode, and requires the same tokens.
+ */
+function token(config: ITokenConfig & { start: string }): TokenType {
+  const { start, ...rest } = config;
+  return createToken({ line_breaks: false, ...rest, start_chars_hint: [...start] });
+}
+
+export const Identifier = token({
   name: 'Identifier',
   pattern: /[A-Za-z_][A-Za-z0-9_]*(?:\.[0-9]+)?/,
+  start: LETTER,
   label: 'a name',
 });
 
@@ -20,9 +42,10 @@ export const Identifier = createToken({
 export const Keyword = createToken({ name: 'Keyword', pattern: Lexer.NA });
 
 function keyword(word: string): TokenType {
-  return createToken({
+  return token({
     name: word[0]!.toUpperCase() + word.slice(1),
     pattern: new RegExp(`${word}(?![A-Za-z0-9_.])`),
+    start: word[0]!,
     longer_alt: Identifier,
     categories: [Keyword],
     label: `'${word}'`,
@@ -59,26 +82,27 @@ export const By = keyword('by');
 export const STATEMENT_KEYWORDS = [Dataset, Train, Model, Attack, Transfer, Ensemble, Evaluate, Smooth, Report, Backend];
 export const CLAUSE_KEYWORDS = [Quant, Noise, Optimizer, Seed, From, To, Against, With, Union, Trend, Vote, Subset, Using, By];
 
-export const Bits = createToken({ name: 'Bits', pattern: /[0-9]+bits?(?![A-Za-z0-9_])/, label: 'a bit width (e.g. 4bit)' });
-export const NumberLit = createToken({
+export const Bits = token({ name: 'Bits', pattern: /[0-9]+bits?(?![A-Za-z0-9_])/, start: DIGIT, label: 'a bit width (e.g. 4bit)' });
+export const NumberLit = token({
   name: 'NumberLit',
   pattern: /[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?(?![A-Za-z_])/,
+  start: DIGIT,
   label: 'a number',
 });
-export const StringLit = createToken({ name: 'StringLit', pattern: /"(?:[^"\\\r\n]|\\.)*"/, label: 'a string' });
+export const StringLit = token({ name: 'StringLit', pattern: /"(?:[^"\\\r\n]|\\.)*"/, start: '"', label: 'a string' });
 /** Matched only when a string has no closing quote on its line; the parser reports it. */
-export const UnterminatedString = createToken({ name: 'UnterminatedString', pattern: /"(?:[^"\\\r\n]|\\.)*/ });
-export const DotDot = createToken({ name: 'DotDot', pattern: /\.\./, label: "'..'" });
-export const Glob = createToken({ name: 'Glob', pattern: /[A-Za-z0-9_.]*\*[A-Za-z0-9_.*]*/, label: 'a pattern (e.g. * or q*)' });
-export const Equals = createToken({ name: 'Equals', pattern: /=/, label: "'='" });
-export const Comma = createToken({ name: 'Comma', pattern: /,/, label: "','" });
-export const Slash = createToken({ name: 'Slash', pattern: /\//, label: "'/'" });
-export const Minus = createToken({ name: 'Minus', pattern: /-/, label: "'-'" });
-export const LBracket = createToken({ name: 'LBracket', pattern: /\[/, label: "'['" });
-export const RBracket = createToken({ name: 'RBracket', pattern: /]/, label: "']'" });
-export const Newline = createToken({ name: 'Newline', pattern: /\r?\n/, label: 'end of line', line_breaks: true });
-export const WhiteSpace = createToken({ name: 'WhiteSpace', pattern: /[ \t]+/, group: Lexer.SKIPPED });
-export const Comment = createToken({ name: 'Comment', pattern: /#[^\r\n]*/, group: 'comments' });
+export const UnterminatedString = token({ name: 'UnterminatedString', pattern: /"(?:[^"\\\r\n]|\\.)*/, start: '"' });
+export const DotDot = token({ name: 'DotDot', pattern: /\.\./, start: '.', label: "'..'" });
+export const Glob = token({ name: 'Glob', pattern: /[A-Za-z0-9_.]*\*[A-Za-z0-9_.*]*/, start: LETTER + DIGIT + '.*', label: 'a pattern (e.g. * or q*)' });
+export const Equals = token({ name: 'Equals', pattern: /=/, start: '=', label: "'='" });
+export const Comma = token({ name: 'Comma', pattern: /,/, start: ',', label: "','" });
+export const Slash = token({ name: 'Slash', pattern: /\//, start: '/', label: "'/'" });
+export const Minus = token({ name: 'Minus', pattern: /-/, start: '-', label: "'-'" });
+export const LBracket = token({ name: 'LBracket', pattern: /\[/, start: '[', label: "'['" });
+export const RBracket = token({ name: 'RBracket', pattern: /]/, start: ']', label: "']'" });
+export const Newline = token({ name: 'Newline', pattern: /\r?\n/, start: '\r\n', label: 'end of line', line_breaks: true });
+export const WhiteSpace = token({ name: 'WhiteSpace', pattern: /[ \t]+/, start: ' \t', group: Lexer.SKIPPED });
+export const Comment = token({ name: 'Comment', pattern: /#[^\r\n]*/, start: '#', group: 'comments' });
 
 export const allTokens: TokenType[] = [
   WhiteSpace,
