@@ -34,6 +34,21 @@ function seal(key: Buffer, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from(checksumParts([key, body]), 'hex'), body]);
 }
 
+/**
+ * The largest value the index holds. lmdb-js hands out a value of 16 KiB or more that does not
+ * fit its read buffer as a view of the whole memory map: an external ArrayBuffer of 4 GiB, which
+ * V8 counts as allocated memory and answers with a full, memory-reducing collection (31 ms in a
+ * no-op run of the 1,000-node bench pipeline, whose matrix node's record is about 40 KB). Such
+ * records (nodes with hundreds of inputs) are read from their files instead; they are few.
+ */
+export const MAX_INDEXED_BYTES = 0x4000 - 1;
+
+/** The sealed value of an entry, or undefined when it is too large to index. */
+export function sealEntry(key: Buffer, e: Entry<unknown>): Buffer | undefined {
+  const body = Buffer.from(JSON.stringify(e), 'utf8');
+  return body.length + 16 > MAX_INDEXED_BYTES ? undefined : seal(key, body);
+}
+
 /** The body of a sealed value, or undefined if its checksum does not match. */
 export function unseal(key: Buffer, value: Buffer): Buffer | undefined {
   if (value.length < 16) return undefined;
@@ -145,21 +160,18 @@ export class Index {
 
   put(db: IndexDb, key: string, e: Entry<unknown>): void {
     if (this.readOnly) return;
-    this.guard(() => {
-      const k = Buffer.from(key, 'utf8');
-      const v = seal(k, Buffer.from(JSON.stringify(e), 'utf8'));
-      this.env.transactionSync(() => this.dbs[db].putSync(k, v));
-    }, undefined);
+    this.batch([{ db, key, e }]);
   }
 
-  /** Several puts and removals in one transaction. */
+  /** Several puts and removals in one transaction; an entry too large to index is removed. */
   batch(ops: Array<{ db: IndexDb; key: string; e?: Entry<unknown> }>): void {
     if (this.readOnly || !ops.length) return;
     this.guard(() => {
       this.env.transactionSync(() => {
         for (const op of ops) {
           const k = Buffer.from(op.key, 'utf8');
-          if (op.e) this.dbs[op.db].putSync(k, seal(k, Buffer.from(JSON.stringify(op.e), 'utf8')));
+          const v = op.e && sealEntry(k, op.e);
+          if (v) this.dbs[op.db].putSync(k, v);
           else this.dbs[op.db].removeSync(k);
         }
       });
@@ -217,7 +229,8 @@ export async function buildIndex(dir: string, entries: Array<{ db: IndexDb; key:
       env.transactionSync(() => {
         for (const { db, key, e } of chunk) {
           const k = Buffer.from(key, 'utf8');
-          dbs[db].putSync(k, seal(k, Buffer.from(JSON.stringify(e), 'utf8')));
+          const v = sealEntry(k, e);
+          if (v) dbs[db].putSync(k, v);
         }
       });
     }

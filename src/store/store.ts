@@ -67,7 +67,7 @@ import { join, resolve } from 'node:path';
 import { open as openLmdb } from 'lmdb';
 import { checksumBytes, initHash } from '../common/checksum.js';
 import { createEmpty, errno, ioError, isReadOnlyError, mkdirs, StoreError, unlinkQuiet, writeAtomic } from './fsx.js';
-import { buildIndex, checkIndex, fileStamp, Index, type Entry, type IndexDb } from './index-db.js';
+import { buildIndex, checkIndex, fileStamp, Index, sealEntry, type Entry, type IndexDb } from './index-db.js';
 import { liveHolder, LockDir } from './locks.js';
 import { checkMdb } from './mdb-check.js';
 import { ObjectDir, readdirQuiet } from './objects.js';
@@ -828,12 +828,24 @@ export class Store {
     return brokenRuns;
   }
 
-  /** Index entries that do not match their record file (stale) or records with no entry. */
+  /**
+   * Index entries that do not match their record file (stale) or records with no entry, except
+   * records too large to index (read from their files by design).
+   */
   private staleIndexEntries(keys: string[]): number {
     let stale = 0;
     const have = new Set(this.index!.keys('nodes'));
     const stored = new Set(keys);
-    for (const k of keys) if (!have.has(k) || this.index!.get('nodes', k)?.st !== fileStamp(this.nodePath(k))) stale++;
+    for (const k of keys) {
+      const file = this.nodePath(k);
+      if (have.has(k)) {
+        if (this.index!.get('nodes', k)?.st !== fileStamp(file)) stale++;
+        continue;
+      }
+      const st = fileStamp(file);
+      const v = st && readRecordFile<unknown>(file);
+      if (st && v !== undefined && sealEntry(Buffer.from(k, 'utf8'), { st, v })) stale++;
+    }
     for (const k of have) if (!stored.has(k)) stale++;
     // Run records are no longer indexed: entries an older version wrote are stale.
     return stale + this.index!.keys('runs').length;

@@ -114,3 +114,52 @@ describe('Store.has', () => {
     expect(store.has(b)).toBe(true);
   });
 });
+
+describe('records too large to index', () => {
+  it('are read from their files, never through a view of the whole memory map', async () => {
+    const root = join(mkdtempSync(join(tmpdir(), 'trend-large-')), 'cache');
+    const store = await Store.open(root);
+    stores.push(store);
+    const meta = (key: string, inputs: Record<string, string[]>): Omit<NodeMeta, 'bytes' | 'checksum' | 'where'> => ({
+      key,
+      op: 'matrix',
+      opVersion: 1,
+      params: {},
+      inputs,
+      packageVersion: 't',
+      backend: 'cpu',
+      startedAt: '',
+      endedAt: '',
+      ms: 0,
+    });
+    const small = 'c'.repeat(32);
+    const large = 'd'.repeat(32);
+    // A matrix node's record with 2,000 inputs: about 70 KB, as a large transfer matrix has.
+    const many = Array.from({ length: 2000 }, (_, i) => i.toString(16).padStart(32, '0'));
+    store.put(meta(small, { cells: many.slice(0, 3) }), new Uint8Array([1]));
+    store.put(meta(large, { cells: many }), new Uint8Array([2]));
+    expect(readFileSync(join(root, 'nodes', 'dd', `${large}.json`)).length).toBeGreaterThan(64_000);
+    expect(entries(root)).toMatchObject({ nodes: 1 });
+
+    await store.close();
+
+    // lmdb-js returns a value over 16 KiB as a view of the whole map (4 GiB of external memory,
+    // which makes V8 collect everything); the record comes from its file instead.
+    const reader = await Store.open(root);
+    stores.push(reader);
+    expect([reader.has(small), reader.has(large)]).toEqual([true, true]);
+    expect(reader.meta(large)?.inputs).toEqual({ cells: many });
+    expect(process.memoryUsage().external).toBeLessThan(1e9);
+    expect(entries(root)).toMatchObject({ nodes: 1 });
+
+    // Not a stale index: verify neither counts it nor rebuilds for it; a rebuild leaves it out too.
+    expect((await reader.verify(false)).index).toMatchObject({ status: 'ok', stale: 0 });
+    await reader.close();
+    rmSync(join(root, 'data.mdb'));
+    const again = await Store.open(root);
+    stores.push(again);
+    expect((await again.verify(true)).index).toMatchObject({ rebuilt: true });
+    expect(entries(root)).toMatchObject({ nodes: 1 });
+    expect(again.has(large)).toBe(true);
+  });
+});
