@@ -7,7 +7,8 @@
  * slower, 4x8 is load-bound and ran 10% slower) and 10x4 blocks for panels of at most 4 columns.
  * Narrow layers (few input or output channels) run as an implicit GEMM: the input is copied once
  * into a zero-padded buffer (pad_input) and the GEMM reads each row's window from it in place
- * (conv_fwd_padded, conv_dw_padded), since gathering im2col rows cost about half their time. Wide
+ * (conv_fwd_padded, conv_dw_padded), since gathering im2col rows cost about half their time; a
+ * block of rows within one output row, evenly spaced, reads them from one base pointer. Wide
  * layers gather im2col rows into a per-thread scratch in chunks (conv_fwd), where the explicit
  * rows' GEMM measured faster. The filter gradient is the transposed product im2col(x)^T * dy,
  * accumulated over row chunks with 4x8 blocking (5x8 measured no faster there). Both forms give
@@ -143,37 +144,73 @@ static void im2col(const float *x, float *a, int ldk, int r0, int r1, int N, int
  * padding. Row i of A is KH segments of L floats, segment kh at rp[i] + kh*seg: the window of an
  * output pixel in a padded input (pad_input). The explicit-row form is gemm_rows_narrow.
  */
+/*
+ * One block of 10 rows of igemm_narrow: row q's window starts at aq. Inlined at each call, so when
+ * the rows are evenly spaced by a constant (the pixels of one output row: sw*C floats apart) the
+ * ten pointers fold into one base and immediate load offsets; otherwise x86 runs out of registers
+ * for ten pointers, ten accumulators and the filter, and spills. Same arithmetic, same order.
+ */
+static inline __attribute__((always_inline)) void narrow_block(const float *a0, const float *a1, const float *a2, const float *a3,
+                                                              const float *a4, const float *a5, const float *a6, const float *a7,
+                                                              const float *a8, const float *a9, const float *b, int KH, int L, int seg,
+                                                              int N, int nv, v128_t bias0, int relu, float *o) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  v128_t c0 = bias0, c1 = bias0, c2 = bias0, c3 = bias0, c4 = bias0, c5 = bias0, c6 = bias0, c7 = bias0, c8 = bias0, c9 = bias0;
+  const float *bk = b;
+  for (int kh = 0; kh < KH; kh++, a0 += seg, a1 += seg, a2 += seg, a3 += seg, a4 += seg, a5 += seg, a6 += seg, a7 += seg, a8 += seg, a9 += seg) {
+    for (int j = 0; j < L; j++, bk += PANEL) {
+      const v128_t b0 = wasm_v128_load(bk);
+      c0 = FMA(wasm_v128_load32_splat(a0 + j), b0, c0);
+      c1 = FMA(wasm_v128_load32_splat(a1 + j), b0, c1);
+      c2 = FMA(wasm_v128_load32_splat(a2 + j), b0, c2);
+      c3 = FMA(wasm_v128_load32_splat(a3 + j), b0, c3);
+      c4 = FMA(wasm_v128_load32_splat(a4 + j), b0, c4);
+      c5 = FMA(wasm_v128_load32_splat(a5 + j), b0, c5);
+      c6 = FMA(wasm_v128_load32_splat(a6 + j), b0, c6);
+      c7 = FMA(wasm_v128_load32_splat(a7 + j), b0, c7);
+      c8 = FMA(wasm_v128_load32_splat(a8 + j), b0, c8);
+      c9 = FMA(wasm_v128_load32_splat(a9 + j), b0, c9);
+    }
+  }
+  const v128_t acc[10] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9};
+  for (int q = 0; q < 10; q++) {
+    const v128_t v = relu ? wasm_f32x4_max(acc[q], zero) : acc[q];
+    if (nv == 4) wasm_v128_store(o + (long)q * N, v);
+    else store_partial(o + (long)q * N, v, zero, nv);
+  }
+}
+
+/* The spacing of rows rp[0..n): d when every two neighbours are d floats apart, else 0. */
+static inline long even_step(const float *const *rp, int n) {
+  const long d = rp[1] - rp[0];
+  for (int q = 2; q < n; q++)
+    if (rp[q] - rp[q - 1] != d) return 0;
+  return d;
+}
+
+#define NARROW_EVEN(D) \
+  narrow_block(a, a + (D), a + 2 * (D), a + 3 * (D), a + 4 * (D), a + 5 * (D), a + 6 * (D), a + 7 * (D), a + 8 * (D), a + 9 * (D), b, KH, L, seg, N, nv, bias0, relu, o)
+
+/*
+ * C[rows, n0 .. n0+nv) for one panel with at most 4 live columns (N = 4, or the last columns of
+ * N = 12, 20, ...), in blocks of 10 rows x 4 columns, so no FMA is spent on the panel's zero
+ * padding. Row i of A is KH segments of L floats, segment kh at rp[i] + kh*seg: the window of an
+ * output pixel in a padded input (pad_input). The explicit-row form is gemm_rows_narrow.
+ */
 __attribute__((noinline)) static void igemm_narrow(const float *const *rp, int rows, const float *b, int KH, int L, int seg, int N, int n0, int nv,
                                                    v128_t bias0, int relu, float *c) {
   const v128_t zero = wasm_f32x4_splat(0.0f);
   int i = 0;
   for (; i + 10 <= rows; i += 10) {
-    v128_t c0 = bias0, c1 = bias0, c2 = bias0, c3 = bias0, c4 = bias0, c5 = bias0, c6 = bias0, c7 = bias0, c8 = bias0, c9 = bias0;
-    const float *bk = b;
-    for (int kh = 0; kh < KH; kh++) {
-      const long o = (long)kh * seg;
-      const float *a0 = rp[i] + o, *a1 = rp[i + 1] + o, *a2 = rp[i + 2] + o, *a3 = rp[i + 3] + o, *a4 = rp[i + 4] + o;
-      const float *a5 = rp[i + 5] + o, *a6 = rp[i + 6] + o, *a7 = rp[i + 7] + o, *a8 = rp[i + 8] + o, *a9 = rp[i + 9] + o;
-      for (int j = 0; j < L; j++, bk += PANEL) {
-        const v128_t b0 = wasm_v128_load(bk);
-        c0 = FMA(wasm_v128_load32_splat(a0 + j), b0, c0);
-        c1 = FMA(wasm_v128_load32_splat(a1 + j), b0, c1);
-        c2 = FMA(wasm_v128_load32_splat(a2 + j), b0, c2);
-        c3 = FMA(wasm_v128_load32_splat(a3 + j), b0, c3);
-        c4 = FMA(wasm_v128_load32_splat(a4 + j), b0, c4);
-        c5 = FMA(wasm_v128_load32_splat(a5 + j), b0, c5);
-        c6 = FMA(wasm_v128_load32_splat(a6 + j), b0, c6);
-        c7 = FMA(wasm_v128_load32_splat(a7 + j), b0, c7);
-        c8 = FMA(wasm_v128_load32_splat(a8 + j), b0, c8);
-        c9 = FMA(wasm_v128_load32_splat(a9 + j), b0, c9);
-      }
-    }
-    const v128_t acc[10] = {c0, c1, c2, c3, c4, c5, c6, c7, c8, c9};
-    for (int q = 0; q < 10; q++) {
-      const v128_t v = relu ? wasm_f32x4_max(acc[q], zero) : acc[q];
-      float *o = c + (long)(i + q) * N + n0;
-      if (nv == 4) wasm_v128_store(o, v);
-      else store_partial(o, v, zero, nv);
+    const float *a = rp[i];
+    float *o = c + (long)i * N + n0;
+    switch (even_step(rp + i, 10)) {
+      case 4: NARROW_EVEN(4); break;
+      case 8: NARROW_EVEN(8); break;
+      case 16: NARROW_EVEN(16); break;
+      default:
+        narrow_block(rp[i], rp[i + 1], rp[i + 2], rp[i + 3], rp[i + 4], rp[i + 5], rp[i + 6], rp[i + 7], rp[i + 8], rp[i + 9], b, KH, L, seg, N, nv,
+                     bias0, relu, o);
     }
   }
   for (; i < rows; i++) {
@@ -190,46 +227,60 @@ __attribute__((noinline)) static void igemm_narrow(const float *const *rp, int r
   }
 }
 
+/* One block of 5 rows of igemm_wide, inlined as narrow_block (which says why). */
+static inline __attribute__((always_inline)) void wide_block(const float *a0, const float *a1, const float *a2, const float *a3, const float *a4,
+                                                            const float *b, int KH, int L, int seg, int N, int nv, v128_t bias0, v128_t bias1,
+                                                            int relu, float *o) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
+  v128_t c40 = bias0, c41 = bias1;
+  const float *bk = b;
+  for (int kh = 0; kh < KH; kh++, a0 += seg, a1 += seg, a2 += seg, a3 += seg, a4 += seg) {
+    for (int j = 0; j < L; j++, bk += PANEL) {
+      const v128_t b0 = wasm_v128_load(bk), b1 = wasm_v128_load(bk + 4);
+      v128_t x;
+      x = wasm_v128_load32_splat(a0 + j); c00 = FMA(x, b0, c00); c01 = FMA(x, b1, c01);
+      x = wasm_v128_load32_splat(a1 + j); c10 = FMA(x, b0, c10); c11 = FMA(x, b1, c11);
+      x = wasm_v128_load32_splat(a2 + j); c20 = FMA(x, b0, c20); c21 = FMA(x, b1, c21);
+      x = wasm_v128_load32_splat(a3 + j); c30 = FMA(x, b0, c30); c31 = FMA(x, b1, c31);
+      x = wasm_v128_load32_splat(a4 + j); c40 = FMA(x, b0, c40); c41 = FMA(x, b1, c41);
+    }
+  }
+  if (relu) {
+    c00 = wasm_f32x4_max(c00, zero); c01 = wasm_f32x4_max(c01, zero); c10 = wasm_f32x4_max(c10, zero); c11 = wasm_f32x4_max(c11, zero);
+    c20 = wasm_f32x4_max(c20, zero); c21 = wasm_f32x4_max(c21, zero); c30 = wasm_f32x4_max(c30, zero); c31 = wasm_f32x4_max(c31, zero);
+    c40 = wasm_f32x4_max(c40, zero); c41 = wasm_f32x4_max(c41, zero);
+  }
+  if (nv == PANEL) {
+    wasm_v128_store(o, c00); wasm_v128_store(o + 4, c01);
+    wasm_v128_store(o + N, c10); wasm_v128_store(o + N + 4, c11);
+    wasm_v128_store(o + 2 * N, c20); wasm_v128_store(o + 2 * N + 4, c21);
+    wasm_v128_store(o + 3 * N, c30); wasm_v128_store(o + 3 * N + 4, c31);
+    wasm_v128_store(o + 4 * N, c40); wasm_v128_store(o + 4 * N + 4, c41);
+  } else {
+    store_partial(o, c00, c01, nv);
+    store_partial(o + N, c10, c11, nv);
+    store_partial(o + 2 * N, c20, c21, nv);
+    store_partial(o + 3 * N, c30, c31, nv);
+    store_partial(o + 4 * N, c40, c41, nv);
+  }
+}
+
+#define WIDE_EVEN(D) wide_block(a, a + (D), a + 2 * (D), a + 3 * (D), a + 4 * (D), b, KH, L, seg, N, nv, bias0, bias1, relu, o)
+
 /* The same for one panel of 8 columns (nv of them live), in blocks of 5 rows x 8 columns. */
 __attribute__((noinline)) static void igemm_wide(const float *const *rp, int rows, const float *b, int KH, int L, int seg, int N, int n0, int nv,
                                                  v128_t bias0, v128_t bias1, int relu, float *c) {
   const v128_t zero = wasm_f32x4_splat(0.0f);
   int i = 0;
   for (; i + 5 <= rows; i += 5) {
-    v128_t c00 = bias0, c01 = bias1, c10 = bias0, c11 = bias1, c20 = bias0, c21 = bias1, c30 = bias0, c31 = bias1;
-    v128_t c40 = bias0, c41 = bias1;
-    const float *bk = b;
-    for (int kh = 0; kh < KH; kh++) {
-      const long o = (long)kh * seg;
-      const float *a0 = rp[i] + o, *a1 = rp[i + 1] + o, *a2 = rp[i + 2] + o, *a3 = rp[i + 3] + o, *a4 = rp[i + 4] + o;
-      for (int j = 0; j < L; j++, bk += PANEL) {
-        const v128_t b0 = wasm_v128_load(bk), b1 = wasm_v128_load(bk + 4);
-        v128_t x;
-        x = wasm_v128_load32_splat(a0 + j); c00 = FMA(x, b0, c00); c01 = FMA(x, b1, c01);
-        x = wasm_v128_load32_splat(a1 + j); c10 = FMA(x, b0, c10); c11 = FMA(x, b1, c11);
-        x = wasm_v128_load32_splat(a2 + j); c20 = FMA(x, b0, c20); c21 = FMA(x, b1, c21);
-        x = wasm_v128_load32_splat(a3 + j); c30 = FMA(x, b0, c30); c31 = FMA(x, b1, c31);
-        x = wasm_v128_load32_splat(a4 + j); c40 = FMA(x, b0, c40); c41 = FMA(x, b1, c41);
-      }
-    }
-    if (relu) {
-      c00 = wasm_f32x4_max(c00, zero); c01 = wasm_f32x4_max(c01, zero); c10 = wasm_f32x4_max(c10, zero); c11 = wasm_f32x4_max(c11, zero);
-      c20 = wasm_f32x4_max(c20, zero); c21 = wasm_f32x4_max(c21, zero); c30 = wasm_f32x4_max(c30, zero); c31 = wasm_f32x4_max(c31, zero);
-      c40 = wasm_f32x4_max(c40, zero); c41 = wasm_f32x4_max(c41, zero);
-    }
+    const float *a = rp[i];
     float *o = c + (long)i * N + n0;
-    if (nv == PANEL) {
-      wasm_v128_store(o, c00); wasm_v128_store(o + 4, c01);
-      wasm_v128_store(o + N, c10); wasm_v128_store(o + N + 4, c11);
-      wasm_v128_store(o + 2 * N, c20); wasm_v128_store(o + 2 * N + 4, c21);
-      wasm_v128_store(o + 3 * N, c30); wasm_v128_store(o + 3 * N + 4, c31);
-      wasm_v128_store(o + 4 * N, c40); wasm_v128_store(o + 4 * N + 4, c41);
-    } else {
-      store_partial(o, c00, c01, nv);
-      store_partial(o + N, c10, c11, nv);
-      store_partial(o + 2 * N, c20, c21, nv);
-      store_partial(o + 3 * N, c30, c31, nv);
-      store_partial(o + 4 * N, c40, c41, nv);
+    switch (even_step(rp + i, 5)) {
+      case 4: WIDE_EVEN(4); break;
+      case 8: WIDE_EVEN(8); break;
+      case 16: WIDE_EVEN(16); break;
+      default: wide_block(rp[i], rp[i + 1], rp[i + 2], rp[i + 3], rp[i + 4], b, KH, L, seg, N, nv, bias0, bias1, relu, o);
     }
   }
   for (; i < rows; i++) {

@@ -57,6 +57,32 @@ function padded(g: ConvGeom, x: number): { xp: number; Hp: number; Wp: number } 
   return { xp, Hp, Wp };
 }
 
+/** conv_fwd (im2col) and conv_fwd_padded (implicit) over output rows [m0, M): the same bits. */
+function forwardAlike(g: ConvGeom, withBias: boolean, relu: boolean, seed: number, m0: number): void {
+  fc.pre(!k().conv_is_narrow(g.C, g.CO)); // conv_fwd takes its direct kernel there, a different sum
+  const K = g.KH * g.KW * g.C;
+  const M = g.N * g.OH * g.OW;
+  const x = malloc(g.N * g.H * g.W * g.C * 4 + 16);
+  const w = malloc(K * g.CO * 4);
+  const bias = malloc(g.CO * 4);
+  const bp = malloc(K * Math.ceil(g.CO / 8) * 8 * 4);
+  const y0 = malloc(M * g.CO * 4);
+  const y1 = malloc(M * g.CO * 4);
+  const sc = malloc(60 * (K + 4) * 4);
+  fill(x, g.N * g.H * g.W * g.C, seed);
+  fill(w, K * g.CO, seed + 1);
+  fill(bias, g.CO, seed + 2);
+  fill(y0, M * g.CO, seed + 3); // rows before m0 stay as they were, in both
+  heapF32().copyWithin(y1 >> 2, y0 >> 2, (y0 >> 2) + M * g.CO);
+  k().pack_filter(w, bp, g.KH, g.KW, g.C, g.CO, 0);
+  const b = withBias ? bias : 0;
+  k().conv_fwd(x, bp, b, y0, sc, g.N, g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO, relu ? 1 : 0, m0, M);
+  const { xp, Hp, Wp } = padded(g, x);
+  k().conv_fwd_padded(xp, bp, b, y1, sc, Hp, Wp, g.C, g.KH, g.KW, g.sh, g.sw, g.OH, g.OW, g.CO, relu ? 1 : 0, m0, M);
+  expect(bits(y1, M * g.CO)).toEqual(bits(y0, M * g.CO));
+  [x, w, bias, bp, y0, y1, sc, xp].forEach(free);
+}
+
 describe('implicit-GEMM convolutions are bit-identical to the im2col kernels', () => {
   beforeAll(async () => {
     await selectBackend('wasm');
@@ -64,29 +90,37 @@ describe('implicit-GEMM convolutions are bit-identical to the im2col kernels', (
 
   it('forward, with bias and ReLU', () => {
     fc.assert(
-      fc.property(geom, fc.boolean(), fc.boolean(), fc.integer(), (g, withBias, relu, seed) => {
-        fc.pre(!k().conv_is_narrow(g.C, g.CO)); // conv_fwd takes its direct kernel there, a different sum
-        const K = g.KH * g.KW * g.C;
-        const M = g.N * g.OH * g.OW;
-        const x = malloc(g.N * g.H * g.W * g.C * 4 + 16);
-        const w = malloc(K * g.CO * 4);
-        const bias = malloc(g.CO * 4);
-        const bp = malloc(K * Math.ceil(g.CO / 8) * 8 * 4);
-        const y0 = malloc(M * g.CO * 4);
-        const y1 = malloc(M * g.CO * 4);
-        const sc = malloc(60 * (K + 4) * 4);
-        fill(x, g.N * g.H * g.W * g.C, seed);
-        fill(w, K * g.CO, seed + 1);
-        fill(bias, g.CO, seed + 2);
-        k().pack_filter(w, bp, g.KH, g.KW, g.C, g.CO, 0);
-        const b = withBias ? bias : 0;
-        k().conv_fwd(x, bp, b, y0, sc, g.N, g.H, g.W, g.C, g.KH, g.KW, g.sh, g.sw, g.pt, g.pl, g.OH, g.OW, g.CO, relu ? 1 : 0, 0, M);
-        const { xp, Hp, Wp } = padded(g, x);
-        k().conv_fwd_padded(xp, bp, b, y1, sc, Hp, Wp, g.C, g.KH, g.KW, g.sh, g.sw, g.OH, g.OW, g.CO, relu ? 1 : 0, 0, M);
-        expect(bits(y1, M * g.CO)).toEqual(bits(y0, M * g.CO));
-        [x, w, bias, bp, y0, y1, sc, xp].forEach(free);
-      }),
+      fc.property(geom, fc.boolean(), fc.boolean(), fc.integer(), (g, withBias, relu, seed) => forwardAlike(g, withBias, relu, seed, 0)),
       { numRuns: 300, seed: 20261130 },
+    );
+  });
+
+  // Ten (narrow panels) or five (wide panels) output pixels of one output row lie sw*C floats
+  // apart in the padded input; the kernels take a faster path for such blocks when that spacing
+  // is 4, 8 or 16 floats, and the general one for blocks that cross a row. Long rows, those
+  // spacings, and row ranges that start anywhere in a row.
+  it('forward, on long output rows (evenly spaced windows)', () => {
+    const rows = fc
+      .record({
+        N: fc.integer({ min: 1, max: 2 }),
+        H: fc.integer({ min: 1, max: 4 }),
+        W: fc.integer({ min: 10, max: 40 }),
+        C: fc.constantFrom(1, 2, 4, 8, 16),
+        CO: fc.integer({ min: 1, max: 19 }),
+        KH: fc.integer({ min: 1, max: 3 }),
+        KW: fc.integer({ min: 1, max: 3 }),
+        sh: fc.integer({ min: 1, max: 2 }),
+        sw: fc.constantFrom(1, 2, 4),
+        pt: fc.integer({ min: 0, max: 2 }),
+        pl: fc.integer({ min: 0, max: 2 }),
+      })
+      .map((g) => ({ ...g, OH: Math.floor((g.H + 2 * g.pt - g.KH) / g.sh) + 1, OW: Math.floor((g.W + 2 * g.pl - g.KW) / g.sw) + 1 }) as ConvGeom)
+      .filter((g) => g.OH >= 1 && g.OW >= 1);
+    fc.assert(
+      fc.property(rows, fc.boolean(), fc.boolean(), fc.integer(), fc.nat(), (g, withBias, relu, seed, start) =>
+        forwardAlike(g, withBias, relu, seed, start % (g.N * g.OH * g.OW)),
+      ),
+      { numRuns: 300, seed: 20261201 },
     );
   });
 
