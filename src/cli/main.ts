@@ -8,8 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from '../compiler/diagnostics.js';
 import { StoreError } from '../store/fsx.js';
 import { PACKAGE_VERSION } from '../version.js';
-import { describeFsError, EXIT } from './output.js';
-import { ExitError } from './pipeline.js';
+import { describeFsError, EXIT, ExitError } from './output.js';
 
 type SetCode = (c: number) => void;
 type Registrar = (program: Command, setCode: SetCode) => void;

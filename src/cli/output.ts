@@ -72,3 +72,13 @@ export function describeFsError(e: unknown): string | undefined {
       : (FS_REASONS[err.code] ?? err.message.replace(/^E[A-Z0-9]+:\s*/, '').replace(/,.*$/, ''));
   return `cannot ${verb}${err.path ? ` '${err.path}'` : ''}: ${reason} (${err.code})`;
 }
+
+/** Ends a command with an exit code (and a message for stderr, if any). */
+export class ExitError extends Error {
+  constructor(
+    readonly code: number,
+    message = '',
+  ) {
+    super(message);
+  }
+}

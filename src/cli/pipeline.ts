@@ -5,18 +5,11 @@ import type { CheckedProgram } from '../compiler/checked.js';
 import type { Dag } from '../compiler/dag.js';
 import { UserError } from '../compiler/diagnostics.js';
 import { datasetIdentity, type IdentityMemo } from '../runtime/data/files.js';
-import { inspectWeights } from '../runtime/models/inspect-weights.js';
 import { PACKAGE_VERSION } from '../version.js';
-import { printDiagnostics } from './output.js';
+import { ExitError, printDiagnostics } from './output.js';
+import { inspectImported } from './weights.js';
 
-export class ExitError extends Error {
-  constructor(
-    readonly code: number,
-    message = '',
-  ) {
-    super(message);
-  }
-}
+export { ExitError } from './output.js';
 
 export interface Loaded extends Checked {
   file: string;
@@ -40,7 +33,7 @@ export async function loadPlan(file: string, memo?: IdentityMemo, text?: string)
   const loaded = loadChecked(file, text);
   // Imported weights are read, hashed and checked against their architectures first: a bad file
   // stops the command before anything is computed or written.
-  const weights = await inspectWeights(loaded.checked);
+  const weights = await inspectImported(loaded.checked);
   if (weights.diagnostics.length) {
     printDiagnostics(weights.diagnostics, new Map([[file, loaded.source]]));
     const n = weights.diagnostics.filter((d) => d.severity === 'error').length;

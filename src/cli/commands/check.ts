@@ -1,8 +1,8 @@
 /** `trendc check FILE...`: diagnostics only. */
 import { checkSource, readSource } from '../../compiler/compile.js';
 import { UserError, type Diagnostic } from '../../compiler/diagnostics.js';
-import { inspectWeights } from '../../runtime/models/inspect-weights.js';
 import { EXIT, json, printDiagnostics } from '../output.js';
+import { inspectImported } from '../weights.js';
 
 export async function checkCommand(files: string[], o: { json?: boolean }): Promise<number> {
   let code: number = EXIT.ok;
@@ -19,7 +19,7 @@ export async function checkCommand(files: string[], o: { json?: boolean }): Prom
     }
     const c = checkSource(source, file);
     // Imported weights files are read and checked against their architectures too.
-    if (c.checked && !c.diagnostics.some((d) => d.severity === 'error')) c.diagnostics.push(...(await inspectWeights(c.checked)).diagnostics);
+    if (c.checked && !c.diagnostics.some((d) => d.severity === 'error')) c.diagnostics.push(...(await inspectImported(c.checked)).diagnostics);
     const errors = c.diagnostics.filter((d) => d.severity === 'error').length;
     if (errors) code = EXIT.user;
     if (o.json) all.push({ file, diagnostics: c.diagnostics });
