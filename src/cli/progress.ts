@@ -76,12 +76,17 @@ export class ProgressRenderer {
         const p = e.progress;
         if (this.multi) {
           let b = this.bars.get(e.id);
-          if (!b || b.phase !== p.phase) {
-            b?.bar.stop();
-            if (b) this.multi.remove(b.bar);
+          if (!b) {
             const bar = this.multi.create(p.total, p.done, { id: e.id, phase: p.phase, unit: p.unit ?? '', rate: '0', etaText: '-', metrics: '' });
             b = { bar, phase: p.phase, started: performance.now(), done: p.done };
             this.bars.set(e.id, b);
+          } else if (b.phase !== p.phase) {
+            // A new phase (the next epoch) reuses the node's bar. Removing and recreating it made
+            // cli-progress redraw at once and restart its 200 ms redraw timer: with phases shorter
+            // than that (a small model's epochs on a fast machine), no frame was drawn at all.
+            b.phase = p.phase;
+            b.started = performance.now();
+            b.bar.update(p.done, { phase: p.phase });
           }
           // The operation's own rate and ETA (over the whole node) when it gives them, else this phase's.
           const rate = p.rate ?? p.done / Math.max(1e-3, (performance.now() - b.started) / 1000);

@@ -193,7 +193,8 @@ describe('interrupting an attack', () => {
 
 describe('the terminal progress bar', () => {
   it('is redrawn during training, at least once a second, with images/s and an ETA', async () => {
-    const dir = workdir({ 'p.trend': TRAIN.replace('epochs=50', 'epochs=12') });
+    // Long enough to see several redraws (over 2 s): 12 epochs took 1.9 s once the kernels got faster.
+    const dir = workdir({ 'p.trend': TRAIN.replace('epochs=50', 'epochs=30') });
     // `script` gives trendc a terminal (stderr.isTTY), as in an interactive shell.
     const cmd = `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} run p.trend --backend wasm --no-report`;
     const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
@@ -209,8 +210,8 @@ describe('the terminal progress bar', () => {
     expect.soft(ran, out.slice(-2000)).not.toBeNull();
     const seconds = Number(ran![1]);
     expect.soft(seconds).toBeGreaterThan(2);
-    // Frames of the bar: "train/a epoch 3/12 450/900 images | 2345.6/s ETA 4s | loss=..."
-    const frames = [...out.matchAll(/train\/a epoch (\d+)\/12 (\d+)\/(\d+) images \| ([\d.]+)\/s ETA (\S+) \| loss=/g)];
+    // Frames of the bar: "train/a epoch 3/30 450/900 images | 2345.6/s ETA 4s | loss=..."
+    const frames = [...out.matchAll(/train\/a epoch (\d+)\/30 (\d+)\/(\d+) images \| ([\d.]+)\/s ETA (\S+) \| loss=/g)];
     const distinct = new Set(frames.map((f) => `${f[1]} ${f[2]}`));
     expect.soft(distinct.size, out.slice(-3000)).toBeGreaterThanOrEqual(Math.floor(seconds));
     expect.soft(frames.some((f) => Number(f[4]) > 0)).toBe(true);
