@@ -507,26 +507,93 @@ void narrow_from_panels(const float *bp, float *bt, int K, int N, int ldk) {
   }
 }
 
+/* One output of conv_narrow_direct from its sums: the vector sums' lanes, then bias and ReLU. */
+static inline float narrow_finish(v128_t acc0, v128_t acc1, float s, const float *bias, int co, int relu) {
+  acc0 = wasm_f32x4_add(acc0, acc1);
+  s += wasm_f32x4_extract_lane(acc0, 0) + wasm_f32x4_extract_lane(acc0, 1) + wasm_f32x4_extract_lane(acc0, 2) + wasm_f32x4_extract_lane(acc0, 3);
+  if (bias) s += bias[co];
+  if (relu && s < 0.0f) s = 0.0f;
+  return s;
+}
+
+/*
+ * Four pixels of one output row whose windows lie inside x (no tap in the padding), p apart in x:
+ * the same sums as conv_narrow_direct's one-pixel loop, in the same order, with the four pixels'
+ * sums interleaved so that the adds do not wait on each other (one pixel's two vector sums alone
+ * left the loop bound by the add latency: 4.7 GFLOP/s on the input gradient of a 1-channel layer).
+ */
+static inline __attribute__((always_inline)) void narrow_direct4(const float *x0, long p, const float *bt, int ldk, const float *bias,
+                                                                float *y, long W, int C, int KH, int KW, int CO, int relu) {
+  for (int co = 0; co < CO; co++) {
+    const float *b = bt + (long)co * ldk;
+    v128_t a00 = wasm_f32x4_splat(0.0f), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    for (int kh = 0; kh < KH; kh++) {
+      for (int kw = 0; kw < KW; kw++) {
+        const float *src = x0 + ((long)kh * W + kw) * C;
+        const float *f = b + (kh * KW + kw) * C;
+        int c = 0;
+        for (; c + 8 <= C; c += 8) {
+          const v128_t f0 = wasm_v128_load(f + c), f1 = wasm_v128_load(f + c + 4);
+          a00 = FMA(wasm_v128_load(src + c), f0, a00);
+          a01 = FMA(wasm_v128_load(src + c + 4), f1, a01);
+          a10 = FMA(wasm_v128_load(src + p + c), f0, a10);
+          a11 = FMA(wasm_v128_load(src + p + c + 4), f1, a11);
+          a20 = FMA(wasm_v128_load(src + 2 * p + c), f0, a20);
+          a21 = FMA(wasm_v128_load(src + 2 * p + c + 4), f1, a21);
+          a30 = FMA(wasm_v128_load(src + 3 * p + c), f0, a30);
+          a31 = FMA(wasm_v128_load(src + 3 * p + c + 4), f1, a31);
+        }
+        for (; c + 4 <= C; c += 4) {
+          const v128_t f0 = wasm_v128_load(f + c);
+          a00 = FMA(wasm_v128_load(src + c), f0, a00);
+          a10 = FMA(wasm_v128_load(src + p + c), f0, a10);
+          a20 = FMA(wasm_v128_load(src + 2 * p + c), f0, a20);
+          a30 = FMA(wasm_v128_load(src + 3 * p + c), f0, a30);
+        }
+        for (; c < C; c++) {
+          s0 += src[c] * f[c];
+          s1 += src[p + c] * f[c];
+          s2 += src[2 * p + c] * f[c];
+          s3 += src[3 * p + c] * f[c];
+        }
+      }
+    }
+    y[co] = narrow_finish(a00, a01, s0, bias, co, relu);
+    y[CO + co] = narrow_finish(a10, a11, s1, bias, co, relu);
+    y[2 * CO + co] = narrow_finish(a20, a21, s2, bias, co, relu);
+    y[3 * CO + co] = narrow_finish(a30, a31, s3, bias, co, relu);
+  }
+}
+
 /*
  * Direct convolution for few output channels over many input channels (CO < 8 <= C, e.g. the
  * input gradient of a first layer with one channel): no im2col; for each output pixel, each tap's
- * C input channels are dotted with the filter column, four channels at a time.
+ * C input channels are dotted with the filter column, eight then four channels at a time (two
+ * vector sums), then one at a time (a scalar sum). Pixels whose windows lie inside x go four at a
+ * time (narrow_direct4, the same sums); edge pixels skip their taps in the padding.
  * bt: column-major filter rows bt[n][k] (stride ldk).
  */
 static void conv_narrow_direct(const float *x, const float *bt, int ldk, const float *bias, float *y, int H, int W, int C, int KH,
                                int KW, int sh, int sw, int pt, int pl, int OH, int OW, int CO, int relu, int m0, int m1) {
-  for (int r = m0; r < m1; r++) {
+  for (int r = m0; r < m1;) {
     const int n = r / (OH * OW), oh = (r / OW) % OH, ow = r % OW;
     const float *xn = x + (long)n * H * W * C;
+    const int h0 = oh * sh - pt, w0 = ow * sw - pl;
+    if (r + 4 <= m1 && ow + 4 <= OW && h0 >= 0 && h0 + KH <= H && w0 >= 0 && w0 + 3 * sw + KW <= W) {
+      narrow_direct4(xn + ((long)h0 * W + w0) * C, (long)sw * C, bt, ldk, bias, y + (long)r * CO, W, C, KH, KW, CO, relu);
+      r += 4;
+      continue;
+    }
     for (int co = 0; co < CO; co++) {
       const float *b = bt + (long)co * ldk;
       v128_t acc0 = wasm_f32x4_splat(0.0f), acc1 = acc0;
       float s = 0.0f;
       for (int kh = 0; kh < KH; kh++) {
-        const int h = oh * sh - pt + kh;
+        const int h = h0 + kh;
         if (h < 0 || h >= H) continue;
         for (int kw = 0; kw < KW; kw++) {
-          const int w = ow * sw - pl + kw;
+          const int w = w0 + kw;
           if (w < 0 || w >= W) continue;
           const float *src = xn + ((long)h * W + w) * C;
           const float *f = b + (kh * KW + kw) * C;
@@ -539,12 +606,9 @@ static void conv_narrow_direct(const float *x, const float *bt, int ldk, const f
           for (; c < C; c++) s += src[c] * f[c];
         }
       }
-      acc0 = wasm_f32x4_add(acc0, acc1);
-      s += wasm_f32x4_extract_lane(acc0, 0) + wasm_f32x4_extract_lane(acc0, 1) + wasm_f32x4_extract_lane(acc0, 2) + wasm_f32x4_extract_lane(acc0, 3);
-      if (bias) s += bias[co];
-      if (relu && s < 0.0f) s = 0.0f;
-      y[(long)r * CO + co] = s;
+      y[(long)r * CO + co] = narrow_finish(acc0, acc1, s, bias, co, relu);
     }
+    r++;
   }
 }
 
