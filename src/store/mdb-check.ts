@@ -16,8 +16,13 @@
  * - optionally each value, through a caller's check (the store's index stores a checksum with
  *   every value, so a byte changed inside a record is noticed too).
  *
- * Another process may commit while the file is read (LMDB reuses pages of a snapshot two commits
- * later); a failed check is repeated while the newest transaction id keeps changing.
+ * Another process may commit while the file is read: LMDB reuses a snapshot's pages two commits
+ * later, so a walk that overlaps two commits can meet pages of a newer tree, and a meta page can
+ * be read while it is written. A commit in progress never touches the newest snapshot's pages
+ * (the writer reuses only pages freed before it), and a finished commit rewrites a meta page. So
+ * a failed check is damage only when both meta pages read the same after the walk as before it;
+ * otherwise it is repeated, however many commits it overlapped, until the file holds still or
+ * the attempts run out: then the result says the file was busy, not that it is damaged.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
@@ -39,7 +44,15 @@ export type ValueCheck = (db: string, key: Buffer, value: Buffer) => string | un
 
 export type MdbCheck =
   | { ok: true; txnid: bigint; pageSize: number; lastPage: number; entries: Record<string, number>; used: number[] }
-  | { ok: false; reason: string; txnid?: bigint };
+  /** busy: not damage: another process committed during every read, so nothing was checked. */
+  | { ok: false; reason: string; txnid?: bigint; busy?: true };
+
+/** What the check reads: a file's size when opened and its bytes at an offset. */
+export interface MdbSource {
+  readonly size: number;
+  read(off: number, len: number): Buffer;
+  close(): void;
+}
 
 interface Db {
   flags: number;
@@ -94,11 +107,14 @@ function readMeta(b: Buffer, which: number): Meta {
   };
 }
 
-class Reader {
+class Reader implements MdbSource {
   constructor(
     readonly fd: number,
     readonly size: number,
   ) {}
+  close(): void {
+    closeSync(this.fd);
+  }
   read(off: number, len: number): Buffer {
     const b = Buffer.alloc(len);
     let got = 0;
@@ -111,7 +127,7 @@ class Reader {
   }
 }
 
-function metas(r: Reader): { meta: Meta; pageSize: number } {
+function metas(r: MdbSource): { meta: Meta; pageSize: number } {
   if (r.size < PAGEHDRSZ + 152) fail(`the file is ${r.size} bytes, too short for an LMDB environment`);
   const m0 = readMeta(r.read(0, PAGEHDRSZ + 152), 0);
   const ps = m0.pageSize;
@@ -128,7 +144,7 @@ function metas(r: Reader): { meta: Meta; pageSize: number } {
 class Pages {
   readonly seen = new Set<number>();
   constructor(
-    readonly r: Reader,
+    readonly r: MdbSource,
     readonly ps: number,
     readonly lastPage: number,
   ) {}
@@ -270,7 +286,7 @@ function checkKeyOrder(t: Tree, pgno: number, isLeaf: boolean, keys: Buffer[], l
 }
 
 /** Checks the snapshot that meta describes: its size, every tree, and the free list. */
-function checkSnapshot(r: Reader, meta: Meta, ps: number, valueCheck?: ValueCheck): MdbCheck {
+function checkSnapshot(r: MdbSource, meta: Meta, ps: number, valueCheck?: ValueCheck): MdbCheck {
   const last = meta.lastPage;
   const filePages = BigInt(Math.floor(r.size / ps));
   if (last < 1n || last + 1n > filePages) fail(`its last page is ${last} but the file holds ${filePages} pages of ${ps} bytes (truncated?)`);
@@ -308,47 +324,70 @@ function checkSnapshot(r: Reader, meta: Meta, ps: number, valueCheck?: ValueChec
   return { ok: true, txnid: meta.txnid, pageSize: ps, lastPage, entries, used: [...seen].sort((a, b) => a - b) };
 }
 
-function checkOnce(path: string, valueCheck?: ValueCheck): MdbCheck {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    return { ok: false, reason: `cannot read it: ${(e as Error).message}` };
-  }
+function checkOnce(r: MdbSource, valueCheck?: ValueCheck): MdbCheck {
   let txnid: bigint | undefined;
   try {
-    const r = new Reader(fd, fstatSync(fd).size);
     const { meta, pageSize: ps } = metas(r);
     txnid = meta.txnid;
     return checkSnapshot(r, meta, ps, valueCheck);
   } catch (e) {
     if (e instanceof Damage) return { ok: false, reason: e.message, ...(txnid !== undefined ? { txnid } : {}) };
     return { ok: false, reason: `cannot read it: ${(e as Error).message}`, ...(txnid !== undefined ? { txnid } : {}) };
-  } finally {
-    closeSync(fd);
   }
 }
 
-function newestTxn(path: string): bigint | undefined {
+/** The headers of both meta pages as raw bytes (what a commit rewrites), or undefined if unreadable. */
+function metaBytes(r: MdbSource): Buffer | undefined {
   try {
-    const fd = openSync(path, 'r');
-    try {
-      return metas(new Reader(fd, fstatSync(fd).size)).meta.txnid;
-    } finally {
-      closeSync(fd);
-    }
+    const m0 = r.read(0, PAGEHDRSZ + 152);
+    const ps = m0.length >= 44 ? m0.readUInt32LE(40) : 0;
+    return ps >= 512 && ps <= 65536 ? Buffer.concat([m0, r.read(ps, PAGEHDRSZ + 152)]) : m0;
   } catch {
     return undefined;
   }
 }
 
+const sameBytes = (a: Buffer | undefined, b: Buffer | undefined) => (a === undefined || b === undefined ? a === b : a.equals(b));
+
+/** How long a check goes on while another process keeps committing. */
+export interface CheckPatience {
+  attempts: number;
+  ms: number;
+}
+const PATIENCE: CheckPatience = { attempts: 50, ms: 3000 };
+
+/** The check over a source opened afresh for each attempt (a file, or a test's view of one). */
+export function checkMdbSource(openSource: () => MdbSource, valueCheck?: ValueCheck, patience: CheckPatience = PATIENCE): MdbCheck {
+  const start = performance.now();
+  for (let attempt = 1; ; attempt++) {
+    let r: MdbSource;
+    try {
+      r = openSource();
+    } catch (e) {
+      return { ok: false, reason: `cannot read it: ${(e as Error).message}` };
+    }
+    try {
+      const before = metaBytes(r);
+      const result = checkOnce(r, valueCheck);
+      if (result.ok || sameBytes(before, metaBytes(r))) return result;
+    } finally {
+      r.close();
+    }
+    if (attempt >= patience.attempts || performance.now() - start > patience.ms) {
+      return { ok: false, busy: true, reason: `another process committed during each of ${attempt} reads, so it could not be checked` };
+    }
+  }
+}
+
 /** Checks an LMDB data file; see the header comment. */
 export function checkMdb(path: string, valueCheck?: ValueCheck): MdbCheck {
-  for (let attempt = 0; ; attempt++) {
-    const r = checkOnce(path, valueCheck);
-    if (r.ok || attempt >= 5) return r;
-    // Damage is found again by a second read; a commit seen half-written is not (a meta page read
-    // while being written, or pages reused by later commits, which change the newest txn id).
-    if (attempt >= 1 && (r.txnid === undefined || newestTxn(path) === r.txnid)) return r;
-  }
+  return checkMdbSource(() => {
+    const fd = openSync(path, 'r');
+    try {
+      return new Reader(fd, fstatSync(fd).size);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }, valueCheck);
 }

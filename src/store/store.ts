@@ -402,6 +402,12 @@ export class Store {
     }
     if (existsSync(file)) {
       const c = checkIndex(this.indexDir);
+      if (!c.ok && c.busy) {
+        // Another process kept committing: not damage, and nothing to repair; this process does without.
+        this.indexState = { status: 'unavailable', detail: `${file}: ${c.reason}` };
+        this.warn(`the store index ${file} was being written throughout its check (${c.reason}); working from the node and run records alone`);
+        return;
+      }
       if (!c.ok) {
         this.indexState = { status: 'damaged', detail: c.reason };
         this.warn(
@@ -780,7 +786,8 @@ export class Store {
     if (this.indexState.status === 'damaged' && !existsSync(this.path('FORMAT'))) return this.indexState;
     if (existsSync(join(this.indexDir, 'data.mdb'))) {
       const c = checkIndex(this.indexDir);
-      return c.ok ? (this.index?.failed ? { status: 'unavailable', detail: this.index.failed } : { status: 'ok' }) : { status: 'damaged', detail: c.reason };
+      if (!c.ok) return { status: c.busy ? 'unavailable' : 'damaged', detail: c.reason };
+      return this.index?.failed ? { status: 'unavailable', detail: this.index.failed } : { status: 'ok' };
     }
     return { status: 'missing' };
   }
@@ -1083,6 +1090,10 @@ export class Store {
     if (!this.useIndex)
       throw new StoreError(`the store at ${this.root} is in an older format (records inside ${file}); open it once with its index to upgrade it`);
     const c = checkMdb(file);
+    if (!c.ok && c.busy)
+      throw new StoreError(
+        `the store at ${this.root} is in an older format and another process is writing its index ${file} (${c.reason}); open it again when that process is done`,
+      );
     if (!c.ok) {
       this.indexState = { status: 'damaged', detail: `a format-1 index: ${c.reason}` };
       this.warn(

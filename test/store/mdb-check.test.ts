@@ -141,7 +141,8 @@ describe('structural check of data.mdb', () => {
     let checks = 0;
     while (running) {
       const c = checkIndex(join(dir, 'ix'));
-      expect(c.ok, c.ok ? '' : c.reason).toBe(true);
+      // busy (commits overlapped every read) is allowed; damage is not
+      expect(c.ok || c.busy === true, c.ok ? '' : c.reason).toBe(true);
       checks++;
       await new Promise((r) => setImmediate(r));
     }
