@@ -15,7 +15,6 @@ export { diffRuns, RunFacts, type Change, type ChoiceChange, type Fact, type Res
 
 // ---------------------------------------------------------------- choosing the runs
 
-const byStart = (a: RunRecord, b: RunRecord) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.id < b.id ? -1 : 1);
 const where = (p: string) => relative(process.cwd(), p) || p;
 
 /**
@@ -23,10 +22,7 @@ const where = (p: string) => relative(process.cwd(), p) || p;
  * none (the last two runs of the pipeline given by `file`, or of the only pipeline with runs).
  */
 export function pickRuns(store: Store, a: string | undefined, b: string | undefined, file: string | undefined): [RunRecord, RunRecord] {
-  const all = store
-    .runs()
-    .filter((r) => r.status !== 'running')
-    .sort(byStart);
+  const all = store.runs().filter((r) => r.status !== 'running'); // oldest first
   const find = (ref: string) => {
     const hits = all.filter((r) => r.id.startsWith(ref));
     if (hits.length === 1) return hits[0]!;

@@ -20,12 +20,9 @@ export interface Resolved {
 const when = (r: RunRecord) => (r.endedAt ?? r.startedAt).slice(0, 19).replace('T', ' ');
 const where = (p: string) => relative(process.cwd(), p) || p;
 
-/** Runs oldest first (run ids start with their UTC start time, so they sort by it). */
+/** Finished runs, oldest first (the order of `Store.runs()`). */
 function finishedRuns(store: Store): RunRecord[] {
-  return store
-    .runs()
-    .filter((r) => r.status !== 'running')
-    .sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : a.id < b.id ? -1 : 1));
+  return store.runs().filter((r) => r.status !== 'running');
 }
 
 export function findRun(store: Store, ref: string): RunRecord {

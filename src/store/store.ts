@@ -206,6 +206,14 @@ export interface VerifyResult {
 }
 
 const KEY_RE = /^[0-9A-Za-z_-]{2,128}$/;
+
+/** Oldest first: by start time, then by id (the order `Store.runs()` returns). */
+export function runOrder(a: { startedAt: string; id: string }, b: { startedAt: string; id: string }): number {
+  const ta = Date.parse(a.startedAt);
+  const tb = Date.parse(b.startedAt);
+  if (ta !== tb) return Number.isNaN(ta) ? -1 : Number.isNaN(tb) ? 1 : ta - tb;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** JSON that keeps NaN and the infinities (records hold results). */
@@ -682,6 +690,9 @@ export class Store {
    */
   runs(pipeline?: string): RunRecord[] {
     const out: RunRecord[] = [];
+    // Oldest first by start time, then id: ids made before 2026-12 carry whole seconds and a
+    // random suffix, so two runs started in one second did not sort by their ids (a gc that
+    // keeps the newest run then kept the older one and deleted the newer one's nodes).
     for (const id of this.runIds()) {
       const value = this.getRun(id);
       if (!value) continue;
@@ -689,7 +700,7 @@ export class Store {
       if (value.status === 'running' && !this.runAlive(value)) value.status = 'interrupted';
       out.push(value);
     }
-    return out;
+    return out.sort(runOrder);
   }
 
   private runAlive(r: RunRecord): boolean {

@@ -14,7 +14,7 @@ import type { Store } from '../../store/store.js';
 import { ArtifactCache } from './artifact-cache.js';
 import { KEEP_GOING, runGraph, type GraphOptions } from './graph.js';
 import { planRun } from './plan.js';
-import { newRunId, RunLog, runRecord, type NodeStatus, type RunError, type RunHeader } from './records.js';
+import { newRunStart, RunLog, runRecord, type NodeStatus, type RunError, type RunHeader } from './records.js';
 import { Backend, type NodeContext } from './run-node.js';
 import { localRunner, type RunnerFactory } from './runner.js';
 import type { OpProvider, RunEvent } from './types.js';
@@ -45,7 +45,7 @@ export interface ExecuteResult {
 
 export async function execute(dag: Dag, store: Store, ops: OpProvider, opts: ExecuteOptions): Promise<ExecuteResult> {
   const t0 = performance.now();
-  const head: RunHeader = { id: newRunId(), pipeline: opts.pipeline, source: opts.source, startedAt: new Date().toISOString() };
+  const head: RunHeader = { ...newRunStart(), pipeline: opts.pipeline, source: opts.source };
   const emit = (e: RunEvent) => opts.onEvent?.(e);
   const plan = planRun(dag, store, opts);
   const log = new RunLog(plan.nodes);

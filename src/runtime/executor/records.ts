@@ -26,12 +26,20 @@ export interface RunHeader {
   startedAt: string;
 }
 
-export function newRunId(): string {
-  const t = new Date()
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-  return `${t}-${randomBytes(3).toString('hex')}`;
+let lastRunMs = 0;
+
+/**
+ * A run's id and start time, from one instant: `20261201T031145123Z-1a2b3c` (UTC to the
+ * millisecond, then 3 random bytes). Ids made by one process strictly increase (a second id in
+ * the same millisecond takes the next one), so runs started one after another sort by id as by
+ * start time; `Store.runs()` orders by start time first in any case.
+ */
+export function newRunStart(now = Date.now()): { id: string; startedAt: string } {
+  const ms = Math.max(now, lastRunMs + 1);
+  lastRunMs = ms;
+  const startedAt = new Date(ms).toISOString();
+  const t = startedAt.replace(/[-:.]/g, '');
+  return { id: `${t}-${randomBytes(3).toString('hex')}`, startedAt };
 }
 
 /** The statuses, timings and errors of a run's nodes; every node starts 'pending'. */
