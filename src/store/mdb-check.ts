@@ -22,7 +22,8 @@
  * (the writer reuses only pages freed before it), and a finished commit rewrites a meta page. So
  * a failed check is damage only when both meta pages read the same after the walk as before it;
  * otherwise it is repeated, however many commits it overlapped, until the file holds still or
- * the attempts run out: then the result says the file was busy, not that it is damaged.
+ * the attempts run out: then the result says the file was busy, not that it is damaged. The
+ * file's size is taken after the meta pages are read (a commit grows the file first).
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
@@ -47,9 +48,13 @@ export type MdbCheck =
   /** busy: not damage: another process committed during every read, so nothing was checked. */
   | { ok: false; reason: string; txnid?: bigint; busy?: true };
 
-/** What the check reads: a file's size when opened and its bytes at an offset. */
+/**
+ * What the check reads: the file's size now, and its bytes at an offset. The size is asked for
+ * after the meta pages are read: a commit grows the file before it writes its meta page, so a
+ * size taken earlier can be smaller than the snapshot those meta pages describe.
+ */
 export interface MdbSource {
-  readonly size: number;
+  size(): number;
   read(off: number, len: number): Buffer;
   close(): void;
 }
@@ -108,10 +113,10 @@ function readMeta(b: Buffer, which: number): Meta {
 }
 
 class Reader implements MdbSource {
-  constructor(
-    readonly fd: number,
-    readonly size: number,
-  ) {}
+  constructor(readonly fd: number) {}
+  size(): number {
+    return fstatSync(this.fd).size;
+  }
   close(): void {
     closeSync(this.fd);
   }
@@ -127,17 +132,20 @@ class Reader implements MdbSource {
   }
 }
 
-function metas(r: MdbSource): { meta: Meta; pageSize: number } {
-  if (r.size < PAGEHDRSZ + 152) fail(`the file is ${r.size} bytes, too short for an LMDB environment`);
-  const m0 = readMeta(r.read(0, PAGEHDRSZ + 152), 0);
+/** The newer meta page, and the file's size read after it. */
+function metas(r: MdbSource): { meta: Meta; pageSize: number; size: number } {
+  const b0 = r.read(0, PAGEHDRSZ + 152);
+  if (b0.length < PAGEHDRSZ + 152) fail(`the file is ${b0.length} bytes, too short for an LMDB environment`);
+  const m0 = readMeta(b0, 0);
   const ps = m0.pageSize;
   if (ps < 512 || ps > 65536 || (ps & (ps - 1)) !== 0) fail(`meta page 0 gives page size ${ps}`);
-  if (r.size < ps + PAGEHDRSZ + 152) fail(`the file is ${r.size} bytes, too short for its second meta page`);
-  const m1 = readMeta(r.read(ps, PAGEHDRSZ + 152), 1);
+  const b1 = r.read(ps, PAGEHDRSZ + 152);
+  if (b1.length < PAGEHDRSZ + 152) fail(`the file is ${ps + b1.length} bytes, too short for its second meta page`);
+  const m1 = readMeta(b1, 1);
   // LMDB uses the meta page with the larger transaction id (page 0 on a tie).
   const meta = m0.txnid < m1.txnid ? m1 : m0;
   if (meta.pageSize !== ps) fail(`the newest meta page gives page size ${meta.pageSize}, page 0 gives ${ps}`);
-  return { meta, pageSize: ps };
+  return { meta, pageSize: ps, size: r.size() };
 }
 
 /** The pages of one snapshot: reads each one, checking its number, and records it as used. */
@@ -286,9 +294,9 @@ function checkKeyOrder(t: Tree, pgno: number, isLeaf: boolean, keys: Buffer[], l
 }
 
 /** Checks the snapshot that meta describes: its size, every tree, and the free list. */
-function checkSnapshot(r: MdbSource, meta: Meta, ps: number, valueCheck?: ValueCheck): MdbCheck {
+function checkSnapshot(r: MdbSource, meta: Meta, ps: number, size: number, valueCheck?: ValueCheck): MdbCheck {
   const last = meta.lastPage;
-  const filePages = BigInt(Math.floor(r.size / ps));
+  const filePages = BigInt(Math.floor(size / ps));
   if (last < 1n || last + 1n > filePages) fail(`its last page is ${last} but the file holds ${filePages} pages of ${ps} bytes (truncated?)`);
   if (meta.mapSize < (last + 1n) * BigInt(ps) || meta.mapSize > 1n << 52n) fail(`its map size ${meta.mapSize} is impossible`);
   const lastPage = Number(last);
@@ -327,9 +335,9 @@ function checkSnapshot(r: MdbSource, meta: Meta, ps: number, valueCheck?: ValueC
 function checkOnce(r: MdbSource, valueCheck?: ValueCheck): MdbCheck {
   let txnid: bigint | undefined;
   try {
-    const { meta, pageSize: ps } = metas(r);
+    const { meta, pageSize: ps, size } = metas(r);
     txnid = meta.txnid;
-    return checkSnapshot(r, meta, ps, valueCheck);
+    return checkSnapshot(r, meta, ps, size, valueCheck);
   } catch (e) {
     if (e instanceof Damage) return { ok: false, reason: e.message, ...(txnid !== undefined ? { txnid } : {}) };
     return { ok: false, reason: `cannot read it: ${(e as Error).message}`, ...(txnid !== undefined ? { txnid } : {}) };
@@ -379,15 +387,12 @@ export function checkMdbSource(openSource: () => MdbSource, valueCheck?: ValueCh
   }
 }
 
+/** A file as the check reads it (opened now; closed by the check). */
+export function fileSource(path: string): MdbSource {
+  return new Reader(openSync(path, 'r'));
+}
+
 /** Checks an LMDB data file; see the header comment. */
 export function checkMdb(path: string, valueCheck?: ValueCheck): MdbCheck {
-  return checkMdbSource(() => {
-    const fd = openSync(path, 'r');
-    try {
-      return new Reader(fd, fstatSync(fd).size);
-    } catch (e) {
-      closeSync(fd);
-      throw e;
-    }
-  }, valueCheck);
+  return checkMdbSource(() => fileSource(path), valueCheck);
 }

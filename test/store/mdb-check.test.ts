@@ -6,7 +6,7 @@ import { open } from 'lmdb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initHash } from '../../src/compiler/hash.js';
 import { buildIndex, checkIndex } from '../../src/store/index-db.js';
-import { checkMdb } from '../../src/store/mdb-check.js';
+import { checkMdb, checkMdbSource, fileSource, type MdbCheck, type MdbSource } from '../../src/store/mdb-check.js';
 import { FAKE_OPS, ROOT, TOY, trendc, workdir } from '../helpers/cli.js';
 
 /** A store made by a real run: its data.mdb is the index the check must judge. */
@@ -17,6 +17,9 @@ beforeAll(async () => {
   expect(trendc(['run', 'toy.trend', '--quiet'], { cwd: dir, env: { TREND_OPS_MODULE: FAKE_OPS } }).code).toBe(0);
   storeDir = join(dir, 'cache');
 });
+
+/** One attempt of the check over a source (patience of one read). */
+const checkOnceFrom = (src: () => MdbSource): MdbCheck => checkMdbSource(src, undefined, { attempts: 1, ms: 60_000 });
 
 function damagedCopy(edit: (file: string, bytes: Buffer) => void): string {
   const dir = mkdtempSync(join(tmpdir(), 'trend-mdb-'));
@@ -150,6 +153,85 @@ describe('structural check of data.mdb', () => {
     expect(checks).toBeGreaterThan(10);
     expect(checkIndex(join(dir, 'ix'))).toMatchObject({ ok: true });
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** An LMDB environment this process commits to, one transaction at a time. */
+  function writer() {
+    const dir = mkdtempSync(join(tmpdir(), 'trend-mdb-'));
+    const env = open({ path: dir, maxDbs: 8, compression: false, overlappingSync: false, noSubdir: false });
+    const db = env.openDB<Buffer, Buffer>({ name: 'a', encoding: 'binary', keyEncoding: 'binary' });
+    let t = 0;
+    /** Rewrites keys 0..59 and adds 10 more: pages are freed, reused two commits on, and the file grows. */
+    const commit = () => {
+      t++;
+      env.transactionSync(() => {
+        for (let i = 0; i < 60; i++) db.putSync(Buffer.from(`k${String(i).padStart(3, '0')}`), Buffer.alloc(100 + ((i * 37 + t * 11) % 700), t));
+        for (let i = 0; i < 10; i++) db.putSync(Buffer.from(`n${t}-${i}`), Buffer.alloc(3000, t));
+      });
+    };
+    commit();
+    const file = join(dir, 'data.mdb');
+    return { file, commit, snapshot: () => readFileSync(file), close: () => env.close() };
+  }
+
+  /** A source over fixed bytes, with a hook before every read. */
+  const bytesSource = (bytesAt: (n: number) => Buffer) => {
+    let n = 0;
+    return {
+      size: () => bytesAt(n).length,
+      read: (off: number, len: number) => {
+        const b = bytesAt(n++);
+        return Buffer.from(b.subarray(off, off + len));
+      },
+      close: () => {},
+    };
+  };
+
+  it('a commit between opening the file and reading it is not truncation (the size is read after the meta pages)', async () => {
+    const w = writer();
+    let opens = 0;
+    // Open the real file, then commit (the file grows, a meta page names pages past the old
+    // end), then let the check read. A size taken at open said "truncated" with the meta pages
+    // holding still; this failed in CI on 2026-12-01.
+    const c = checkMdbSource(() => {
+      const s = fileSource(w.file);
+      if (opens++ === 0) w.commit();
+      return s;
+    });
+    expect(c, c.ok ? '' : c.reason).toMatchObject({ ok: true });
+    expect(opens).toBe(1);
+    await w.close();
+  });
+
+  it('a walk that overlaps commits is read again until the file holds still; one that never does is busy, not damaged', async () => {
+    const w = writer();
+    for (let i = 0; i < 3; i++) w.commit();
+    const before = w.snapshot();
+    for (let i = 0; i < 3; i++) w.commit();
+    const later = w.snapshot(); // pages of `before` are reused by then (lmdb-js keeps a reader one commit behind)
+    expect(checkMdbSource(() => bytesSource(() => before))).toMatchObject({ ok: true });
+    expect(checkMdbSource(() => bytesSource(() => later))).toMatchObject({ ok: true });
+    // Each read of a moving file: the meta pages (4 reads: the check's "before", then the
+    // walk's own) show `before`, every later read shows `later`.
+    const moving = () => bytesSource((n) => (n < 4 ? before : later));
+    const mixed = checkOnceFrom(moving);
+    expect(mixed.ok, 'the mixed read must fail for this test to mean anything').toBe(false);
+    let opens = 0;
+    const settles = checkMdbSource(() => (++opens <= 3 ? moving() : bytesSource(() => later)));
+    expect(settles, settles.ok ? '' : settles.reason).toMatchObject({ ok: true });
+    expect(opens).toBe(4);
+    opens = 0;
+    const busy = checkMdbSource(() => (opens++, moving()), undefined, { attempts: 5, ms: 60_000 });
+    expect(busy).toMatchObject({ ok: false, busy: true, reason: expect.stringMatching(/another process committed during each of 5 reads/) });
+    expect(opens).toBe(5);
+    // Damage in a file that holds still is reported at once, and is not `busy`.
+    opens = 0;
+    const cut = later.subarray(0, later.length - 2 * 4096);
+    const damaged = checkMdbSource(() => (opens++, bytesSource(() => cut)));
+    expect(damaged).toMatchObject({ ok: false, reason: expect.stringMatching(/truncated|outside the file/) });
+    expect(damaged.ok === false && damaged.busy).toBeUndefined();
+    expect(opens).toBe(1);
+    await w.close();
   });
 
   it('notices one changed byte inside a stored record by its checksum', () => {
