@@ -28,8 +28,12 @@ export function loadChecked(file: string, text?: string): Loaded {
   return { ...c, file, checked: c.checked };
 }
 
-/** Checks and plans a pipeline (`text`: its source as saved, else the file's). */
-export async function loadPlan(file: string, memo?: IdentityMemo, text?: string): Promise<{ loaded: Loaded; dag: Dag }> {
+/**
+ * Checks and plans a pipeline (`text`: its source as saved, else the file's). The dataset's
+ * identity is computed from its files (hashes memoised in `memo`), or taken as given (`identity`:
+ * a Slurm job plans with its driver's).
+ */
+export async function loadPlan(file: string, memo?: IdentityMemo, text?: string, identity?: string): Promise<{ loaded: Loaded; dag: Dag }> {
   const loaded = loadChecked(file, text);
   // Imported weights are read, hashed and checked against their architectures first: a bad file
   // stops the command before anything is computed or written.
@@ -39,9 +43,9 @@ export async function loadPlan(file: string, memo?: IdentityMemo, text?: string)
     const n = weights.diagnostics.filter((d) => d.severity === 'error').length;
     if (n) throw new ExitError(2, `${file}: ${n} error${n === 1 ? '' : 's'} in imported weights`);
   }
-  const identity = await datasetIdentity(loaded.checked.dataset, memo);
+  const id = identity ?? (await datasetIdentity(loaded.checked.dataset, memo));
   try {
-    const dag = await planChecked(loaded.checked, PACKAGE_VERSION, identity, weights.checksums);
+    const dag = await planChecked(loaded.checked, PACKAGE_VERSION, id, weights.checksums);
     return { loaded, dag };
   } catch (e) {
     if (e instanceof UserError) {

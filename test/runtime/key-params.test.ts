@@ -28,6 +28,7 @@ import {
 import { canonicalJson, type Artifact } from '../../src/runtime/artifact.js';
 import { lossGrad, oneHot } from '../../src/runtime/attacks/base.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
+import { datasetIdentity } from '../../src/runtime/data/files.js';
 import { modelTarget } from '../../src/runtime/eval/classifier.js';
 import type { OpImpl } from '../../src/runtime/executor/types.js';
 import { Model } from '../../src/runtime/models/model.js';
@@ -88,11 +89,6 @@ evaluate a against square eps=1/10 queries=4 p_init=1/2 restarts=2, square norm=
  * belongs in the key anyway. Nothing else may be here.
  */
 const NOT_MUTABLE: Array<{ what: string; reason: string; applies: (op: string, path: Path, value: unknown) => boolean }> = [
-  {
-    what: 'dataset identity',
-    reason: 'the content identity of the dataset files the operation reads: it changes exactly when they do',
-    applies: (op, path) => op === 'dataset' && path.join('.') === 'identity',
-  },
   {
     what: "an ensemble's vote rule",
     reason: "a choice with one allowed value ('majority'): it names the rule and cannot split the cache",
@@ -301,7 +297,10 @@ describe('every key parameter changes what its operation produces', () => {
       if (!c.checked) throw new Error(c.diagnostics.map((d) => d.message).join('\n'));
       const weights = await inspectWeights(c.checked);
       expect(weights.diagnostics).toEqual([]);
-      const pl: Planned = { dag: await planChecked(c.checked, '0.0.0-test', 'test-identity', weights.checksums), artifacts: new Map() };
+      const pl: Planned = {
+        dag: await planChecked(c.checked, '0.0.0-test', await datasetIdentity(c.checked.dataset), weights.checksums),
+        artifacts: new Map(),
+      };
       for (const n of pl.dag.nodes) pl.artifacts.set(n.id, await runOp(pl, n, jsonSafe(n.params)));
       planned.push(pl);
     }
@@ -325,25 +324,33 @@ describe('every key parameter changes what its operation produces', () => {
   });
 
   it('no key parameter is ignored', async () => {
-    // One node per distinct (operation, parameters): the rest differ only in their inputs.
-    const seen = new Set<string>();
+    // Nodes grouped by (operation, parameters): the nodes of a group differ only in their
+    // inputs, and a parameter is used if changing it changes the result on some node's inputs
+    // (the first node of a group, in DAG order, depends on the keys, so on the dataset identity).
+    const groups = new Map<string, Array<{ pl: Planned; n: DagNode }>>();
     for (const pl of planned) {
       for (const n of pl.dag.nodes) {
-        const params = jsonSafe(n.params);
-        const sig = `${n.op} ${canonicalJson(params)}`;
-        if (seen.has(sig)) continue;
-        seen.add(sig);
-        const base = observable(pl, n.op, pl.artifacts.get(n.id)!);
-        // The comparison means something only if a rerun reproduces the artifact.
-        expect(observable(pl, n.op, await runOp(pl, n, params)), `${n.id} is not deterministic`).toBe(base);
-        for (const { path, value } of leaves(params)) {
-          const skip = NOT_MUTABLE.find((x) => x.applies(n.op, path, value));
-          if (skip) {
-            skipped.add(skip.what);
-            continue;
-          }
-          const alts = alternatives(path, value);
-          let matters = false;
+        const sig = `${n.op} ${canonicalJson(jsonSafe(n.params))}`;
+        groups.set(sig, [...(groups.get(sig) ?? []), { pl, n }]);
+      }
+    }
+    for (const group of groups.values()) {
+      const first = group[0]!;
+      const params = jsonSafe(first.n.params);
+      // The comparison means something only if a rerun reproduces the artifact.
+      expect(observable(first.pl, first.n.op, await runOp(first.pl, first.n, params)), `${first.n.id} is not deterministic`).toBe(
+        observable(first.pl, first.n.op, first.pl.artifacts.get(first.n.id)!),
+      );
+      for (const { path, value } of leaves(params)) {
+        const skip = NOT_MUTABLE.find((x) => x.applies(first.n.op, path, value));
+        if (skip) {
+          skipped.add(skip.what);
+          continue;
+        }
+        const alts = alternatives(path, value);
+        let matters = false;
+        for (const { pl, n } of group) {
+          const base = observable(pl, n.op, pl.artifacts.get(n.id)!);
           for (const ctx of [pl, ...otherInputs(pl, n, params).map((artifacts) => ({ ...pl, artifacts }))]) {
             const before = ctx === pl ? base : observable(ctx, n.op, await runOp(ctx, n, params));
             for (const alt of [POISON, ...alts]) {
@@ -356,11 +363,12 @@ describe('every key parameter changes what its operation produces', () => {
             }
             if (matters) break;
           }
-          if (!matters)
-            unused.push(
-              `${n.id}: ${pathName(path)} = ${JSON.stringify(value)}${alts.length ? ` (tried ${alts.map((x) => JSON.stringify(x)).join(', ')})` : ' (no other value to try)'}`,
-            );
+          if (matters) break;
         }
+        if (!matters)
+          unused.push(
+            `${group.map((g) => g.n.id).join(', ')}: ${pathName(path)} = ${JSON.stringify(value)}${alts.length ? ` (tried ${alts.map((x) => JSON.stringify(x)).join(', ')})` : ' (no other value to try)'}`,
+          );
       }
     }
     expect(unused).toEqual([]);

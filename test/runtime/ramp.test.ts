@@ -5,6 +5,7 @@ import { ATTACK_IMPLS } from '../../src/runtime/attacks/index.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import { modelTarget } from '../../src/runtime/eval/classifier.js';
 import type { Model, ModelSpec } from '../../src/runtime/models/model.js';
+import { datasetIdentity } from '../../src/runtime/data/files.js';
 import { datasetOp } from '../../src/runtime/ops/dataset.js';
 import { unionAccuracy } from '../../src/runtime/ops/union.js';
 import { rng } from '../../src/runtime/rng.js';
@@ -112,7 +113,20 @@ describe('multi-norm training methods on a small MNIST subset', () => {
 
   beforeAll(async () => {
     await selectBackend('wasm');
-    mnist = (await datasetOp(fakeContext({ name: 'mnist', train: 2000, test: 200, val: '1/10', seed: 0, shape: [28, 28, 1], classes: 10 }))).artifact;
+    mnist = (
+      await datasetOp(
+        fakeContext({
+          name: 'mnist',
+          train: 2000,
+          test: 200,
+          val: '1/10',
+          seed: 0,
+          shape: [28, 28, 1],
+          classes: 10,
+          identity: await datasetIdentity({ name: 'mnist' }),
+        }),
+      )
+    ).artifact;
     const s = mnist.summary as { mean: number[]; std: number[] };
     spec = {
       arch: 'mlp',

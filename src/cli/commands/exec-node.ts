@@ -28,7 +28,7 @@ async function execNode(dir: string, cache: string | undefined): Promise<number>
   const spec = readJson<JobSpec>(join(dir, 'job.json'));
   if (!spec) throw new UserError(`${join(dir, 'job.json')}: missing or not a job description`);
   return withStore(cache, { create: false, index: false }, async (store) => {
-    const { dag } = await loadPlan(spec.pipeline, undefined, spec.source);
+    const { dag } = await loadPlan(spec.pipeline, undefined, spec.source, spec.datasetIdentity);
     const controller = new AbortController();
     let code = 0;
     // Slurm signals every process of the job and the batch script passes its SIGTERM on: the

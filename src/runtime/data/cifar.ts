@@ -59,13 +59,18 @@ export function loadCifar(name: 'cifar10' | 'cifar100', path: string): { train: 
       `dataset ${name}: no CIFAR binary files at ${path} (expected ${cifarFiles(name).test[0]} there or in its cifar-10-batches-bin / cifar-100-binary folder)`,
     );
   }
-  const files = cifarFiles(name);
-  const lb = name === 'cifar10' ? 1 : 2;
-  const read = (f: string) => {
+  return cifarFromFiles(name, (f) => {
     const p = join(dir, f);
     if (!existsSync(p)) throw new StepError(`dataset ${name}: missing ${p}`);
-    return parseCifar(readFileSync(p), lb, p);
-  };
+    return readFileSync(p);
+  });
+}
+
+/** The splits from the files' bytes, by file name (data_batch_1.bin, ..., test_batch.bin; train.bin, test.bin). */
+export function cifarFromFiles(name: 'cifar10' | 'cifar100', bytesOf: (file: string) => Uint8Array): { train: Split; test: Split; classes: number } {
+  const files = cifarFiles(name);
+  const lb = name === 'cifar10' ? 1 : 2;
+  const read = (f: string) => parseCifar(bytesOf(f), lb, f);
   const classes = name === 'cifar10' ? 10 : 100;
   const train = concat(files.train.map(read));
   const test = concat(files.test.map(read));

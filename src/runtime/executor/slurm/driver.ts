@@ -90,7 +90,12 @@ class SlurmDriver implements NodeRunner {
     private readonly backend: string,
   ) {
     ctx.signal?.addEventListener('abort', () => void this.interrupt(), { once: true });
+    const d = ctx.dag.nodes.find((n) => n.op === 'dataset')?.params as { identity?: unknown } | undefined;
+    this.datasetIdentity = typeof d?.identity === 'string' ? d.identity : undefined;
   }
+
+  /** The dataset identity this run was planned with (sent to the jobs). */
+  private readonly datasetIdentity: string | undefined;
 
   run(n: DagNode): Promise<void> {
     if (PLACING[n.op] === 'driver') return runHere(this.ctx, n, 'slurm');
@@ -212,6 +217,7 @@ class SlurmDriver implements NodeRunner {
       runId: this.head.id,
       pipeline: this.head.pipeline,
       source: this.head.source,
+      ...(this.datasetIdentity !== undefined ? { datasetIdentity: this.datasetIdentity } : {}),
       keys,
       ids: batch.map((w) => w.n.id),
       backend: this.backend,

@@ -29,6 +29,12 @@ export interface JobSpec {
   pipeline: string;
   /** The pipeline's text when the run started (the file may change while jobs wait). */
   source: string;
+  /**
+   * The dataset identity the driver planned with (part of every key): the job plans with it
+   * rather than hashing the dataset's files again, so its keys are the driver's; a dataset step
+   * in the job still checks the bytes it reads against it. Absent in jobs of older drivers.
+   */
+  datasetIdentity?: string;
   keys: string[];
   ids: string[];
   /** Keys to recompute even if stored (`run --force`). */
