@@ -5,7 +5,7 @@
  * charts of both runs' values with their 95% intervals; then the nodes added, removed and changed.
  * Figures are matched by meaning (RunFacts), as in the printed diff.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import type { NodeInfo } from '../compiler/dag.js';
@@ -15,6 +15,7 @@ import { RunFacts, type Fact, type RunDiff } from './compare.js';
 import { renderHtml, type Chart } from './html.js';
 import { titleOf } from './report.js';
 import { beyondIntervals, DAGGER, fmtFrac, fmtPct, prop, propOf, SMALL_NOTE, type Prop } from './stats.js';
+import { mkdirs } from '../store/fsx.js';
 
 /** What the report says a mark means (index.md and the docs). */
 export const BEYOND_NOTE =
@@ -300,7 +301,7 @@ export function diffReportName(a: string, b: string): string {
  * changed beyond their intervals.
  */
 export async function writeDiffReport(store: Store, ra: RunRecord, rb: RunRecord, d: RunDiff, dir: string): Promise<DiffContext['marked']> {
-  mkdirSync(dir, { recursive: true });
+  mkdirs(dir);
   const ctx: DiffContext = { dir, charts: new Map(), ra, rb, marked: { tm: 0, accuracy: 0 } };
   const summaryOf = (n: { key: string }) => store.meta(n.key)?.summary;
   const fa = new RunFacts(ra, summaryOf);

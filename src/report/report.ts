@@ -3,16 +3,17 @@
  * report as one self-contained HTML page with live charts (index.html), written from a run record
  * and the cache alone (so `trendc report RUN` can regenerate it at any time).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parse } from '../compiler/parse.js';
 import type { RunRecord, Store } from '../store/store.js';
 import { renderHtml, type Chart } from './html.js';
 import { sections } from './sections.js';
 import { DAGGER, SMALL_N, SMALL_NOTE } from './stats.js';
+import { mkdirs } from '../store/fsx.js';
 
 export async function writeReport(store: Store, run: RunRecord, dir: string): Promise<void> {
-  mkdirSync(dir, { recursive: true });
+  mkdirs(dir);
   const md: string[] = [];
   const counts: Record<string, number> = {};
   for (const n of run.nodes) counts[n.status] = (counts[n.status] ?? 0) + 1;

@@ -4,13 +4,14 @@
  * adversarial batches, predictions and datasets as .npy; matrices and tables as CSV and JSON.
  * Labels for matrix rows and columns come from the newest run that holds the node.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UserError } from '../compiler/diagnostics.js';
 import type { Store } from '../store/store.js';
 import { decodeArtifact, tensor, type TensorData } from './artifact.js';
 import type { ModelSpec } from './models/model.js';
 import { checkModelExport, modelFiles, type ModelExportOptions } from './onnx/export-model.js';
+import { mkdirs } from '../store/fsx.js';
 
 const NPY_DTYPE: Record<TensorData['dtype'], string> = { float32: '<f4', int32: '<i4', uint8: '|u1' };
 const ST_DTYPE: Record<TensorData['dtype'], string> = { float32: 'F32', int32: 'I32', uint8: 'U8' };
@@ -77,7 +78,7 @@ export async function exportArtifact(store: Store, key: string, out: string, opt
   const a = decodeArtifact(bytes);
   if (meta.op === 'train') checkModelExport((a.summary as unknown as { spec?: ModelSpec }).spec, key, opts);
   const dir = resolve(out);
-  mkdirSync(dir, { recursive: true });
+  mkdirs(dir);
   const files: string[] = [];
   const write = (name: string, data: Uint8Array | string) => {
     const f = join(dir, name);

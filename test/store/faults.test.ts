@@ -276,6 +276,20 @@ describe('read-only stores and bad cache paths', () => {
     expect(run.stderr).toMatch(/cannot create the store at \/proc\/x/);
   });
 
+  it('an output folder that cannot be made is an error with its path, not a hang (Node loops on /proc paths)', async () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    expect((await runToy(dir, [])).code).toBe(0);
+    for (const args of [
+      ['export', 'train/a', '--out', '/proc/x/out'],
+      ['report', '--out', '/proc/x/out'],
+      ['run', 'toy.trend', '--quiet', '--report-dir', '/proc/x/out'],
+    ]) {
+      const r = await cli(args, { cwd: dir, env: fake(), timeoutMs: 20_000 });
+      expectClean(args, r, [1]);
+      expect(r.stderr).toMatch(/creating \/proc\/x: /);
+    }
+  });
+
   it('a cache directory whose name has an extension works (it is never taken for an LMDB file)', async () => {
     const dir = workdir({ 'toy.trend': TOY });
     const r = await runToy(dir, ['--cache', 'my.cache']);

@@ -14,10 +14,11 @@
  * finds a job's nodes from squeue's job names alone.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { digest } from '../../../compiler/hash.js';
+import { mkdirs } from '../../../store/fsx.js';
 
 export const JOB_PREFIX = 'trend-';
 
@@ -102,7 +103,7 @@ export interface WorkerCommand {
 
 /** Creates the job's directory with job.json and job.sh; returns the script's path. */
 export function writeJob(dir: string, spec: JobSpec, cmd: WorkerCommand, sbatchArgs: string[]): string {
-  mkdirSync(join(dir, 'nodes'), { recursive: true });
+  mkdirs(join(dir, 'nodes'));
   writeJson(join(dir, 'job.json'), spec);
   const script = join(dir, 'job.sh');
   writeFileSync(script, batchScript(dir, spec.name, cmd, sbatchArgs), { mode: 0o755 });
