@@ -159,6 +159,8 @@ export interface RunRecord {
   host?: string;
   /** The executor that ran it (absent: local). */
   executor?: 'local' | 'slurm';
+  /** `run --only`: the nodes asked for (the run holds them and what they need, not the whole pipeline). */
+  only?: string[];
   startedAt: string;
   endedAt?: string;
   status: 'running' | 'ok' | 'failed' | 'interrupted';
@@ -1002,19 +1004,31 @@ export class Store {
   }
 
   /**
-   * Removes what no kept run reaches. keepRuns: per pipeline, the newest N runs are kept (all when
-   * unset). maxSize: older runs are dropped until the payloads the kept runs reach fit. Every
+   * Removes what no kept run reaches. A kept run reaches every node it planned, whatever the node's
+   * status there: a run that failed, was interrupted (even by kill -9, before it could record
+   * what it computed) or skipped a node still describes nodes its pipeline needs, and whatever of
+   * them is stored stays. keepRuns: per pipeline, the newest N complete runs (status ok, not
+   * `--only`) are kept, and every run newer than the oldest of them. maxSize: older runs are
+   * dropped until the payloads the kept runs reach fit, but never the newest complete run of a
+   * pipeline (nor what came after it): `overSize` says when the store still does not fit. Every
    * node of a live run is kept, whatever its status. When no other process uses the store, the
    * index is then rebuilt, which compacts it (LMDB never shrinks its file otherwise).
    */
-  async gc(
-    opts: { keepRuns?: number; maxSize?: number } = {},
-  ): Promise<{ runsRemoved: number; nodesRemoved: number; objectsRemoved: number; bytesBefore: number; bytesAfter: number; compacted: boolean }> {
+  async gc(opts: { keepRuns?: number; maxSize?: number } = {}): Promise<{
+    runsRemoved: number;
+    nodesRemoved: number;
+    objectsRemoved: number;
+    bytesBefore: number;
+    bytesAfter: number;
+    compacted: boolean;
+    overSize?: true;
+  }> {
     this.ensureWritable();
     if (!this.locks.tryAcquire('gc')) throw new StoreError(`another 'trendc cache gc' is running on ${this.root} (${ownerLabel(this.locks.holder('gc'))})`);
     let runsRemoved = 0;
     let nodesRemoved = 0;
     let objectsRemoved = 0;
+    let overSize = false;
     const bytesBefore = dirBytes(this.root);
     try {
       // Order matters (see the header): node records, then payloads, then temporary roots are
@@ -1024,20 +1038,39 @@ export class Store {
       const tempRoots = this.liveTempRoots();
       const all = this.runs();
       const live = all.filter((r) => r.status === 'running');
-      const runs = all.filter((r) => r.status !== 'running');
-      let kept: RunRecord[] = runs;
-      if (opts.keepRuns !== undefined) {
-        const byPipeline = new Map<string, RunRecord[]>();
-        for (const r of runs) byPipeline.set(r.pipeline, [...(byPipeline.get(r.pipeline) ?? []), r]);
-        kept = [...byPipeline.values()].flatMap((rs) => rs.slice(Math.max(0, rs.length - opts.keepRuns!)));
+      const runs = all.filter((r) => r.status !== 'running'); // oldest first
+      const complete = (r: RunRecord) => r.status === 'ok' && !r.only?.length;
+      // Per pipeline, the runs from the newest complete one on can never be dropped.
+      const floor = new Set<string>();
+      const byPipeline = new Map<string, RunRecord[]>();
+      for (const r of runs) byPipeline.set(r.pipeline, [...(byPipeline.get(r.pipeline) ?? []), r]);
+      let kept: RunRecord[] = [];
+      for (const rs of byPipeline.values()) {
+        let lastComplete = rs.length - 1;
+        while (lastComplete > 0 && !complete(rs[lastComplete]!)) lastComplete--;
+        for (const r of rs.slice(lastComplete)) floor.add(r.id);
+        if (opts.keepRuns === undefined) kept.push(...rs);
+        else {
+          // newest first until keepRuns complete runs are in
+          let n = 0;
+          let from = rs.length;
+          while (from > 0 && n < opts.keepRuns) if (complete(rs[--from]!)) n++;
+          kept.push(...rs.slice(from));
+        }
       }
-      kept.sort((a, b) => (a.id < b.id ? -1 : 1));
+      kept.sort(runOrder);
       const liveKeys = live.flatMap((r) => r.nodes.map((n) => n.key));
-      const reach = (rs: RunRecord[]) =>
-        new Set(rs.flatMap((r) => r.nodes.filter((n) => n.status === 'cached' || n.status === 'ran').map((n) => n.key)).concat(liveKeys));
+      const reach = (rs: RunRecord[]) => new Set(rs.flatMap((r) => r.nodes.map((n) => n.key)).concat(liveKeys));
       if (opts.maxSize !== undefined) {
         const size = (keys: Set<string>) => [...keys].reduce((s, k) => s + (this.meta(k)?.bytes ?? 0), 0);
-        while (kept.length > 0 && size(reach(kept)) > opts.maxSize) kept.shift();
+        while (size(reach(kept)) > opts.maxSize) {
+          const i = kept.findIndex((r) => !floor.has(r.id));
+          if (i < 0) {
+            overSize = true;
+            break;
+          }
+          kept.splice(i, 1);
+        }
       }
       const keptIds = new Set(kept.map((r) => r.id));
       for (const r of runs) {
@@ -1075,7 +1108,7 @@ export class Store {
     this.locks.cleanStale();
     this.cleanProcFiles();
     const compacted = this.useIndex && this.otherUsers('index').length === 0 && (await this.rebuildIndex()) === undefined;
-    return { runsRemoved, nodesRemoved, objectsRemoved, bytesBefore, bytesAfter: dirBytes(this.root), compacted };
+    return { runsRemoved, nodesRemoved, objectsRemoved, bytesBefore, bytesAfter: dirBytes(this.root), compacted, ...(overSize ? { overSize: true as const } : {}) };
   }
 
   /** The payloads that live writers are storing (tmp/<owner>+root-<address>.<n>). */

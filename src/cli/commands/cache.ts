@@ -158,14 +158,13 @@ function registerCacheGc(cache: Command, setCode: SetCode): void {
   cache
     .command('gc')
     .description('remove what no kept run reaches, and return the disk space')
-    .option('--keep-runs <n>', 'keep the newest N runs of each pipeline (default: all)')
-    .option('--max-size <size>', 'drop older runs until the kept payloads fit (e.g. 2G)')
+    .option('--keep-runs <n>', 'keep the newest N complete runs of each pipeline, and any run after them (default: all)')
+    .option('--max-size <size>', "drop older runs until the kept payloads fit (e.g. 2G); never a pipeline's newest complete run")
     .option('--cache <dir>', 'cache directory')
     .option('--json', 'print as JSON')
     .action((o: { keepRuns?: string; maxSize?: string; cache?: string; json?: boolean }) => {
+      if (o.keepRuns !== undefined && !/^\d+$/.test(o.keepRuns.trim())) throw new UserError(`--keep-runs must be a whole number of runs, got '${o.keepRuns}'`);
       const keepRuns = o.keepRuns !== undefined ? Number(o.keepRuns) : undefined;
-      if (keepRuns !== undefined && (!Number.isInteger(keepRuns) || keepRuns < 0))
-        throw new UserError(`--keep-runs must be a non-negative integer, got ${o.keepRuns}`);
       const maxSize = o.maxSize ? parseSize(o.maxSize) : undefined;
       return withStore(
         o.cache,
@@ -174,7 +173,10 @@ function registerCacheGc(cache: Command, setCode: SetCode): void {
           if (o.json) process.stdout.write(json(r) + '\n');
           else
             process.stdout.write(
-              `removed ${r.runsRemoved} runs, ${r.nodesRemoved} nodes, ${r.objectsRemoved} payload files; ${human(r.bytesBefore)} -> ${human(r.bytesAfter)}${r.compacted ? ' (index compacted)' : ''}\n`,
+              `removed ${r.runsRemoved} runs, ${r.nodesRemoved} nodes, ${r.objectsRemoved} payload files; ${human(r.bytesBefore)} -> ${human(r.bytesAfter)}${r.compacted ? ' (index compacted)' : ''}\n` +
+                (r.overSize
+                  ? `the store is still over ${o.maxSize}: gc keeps the newest complete run of each pipeline and what came after it (remove a pipeline's runs with --keep-runs 0)\n`
+                  : ''),
             );
           setCode(EXIT.ok);
         },

@@ -45,7 +45,7 @@ export interface ExecuteResult {
 
 export async function execute(dag: Dag, store: Store, ops: OpProvider, opts: ExecuteOptions): Promise<ExecuteResult> {
   const t0 = performance.now();
-  const head: RunHeader = { ...newRunStart(), pipeline: opts.pipeline, source: opts.source };
+  const head: RunHeader = { ...newRunStart(), pipeline: opts.pipeline, source: opts.source, ...(opts.only?.length ? { only: opts.only } : {}) };
   const emit = (e: RunEvent) => opts.onEvent?.(e);
   const plan = planRun(dag, store, opts);
   const log = new RunLog(plan.nodes);

@@ -24,6 +24,8 @@ export interface RunHeader {
   pipeline: string;
   source: string;
   startedAt: string;
+  /** `run --only`: the nodes asked for. */
+  only?: string[];
 }
 
 let lastRunMs = 0;
@@ -96,6 +98,7 @@ export function runRecord(head: RunHeader, nodes: readonly DagNode[], log: RunLo
     pid: process.pid,
     host: currentHost(),
     ...(executor ? { executor } : {}),
+    ...(head.only?.length ? { only: head.only } : {}),
     startedAt: head.startedAt,
     status: 'running',
     ...(backend ? { backend } : {}),
