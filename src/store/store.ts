@@ -209,6 +209,45 @@ export interface VerifyResult {
 
 const KEY_RE = /^[0-9A-Za-z_-]{2,128}$/;
 
+/**
+ * The finished runs `cache gc` keeps (oldest first; see Store.gc), and whether what they reach
+ * still exceeds maxSize. sizeOf: the payload bytes a set of runs reaches.
+ */
+export function keptRuns(
+  runs: RunRecord[],
+  opts: { keepRuns?: number; maxSize?: number },
+  sizeOf: (rs: RunRecord[]) => number,
+): { kept: RunRecord[]; overSize: boolean } {
+  const complete = (r: RunRecord) => r.status === 'ok' && !r.only?.length;
+  // Per pipeline, the runs from the newest complete one on are never dropped for size.
+  const floor = new Set<string>();
+  const byPipeline = new Map<string, RunRecord[]>();
+  for (const r of [...runs].sort(runOrder)) byPipeline.set(r.pipeline, [...(byPipeline.get(r.pipeline) ?? []), r]);
+  const kept: RunRecord[] = [];
+  for (const rs of byPipeline.values()) {
+    let lastComplete = rs.length - 1;
+    while (lastComplete > 0 && !complete(rs[lastComplete]!)) lastComplete--;
+    for (const r of rs.slice(lastComplete)) floor.add(r.id);
+    // newest first until keepRuns complete runs are in
+    let from = rs.length;
+    for (let n = 0; opts.keepRuns !== undefined && from > 0 && n < opts.keepRuns;) if (complete(rs[--from]!)) n++;
+    kept.push(...rs.slice(opts.keepRuns === undefined ? 0 : from));
+  }
+  kept.sort(runOrder);
+  let overSize = false;
+  if (opts.maxSize !== undefined) {
+    while (sizeOf(kept) > opts.maxSize) {
+      const i = kept.findIndex((r) => !floor.has(r.id));
+      if (i < 0) {
+        overSize = true;
+        break;
+      }
+      kept.splice(i, 1);
+    }
+  }
+  return { kept, overSize };
+}
+
 /** Oldest first: by start time, then by id (the order `Store.runs()` returns). */
 export function runOrder(a: { startedAt: string; id: string }, b: { startedAt: string; id: string }): number {
   const ta = Date.parse(a.startedAt);
@@ -1039,39 +1078,12 @@ export class Store {
       const all = this.runs();
       const live = all.filter((r) => r.status === 'running');
       const runs = all.filter((r) => r.status !== 'running'); // oldest first
-      const complete = (r: RunRecord) => r.status === 'ok' && !r.only?.length;
-      // Per pipeline, the runs from the newest complete one on can never be dropped.
-      const floor = new Set<string>();
-      const byPipeline = new Map<string, RunRecord[]>();
-      for (const r of runs) byPipeline.set(r.pipeline, [...(byPipeline.get(r.pipeline) ?? []), r]);
-      let kept: RunRecord[] = [];
-      for (const rs of byPipeline.values()) {
-        let lastComplete = rs.length - 1;
-        while (lastComplete > 0 && !complete(rs[lastComplete]!)) lastComplete--;
-        for (const r of rs.slice(lastComplete)) floor.add(r.id);
-        if (opts.keepRuns === undefined) kept.push(...rs);
-        else {
-          // newest first until keepRuns complete runs are in
-          let n = 0;
-          let from = rs.length;
-          while (from > 0 && n < opts.keepRuns) if (complete(rs[--from]!)) n++;
-          kept.push(...rs.slice(from));
-        }
-      }
-      kept.sort(runOrder);
       const liveKeys = live.flatMap((r) => r.nodes.map((n) => n.key));
       const reach = (rs: RunRecord[]) => new Set(rs.flatMap((r) => r.nodes.map((n) => n.key)).concat(liveKeys));
-      if (opts.maxSize !== undefined) {
-        const size = (keys: Set<string>) => [...keys].reduce((s, k) => s + (this.meta(k)?.bytes ?? 0), 0);
-        while (size(reach(kept)) > opts.maxSize) {
-          const i = kept.findIndex((r) => !floor.has(r.id));
-          if (i < 0) {
-            overSize = true;
-            break;
-          }
-          kept.splice(i, 1);
-        }
-      }
+      const sizeOf = (rs: RunRecord[]) => [...reach(rs)].reduce((s, k) => s + (this.meta(k)?.bytes ?? 0), 0);
+      const chosen = keptRuns(runs, opts, sizeOf);
+      const kept = chosen.kept;
+      overSize = chosen.overSize;
       const keptIds = new Set(kept.map((r) => r.id));
       for (const r of runs) {
         if (!keptIds.has(r.id)) {
@@ -1108,7 +1120,15 @@ export class Store {
     this.locks.cleanStale();
     this.cleanProcFiles();
     const compacted = this.useIndex && this.otherUsers('index').length === 0 && (await this.rebuildIndex()) === undefined;
-    return { runsRemoved, nodesRemoved, objectsRemoved, bytesBefore, bytesAfter: dirBytes(this.root), compacted, ...(overSize ? { overSize: true as const } : {}) };
+    return {
+      runsRemoved,
+      nodesRemoved,
+      objectsRemoved,
+      bytesBefore,
+      bytesAfter: dirBytes(this.root),
+      compacted,
+      ...(overSize ? { overSize: true as const } : {}),
+    };
   }
 
   /** The payloads that live writers are storing (tmp/<owner>+root-<address>.<n>). */

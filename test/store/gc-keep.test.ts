@@ -84,7 +84,13 @@ describe('cache gc keeps what kept runs planned', () => {
     expect(g.overSize).toBeUndefined();
     expect(s.runs().map((r) => r.id)).toEqual(['r2', 'r3']);
     // Every kept run's nodes are still there: no run record points at a deleted node.
-    for (const r of s.runs()) expect(stored(s, r.nodes.map((n) => n.key))).toEqual(r.nodes.map((n) => n.key));
+    for (const r of s.runs())
+      expect(
+        stored(
+          s,
+          r.nodes.map((n) => n.key),
+        ),
+      ).toEqual(r.nodes.map((n) => n.key));
     const tiny = await s.gc({ maxSize: 10 });
     expect(tiny).toMatchObject({ runsRemoved: 1, overSize: true });
     expect(s.runs().map((r) => r.id)).toEqual(['r3']);
