@@ -72,14 +72,9 @@ export function resolveRef(store: Store, ref: string, runRef?: string): Resolved
   const runs = finishedRuns(store);
   const holding = runs.filter((r) => r.nodes.some((n) => n.id === ref));
   if (!holding.length) {
-    // No run records it (runs removed by hand, say): fall back to the artifacts' own ids.
-    const metas = [...store.nodes()].filter((m) => m.id === ref);
-    if (metas.length === 1) return { key: metas[0]!.key };
-    if (metas.length > 1) {
-      const lines = metas.map((m) => `  ${m.key.slice(0, 16)}  ${m.pipeline ? where(m.pipeline) : '-'}  ${m.endedAt.slice(0, 19).replace('T', ' ')}`);
-      throw new UserError(`'${ref}' names ${metas.length} cached artifacts and no run says which is current; give a key:\n${lines.join('\n')}`);
-    }
-    throw new UserError(`no cached node with key or id '${ref}' (see trendc cache ls)`);
+    // No run has the id. A stored artifact's own id is where it was first computed: another
+    // pipeline's node with the same key may have it, so it names no node of any run.
+    throw new UserError(`no run has a node '${ref}' (see trendc runs and trendc plan FILE; a key or key prefix names an artifact directly)`);
   }
   const pipelines = [...new Set(holding.map((r) => r.pipeline))];
   if (pipelines.length > 1) {

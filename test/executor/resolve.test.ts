@@ -92,4 +92,22 @@ describe('node ids resolve to the newest run', () => {
     expect(r.stderr).toContain(r1);
     expect(trendc(['cache', 'show', 'select/trend_k2', '--run', r1], { cwd: dir }).code).toBe(0);
   });
+
+  it("an id no run holds is an error, not the artifact some other pipeline's node first stored under it", () => {
+    // p2's train/zz is p1's train/a under another name: one key, whose record says 'train/a'.
+    const p2 = TOY.replace('model a = mlp', 'model zz = mlp');
+    const dir = workdir({ 'p1.trend': TOY, 'p2.trend': p2 });
+    run(dir, 'p1.trend');
+    run(dir, 'p2.trend');
+    expect(planKey(dir, 'p2.trend', 'train/zz')).toBe(planKey(dir, 'p1.trend', 'train/a'));
+    writeFileSync(join(dir, 'p1.trend'), TOY.replace('model a = mlp width=0.25\n', ''));
+    run(dir, 'p1.trend');
+    expect(trendc(['cache', 'gc', '--keep-runs', '1'], { cwd: dir }).code).toBe(0);
+    for (const args of [['cache', 'show', 'train/a'], ['export', 'train/a', '--out', join(dir, 'out')]]) {
+      const r = trendc(args, { cwd: dir });
+      expect(r.code, r.stdout).toBe(2);
+      expect(r.stderr).toMatch(/no run has a node 'train\/a'/);
+    }
+    expect(exportedKey(dir, ['train/zz'])).toBe(planKey(dir, 'p2.trend', 'train/zz'));
+  });
 });
