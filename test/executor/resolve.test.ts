@@ -103,7 +103,10 @@ describe('node ids resolve to the newest run', () => {
     writeFileSync(join(dir, 'p1.trend'), TOY.replace('model a = mlp width=0.25\n', ''));
     run(dir, 'p1.trend');
     expect(trendc(['cache', 'gc', '--keep-runs', '1'], { cwd: dir }).code).toBe(0);
-    for (const args of [['cache', 'show', 'train/a'], ['export', 'train/a', '--out', join(dir, 'out')]]) {
+    for (const args of [
+      ['cache', 'show', 'train/a'],
+      ['export', 'train/a', '--out', join(dir, 'out')],
+    ]) {
       const r = trendc(args, { cwd: dir });
       expect(r.code, r.stdout).toBe(2);
       expect(r.stderr).toMatch(/no run has a node 'train\/a'/);
