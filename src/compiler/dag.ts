@@ -444,14 +444,18 @@ class DagBuilder {
       const ti = this.program.transfers.findIndex((t) => t.index === tr.transfer);
       const t = this.program.transfers[ti]!;
       const matrix = this.matrixNode(ti);
-      const labels = this.byId.get(matrix)!.info.labels!;
+      // Positions in this transfer's own canonical order: the matrix node may be another
+      // transfer's (same key: models of the same content under other names), whose labels
+      // name its own models. Canonical order is by content, so the positions agree.
+      const sources = this.canonicalOrder(t.sources);
+      const targets = this.canonicalOrder(t.targets);
       const attackIndex = t.attacks.indexOf(tr.attack);
       const candidates = this.canonicalOrder(tr.candidates);
       const params: OpParams<'select'> = {
         k: tr.k,
         objective: tr.objective,
         attackIndex,
-        candidates: candidates.map((c) => ({ col: labels.sources!.indexOf(c), row: labels.targets!.indexOf(c) })),
+        candidates: candidates.map((c) => ({ col: sources.indexOf(c), row: targets.indexOf(c) })),
       };
       return this.add('select', `select/${e.name}`, params, { matrix }, e.loc, { classifier: e.name, labels: { candidates } });
     });

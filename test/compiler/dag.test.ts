@@ -191,4 +191,30 @@ describe('canonical encoding', () => {
       ['l1', 'rand', undefined],
     ]);
   });
+
+  it("a TREND ensemble over a transfer whose matrix is another transfer's (same models under other names) finds its candidates", async () => {
+    const src = `dataset toy subset train=40 test=20
+train epochs=1
+model a = mlp seed 1
+model b = mlp seed 2
+model c = mlp seed 3
+model x = mlp seed 1
+model y = mlp seed 2
+model z = mlp seed 3
+transfer fgsm from a, b, c to a, b, c
+attack f2 = fgsm
+transfer f2 from x, y, z to x, y, z
+ensemble e2 = trend k=2 from x, y, z using f2
+`;
+    const dag = await plan(src);
+    const sel = dag.byId.get('select/e2')!;
+    const cands = (sel.params as { candidates: Array<{ col: number; row: number }> }).candidates;
+    const names = sel.info.labels!.candidates!;
+    const matrix = dag.nodes.filter((n) => n.op === 'matrix');
+    expect(matrix).toHaveLength(1); // one node: both transfers have the same key
+    const labels = matrix[0]!.info.labels!;
+    // x, y, z are a, b, c under other names: each candidate sits where its twin does.
+    const twin: Record<string, string> = { x: 'a', y: 'b', z: 'c' };
+    expect(names.map((_n, i) => [labels.sources![cands[i]!.col], labels.targets![cands[i]!.row]])).toEqual(names.map((n) => [twin[n], twin[n]]));
+  });
 });
