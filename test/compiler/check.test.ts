@@ -23,6 +23,20 @@ describe('checker', () => {
     expect(c.ensembles[0]!.trend!.candidates).toHaveLength(7);
   });
 
+  it("a tie between transfers says how to break it, never with the 'using' already written", () => {
+    const src = `dataset toy
+model a = mlp seed 1
+model b = mlp seed 2
+attack f2 = fgsm
+transfer fgsm from a, b to a, b
+transfer f2 from a, b to a, b
+ensemble e = trend k=2 using fgsm
+`;
+    const d = diagnose(src).find((x) => x.code === 'E074')!;
+    expect(d.message).toMatch(/several transfers could choose this ensemble \(lines 5 and 6\); say which with 'using' or name its models with 'from'/);
+    expect(d.expected).toBe('e.g. using f2');
+  });
+
   it('reports unknown and duplicate names with suggestions', () => {
     const d = diagnose('model fp = cnn\nmodel fp = mlp\ntransfer pgd from fpp to fp\n');
     expect(d.map((x) => x.message)).toEqual(["'fp' is already declared", "unknown name 'fpp'"]);

@@ -205,8 +205,12 @@ transfer fgsm from a, b, c to a, b, c
 attack f2 = fgsm
 transfer f2 from x, y, z to x, y, z
 ensemble e2 = trend k=2 from x, y, z using f2
+ensemble e1 = trend k=2 from a, b, c using fgsm
 `;
     const dag = await plan(src);
+    // 'using fgsm' matches both transfers (f2 is an fgsm): the models named in 'from' decide,
+    // and e1's selection is e2's (one key, one node).
+    expect(dag.nodes.filter((n) => n.op === 'select')).toHaveLength(1);
     const sel = dag.byId.get('select/e2')!;
     const cands = (sel.params as { candidates: Array<{ col: number; row: number }> }).candidates;
     const names = sel.info.labels!.candidates!;

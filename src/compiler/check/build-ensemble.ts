@@ -48,14 +48,25 @@ function chooseTransfer(ctx: BuildContext, s: A.EnsembleStmt, transfers: CTransf
   const modelNames = new Set(ctx.built.models.map((m) => m.name));
   const coverage = (t: CTransfer) => t.sources.filter((n) => t.targets.includes(n) && modelNames.has(n)).length;
   const matching = transfers.flatMap((t) => t.attacks.filter((a) => !using || sameAttack(using.name.name, given!, a)).map((a) => ({ t, a })));
-  const best = Math.max(0, ...matching.map((m) => coverage(m.t)));
-  const top = matching.filter((m) => coverage(m.t) === best);
+  // Candidates named in `from` narrow the choice to the transfers that measure them all.
+  const named = (s.trend!.from?.items ?? []).flatMap((it) => (it.kind === 'name' ? [it.name] : []));
+  const covers = (t: CTransfer) => named.every((n) => t.sources.includes(n) && t.targets.includes(n));
+  const narrowed = named.length && matching.some((m) => covers(m.t)) ? matching.filter((m) => covers(m.t)) : matching;
+  const best = Math.max(0, ...narrowed.map((m) => coverage(m.t)));
+  const top = narrowed.filter((m) => coverage(m.t) === best);
   if (top.length > 1 && new Set(top.map((m) => m.t.index)).size > 1) {
     const lines = [...new Set(top.map((m) => m.t.loc.line))].join(' and ');
+    // A `using` that already names the attack cannot break the tie: the models must.
+    const label = top.find((m) => m.a.label !== using?.name.name)?.a.label;
     ctx.diags.push(
-      diag('E074', `several transfers could choose this ensemble (lines ${lines}); say which with 'using'`, s.trend!.loc, {
-        expected: `e.g. using ${top[0]!.a.label}`,
-      }),
+      diag(
+        'E074',
+        `several transfers could choose this ensemble (lines ${lines}); say which with 'using'${using ? " or name its models with 'from'" : ''}`,
+        s.trend!.loc,
+        {
+          expected: label ? `e.g. using ${label}` : 'e.g. from a, b, c (models one of those transfers measures)',
+        },
+      ),
     );
     return undefined;
   }
