@@ -15,7 +15,7 @@ import { RunFacts, type Fact, type RunDiff } from './compare.js';
 import { renderHtml, type Chart } from './html.js';
 import { titleOf } from './report.js';
 import { beyondIntervals, DAGGER, fmtFrac, fmtPct, prop, propOf, SMALL_NOTE, type Prop } from './stats.js';
-import { mkdirs } from '../store/fsx.js';
+import { makeDirs } from '../common/dirs.js';
 
 /** What the report says a mark means (index.md and the docs). */
 export const BEYOND_NOTE =
@@ -271,6 +271,33 @@ async function accuracies(ctx: DiffContext, fa: RunFacts, fb: RunFacts): Promise
 function nodes(d: RunDiff): string[] {
   const out: string[] = [];
   if (d.choices.length) out.push('## Selections', '', ...d.choices.map((c) => `- ${c.label}: ${c.before.join(', ')} → ${c.after.join(', ')}`), '');
+  if (d.bytesDiffer.length) {
+    out.push(
+      '## Same key, other bytes',
+      '',
+      'Recomputed with a different result (on the same backend, the node is not reproducible; run A\u2019s figures for it are no longer stored):',
+      '',
+    );
+    for (const x of d.bytesDiffer)
+      out.push(
+        `- \`${x.id}\`: ${x.before.slice(0, 12)} → ${x.after.slice(0, 12)}${x.backends && x.backends.before !== x.backends.after ? ` (backend ${x.backends.before} → ${x.backends.after})` : ''}`,
+      );
+    out.push('');
+  }
+  if (d.statuses.length) {
+    out.push(
+      '## Results in one run only',
+      '',
+      ...d.statuses.map((x) => `- \`${x.id}\`: ${x.before} → ${x.after}${x.error ? ` (${x.error.split('\n')[0]})` : ''}`),
+      '',
+    );
+  }
+  if (d.notSelected.length) {
+    for (const side of ['a', 'b'] as const) {
+      const ids = d.notSelected.filter((x) => x.run === side).map((x) => x.id);
+      if (ids.length) out.push(`Not selected in run ${side === 'a' ? 'A' : 'B'} (\`--only\`): ${ids.length} nodes.`, '');
+    }
+  }
   if (!d.added.length && !d.removed.length && !d.changed.length) return [...out, '## Nodes', '', 'The two runs have the same nodes with the same keys.', ''];
   out.push('## Nodes', '');
   if (d.added.length) out.push(`Added (${d.added.length}): ${d.added.map((x) => `\`${x}\``).join(', ')}`, '');
@@ -301,7 +328,7 @@ export function diffReportName(a: string, b: string): string {
  * changed beyond their intervals.
  */
 export async function writeDiffReport(store: Store, ra: RunRecord, rb: RunRecord, d: RunDiff, dir: string): Promise<DiffContext['marked']> {
-  mkdirs(dir);
+  makeDirs(dir);
   const ctx: DiffContext = { dir, charts: new Map(), ra, rb, marked: { tm: 0, accuracy: 0 } };
   const summaryOf = (n: { key: string }) => store.meta(n.key)?.summary;
   const fa = new RunFacts(ra, summaryOf);

@@ -10,10 +10,10 @@ import type { RunRecord, Store } from '../store/store.js';
 import { renderHtml, type Chart } from './html.js';
 import { sections } from './sections.js';
 import { DAGGER, SMALL_N, SMALL_NOTE } from './stats.js';
-import { mkdirs } from '../store/fsx.js';
+import { makeDirs } from '../common/dirs.js';
 
 export async function writeReport(store: Store, run: RunRecord, dir: string): Promise<void> {
-  mkdirs(dir);
+  makeDirs(dir);
   const md: string[] = [];
   const counts: Record<string, number> = {};
   for (const n of run.nodes) counts[n.status] = (counts[n.status] ?? 0) + 1;

@@ -11,7 +11,7 @@ import type { Store } from '../store/store.js';
 import { decodeArtifact, tensor, type TensorData } from './artifact.js';
 import type { ModelSpec } from './models/model.js';
 import { checkModelExport, modelFiles, type ModelExportOptions } from './onnx/export-model.js';
-import { mkdirs } from '../store/fsx.js';
+import { makeDirs } from '../common/dirs.js';
 
 const NPY_DTYPE: Record<TensorData['dtype'], string> = { float32: '<f4', int32: '<i4', uint8: '|u1' };
 const ST_DTYPE: Record<TensorData['dtype'], string> = { float32: 'F32', int32: 'I32', uint8: 'U8' };
@@ -78,7 +78,7 @@ export async function exportArtifact(store: Store, key: string, out: string, opt
   const a = decodeArtifact(bytes);
   if (meta.op === 'train') checkModelExport((a.summary as unknown as { spec?: ModelSpec }).spec, key, opts);
   const dir = resolve(out);
-  mkdirs(dir);
+  makeDirs(dir);
   const files: string[] = [];
   const write = (name: string, data: Uint8Array | string) => {
     const f = join(dir, name);
