@@ -28,7 +28,11 @@ export function pickRuns(store: Store, a: string | undefined, b: string | undefi
     if (hits.length === 1) return hits[0]!;
     throw new UserError(hits.length ? `run '${ref}' is ambiguous: ${hits.map((r) => r.id).join(', ')}` : `no run '${ref}' (see trendc runs)`);
   };
-  if (a && b) return [find(a), find(b)];
+  if (a && b) {
+    const pair: [RunRecord, RunRecord] = [find(a), find(b)];
+    if (pair[0].id === pair[1].id) throw new UserError(`'${a}' and '${b}' are the same run (${pair[0].id}): give two runs`);
+    return pair;
+  }
   if (a) {
     const ra = find(a);
     const newest = all.filter((r) => r.pipeline === ra.pipeline).at(-1)!;
@@ -109,10 +113,27 @@ export function renderDiff(d: RunDiff): string {
     ...section('training', of('training'), d.minDelta),
     ...section('other results', of('other'), d.minDelta),
   ];
+  if (d.bytesDiffer.length) {
+    out.push(
+      `same key, other bytes (${d.bytesDiffer.length}): recomputed with a different result${d.bytesDiffer.some((x) => !x.backends || x.backends.before === x.backends.after) ? ' (not reproducible)' : ''}:`,
+    );
+    for (const x of d.bytesDiffer)
+      out.push(
+        `  ! ${x.id}: ${x.before.slice(0, 12)} -> ${x.after.slice(0, 12)}${x.backends && x.backends.before !== x.backends.after ? ` (backend ${x.backends.before} -> ${x.backends.after})` : ''}`,
+      );
+  }
+  if (d.statuses.length) {
+    out.push(`results in one run only (${d.statuses.length}):`);
+    for (const x of d.statuses) out.push(`  ${x.id}: ${x.before} -> ${x.after}${x.error ? ` (${x.error.split('\n')[0]})` : ''}`);
+  }
   if (d.results.length || d.choices.length) out.push(...body);
-  else if (d.changed.length || d.added.length || d.removed.length) out.push('results: no value changed');
+  else if (d.changed.length || d.added.length || d.removed.length || d.statuses.length) out.push('results: no value changed where both runs have one');
   if (d.added.length) out.push(`added nodes (${d.added.length}):`, ...d.added.map((x) => `  + ${x}`));
   if (d.removed.length) out.push(`removed nodes (${d.removed.length}):`, ...d.removed.map((x) => `  - ${x}`));
+  for (const side of ['a', 'b'] as const) {
+    const ids = d.notSelected.filter((x) => x.run === side).map((x) => x.id);
+    if (ids.length) out.push(`not selected in run ${side === 'a' ? d.a : d.b} (--only): ${ids.length} node${ids.length === 1 ? '' : 's'}`);
+  }
   if (d.changed.length) {
     out.push(`changed nodes (${d.changed.length}):`);
     for (const c of d.changed) {
@@ -121,7 +142,17 @@ export function renderDiff(d: RunDiff): string {
       if (c.params.length > 10) out.push(`      ... and ${c.params.length - 10} more`);
     }
   }
-  if (!d.added.length && !d.removed.length && !d.changed.length && !d.results.length && !d.choices.length) out.push('no differences');
+  if (
+    !d.added.length &&
+    !d.removed.length &&
+    !d.changed.length &&
+    !d.results.length &&
+    !d.choices.length &&
+    !d.statuses.length &&
+    !d.bytesDiffer.length &&
+    !d.notSelected.length
+  )
+    out.push('no differences');
   return out.join('\n') + '\n';
 }
 

@@ -73,6 +73,16 @@ export interface RunDiff {
   results: ResultChange[];
   /** Non-numeric results that changed: a TREND selection's members. */
   choices: ChoiceChange[];
+  /** Nodes of both runs with a result in one and none in the other (failed, skipped, interrupted). */
+  statuses: Array<{ id: string; before: RunNode['status']; after: RunNode['status']; error?: string }>;
+  /** Nodes missing from a run that was `--only`: not selected there, not removed from the pipeline. */
+  notSelected: Array<{ id: string; run: 'a' | 'b' }>;
+  /**
+   * Nodes with one key but other bytes: run B recomputed them (`--force`) and replaced a different
+   * stored result, or both runs computed them and recorded different checksums. On the same
+   * backend, the node is not reproducible; A's figures for it are no longer stored.
+   */
+  bytesDiffer: Array<{ id: string; before: string; after: string; backends?: { before: string; after: string } }>;
 }
 
 type Summary = Record<string, unknown>;
@@ -511,8 +521,24 @@ export class RunFacts {
 export function diffRuns(ra: RunRecord, rb: RunRecord, store: Store, minDelta: number): RunDiff {
   const A = new Map(ra.nodes.map((n) => [n.id, n]));
   const B = new Map(rb.nodes.map((n) => [n.id, n]));
-  const added = [...B.keys()].filter((id) => !A.has(id));
-  const removed = [...A.keys()].filter((id) => !B.has(id));
+  const notSelected: RunDiff['notSelected'] = [];
+  // A run made with --only holds only what was asked for: the rest was not selected, not removed.
+  const added = [...B.keys()].filter((id) => !A.has(id) && !(ra.only?.length && notSelected.push({ id, run: 'a' })));
+  const removed = [...A.keys()].filter((id) => !B.has(id) && !(rb.only?.length && notSelected.push({ id, run: 'b' })));
+  const hasResult = (n: RunNode) => n.status === 'ran' || n.status === 'cached';
+  const statuses: RunDiff['statuses'] = [];
+  const bytesDiffer: RunDiff['bytesDiffer'] = [];
+  for (const [id, nb] of B) {
+    const na = A.get(id);
+    if (!na) continue;
+    if (hasResult(na) !== hasResult(nb))
+      statuses.push({ id, before: na.status, after: nb.status, ...((nb.error ?? na.error) ? { error: nb.error ?? na.error } : {}) });
+    if (na.key !== nb.key) continue;
+    const before = nb.replaced?.checksum ?? na.checksum;
+    if (nb.checksum && before && before !== nb.checksum) {
+      bytesDiffer.push({ id, before, after: nb.checksum, ...(nb.replaced ? { backends: { before: nb.replaced.backend, after: rb.backend ?? '?' } } : {}) });
+    }
+  }
   const changed: RunDiff['changed'] = [];
   for (const [id, nb] of B) {
     const na = A.get(id);
@@ -556,5 +582,19 @@ export function diffRuns(ra: RunRecord, rb: RunRecord, store: Store, minDelta: n
     const a = fa.choices.get(path);
     if (a && a.names.join() !== b.names.join()) choices.push({ id: b.id, label: b.label, before: a.names, after: b.names });
   }
-  return { a: ra.id, b: rb.id, pipelineA: ra.pipeline, pipelineB: rb.pipeline, minDelta, added, removed, changed, results, choices };
+  return {
+    a: ra.id,
+    b: rb.id,
+    pipelineA: ra.pipeline,
+    pipelineB: rb.pipeline,
+    minDelta,
+    added,
+    removed,
+    changed,
+    results,
+    choices,
+    statuses,
+    notSelected,
+    bytesDiffer,
+  };
 }

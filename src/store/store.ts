@@ -132,6 +132,13 @@ export interface RunNode {
   line: number;
   /** Where the node was computed (set for nodes that ran). */
   placement?: Placement;
+  /** The payload's content address, for a node that ran (runs before 2026-12 lack it). */
+  checksum?: string;
+  /**
+   * A node that ran although its key was stored (`--force`) and gave other bytes: the stored
+   * result it replaced. Same backend: the node is not reproducible; another backend: expected.
+   */
+  replaced?: { checksum: string; backend: string };
 }
 
 /** Where and how a node ran: the host, and for a cluster job its id, queue wait and wall time. */

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, trendc, workdir } from '../helpers/cli.js';
+import { FAKE_OPS, ROOT, TOY, trendc, workdir } from '../helpers/cli.js';
 
 const ops = { TREND_OPS_MODULE: join(ROOT, 'test', 'fixtures', 'result-ops.mjs') };
 
@@ -160,5 +160,53 @@ describe('diff by meaning', () => {
     const withOne = JSON.parse(trendc(['diff', r1, '--json'], { cwd: dir }).stdout) as { a: string; b: string };
     expect([withOne.a, withOne.b]).toEqual([r1, r3]);
     expect(trendc(['diff', 'q/other.trend'], { cwd: dir }).code).toBe(2);
+  });
+});
+
+describe('diff says what it cannot compare', () => {
+  const fake = (extra: Record<string, string> = {}) => ({ TREND_OPS_MODULE: FAKE_OPS, ...extra });
+  const runId = (dir: string, args: string[], env: Record<string, string>) => {
+    const r = trendc(['run', 'toy.trend', '--no-report', ...args], { cwd: dir, env });
+    return { id: /^run (\S+) /m.exec(r.stdout)![1]!, out: r.stdout + r.stderr };
+  };
+  interface Diff {
+    added: string[];
+    removed: string[];
+    statuses: Array<{ id: string; before: string; after: string }>;
+    notSelected: Array<{ id: string; run: string }>;
+    bytesDiffer: Array<{ id: string; before: string; after: string }>;
+  }
+  const diff = (dir: string, a: string, b: string) => JSON.parse(trendc(['diff', a, b, '--json'], { cwd: dir }).stdout) as Diff;
+
+  it('failed and skipped nodes, --only runs, recomputed bytes, and one run given twice', () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    const r1 = runId(dir, [], fake()).id;
+    // A recompute of everything in which train/b fails: its dependants are skipped.
+    const r2 = runId(dir, ['--force-all'], fake({ TREND_FAKE_FAIL: 'train/b' })).id;
+    const d12 = diff(dir, r1, r2);
+    expect(d12.statuses).toContainEqual({ id: 'train/b', before: 'ran', after: 'failed', error: expect.stringMatching(/fake failure in train\/b/) });
+    expect(d12.statuses.filter((s) => s.after === 'skipped').length).toBeGreaterThan(3);
+    const text = trendc(['diff', r1, r2], { cwd: dir }).stdout;
+    expect(text).toMatch(/results in one run only \(\d+\):\n {2}(.|\n)*train\/b: ran -> failed/);
+    expect(text).not.toMatch(/no differences/);
+    // --only: the nodes it did not select are not "removed".
+    const r3 = runId(dir, ['--only', 'train/a'], fake()).id;
+    const d13 = diff(dir, r1, r3);
+    expect(d13.removed).toEqual([]);
+    expect(d13.notSelected.length).toBeGreaterThan(10);
+    expect(d13.notSelected.every((x) => x.run === 'b')).toBe(true);
+    // --force of a node that computes other bytes than it stored: said at run time and by diff.
+    const r4 = runId(dir, ['--force', 'train/a'], fake({ TREND_FAKE_DRIFT: 'train/a' }));
+    expect(r4.out).toMatch(/train\/a: recomputed with other bytes than the stored result \(\w+ -> \w+\) on the same backend: this node is not reproducible/);
+    const d14 = diff(dir, r1, r4.id);
+    expect(d14.bytesDiffer.map((x) => x.id)).toEqual(['train/a']);
+    expect(d14.bytesDiffer[0]!.before).not.toBe(d14.bytesDiffer[0]!.after);
+    expect(trendc(['diff', r1, r4.id], { cwd: dir }).stdout).toMatch(/same key, other bytes \(1\).*not reproducible/);
+    // A rerun that reproduces its bytes is no difference.
+    const r5 = runId(dir, ['--force', 'train/c'], fake()).id;
+    expect(diff(dir, r4.id, r5).bytesDiffer).toEqual([]);
+    const same = trendc(['diff', r1, r1], { cwd: dir });
+    expect(same.code).toBe(2);
+    expect(same.stderr).toMatch(/are the same run/);
   });
 });

@@ -51,6 +51,8 @@ export class RunLog {
   readonly nodeErrors = new Map<string, string>();
   /** Where each node that ran was computed. */
   readonly placements = new Map<string, Placement>();
+  /** The payload checksum of each node that ran, and the other bytes it replaced (if any). */
+  readonly outputs = new Map<string, { checksum: string; replaced?: { checksum: string; backend: string } }>();
   readonly errors: RunError[] = [];
 
   constructor(nodes: readonly DagNode[]) {
@@ -121,6 +123,7 @@ function runNode(n: DagNode, log: RunLog): RunNode {
     ...(log.timings.has(n.id) ? { ms: log.timings.get(n.id)! } : {}),
     ...(log.nodeErrors.has(n.id) ? { error: log.nodeErrors.get(n.id)! } : {}),
     ...(log.placements.has(n.id) ? { placement: log.placements.get(n.id)! } : {}),
+    ...(log.outputs.get(n.id) ?? {}),
     params: parts.params,
     inputs: n.inputs,
     info: parts.info,

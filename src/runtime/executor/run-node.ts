@@ -109,7 +109,10 @@ async function compute(ctx: NodeContext, n: DagNode): Promise<number> {
   const ms = performance.now() - t;
   const inputKeys: Record<string, string | string[]> = {};
   for (const [role, v] of Object.entries(n.inputs)) inputKeys[role] = Array.isArray(v) ? v.map((i) => ctx.dag.byId.get(i)!.key) : ctx.dag.byId.get(v)!.key;
-  ctx.store.put(
+  // A forced recompute replaces the stored result: other bytes mean it is not reproducible
+  // (or ran on another backend); the run records which, and says so.
+  const previous = ctx.store.meta(n.key);
+  const stored = ctx.store.put(
     {
       key: n.key,
       op: n.op,
@@ -128,6 +131,16 @@ async function compute(ctx: NodeContext, n: DagNode): Promise<number> {
     },
     bytes,
   );
+  const replaced = previous && previous.checksum !== stored.checksum ? { checksum: previous.checksum, backend: previous.backend } : undefined;
+  ctx.log.outputs.set(n.id, { checksum: stored.checksum, ...(replaced ? { replaced } : {}) });
+  if (replaced) {
+    const why = replaced.backend === b ? 'on the same backend: this node is not reproducible' : `on another backend (${replaced.backend} before)`;
+    ctx.emit({
+      type: 'node-log',
+      id: n.id,
+      message: `recomputed with other bytes than the stored result (${replaced.checksum.slice(0, 12)} -> ${stored.checksum.slice(0, 12)}) ${why}`,
+    });
+  }
   ctx.cache.set(n.key, res.artifact, bytes.length);
   return Math.round(ms);
 }

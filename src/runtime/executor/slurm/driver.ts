@@ -352,6 +352,7 @@ class SlurmDriver implements NodeRunner {
     if (out && out.status !== 'failed') {
       if (out.status === 'ran') log.ran(w.n.id, out.ms ?? 0);
       else log.set(w.n.id, 'cached');
+      if (out.status === 'ran' && out.checksum) log.outputs.set(w.n.id, { checksum: out.checksum, ...(out.replaced ? { replaced: out.replaced } : {}) });
       log.placements.set(w.n.id, {
         host: out.host,
         executor: 'slurm',

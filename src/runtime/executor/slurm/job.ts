@@ -53,6 +53,9 @@ export interface NodeOutcome {
   status: 'ran' | 'cached' | 'failed';
   error?: string;
   ms?: number;
+  /** A node that ran: its payload checksum, and the other stored bytes it replaced (RunNode). */
+  checksum?: string;
+  replaced?: { checksum: string; backend: string };
   host: string;
   startedAt: string;
   endedAt: string;

@@ -38,6 +38,7 @@ export async function runJob(
       status: status === 'ran' || status === 'cached' ? status : 'failed',
       ...(ctx.log.nodeErrors.has(n.id) ? { error: ctx.log.nodeErrors.get(n.id)! } : {}),
       ...(ctx.log.timings.has(n.id) ? { ms: ctx.log.timings.get(n.id)! } : {}),
+      ...(ctx.log.outputs.get(n.id) ?? {}),
       host: currentHost(),
       startedAt,
       endedAt: new Date().toISOString(),
