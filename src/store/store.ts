@@ -721,7 +721,8 @@ export class Store {
   getRun(id: string): RunRecord | undefined {
     if (!this.exists || !KEY_RE.test(id)) return undefined;
     const r = readRecordFile<RunRecord>(this.runPath(id));
-    return r && r.id === id ? r : undefined;
+    // A record of another shape (hand-edited, cut short) is not a run: `cache verify` reports it.
+    return r && r.id === id && Array.isArray(r.nodes) && typeof r.startedAt === 'string' && typeof r.pipeline === 'string' ? r : undefined;
   }
 
   runIds(): string[] {

@@ -5,12 +5,13 @@
  * two runs started in one second sorted at random: gc then kept the older run and deleted the
  * newer run's nodes (seen in CI: a rerun after `gc --keep-runs 1` recomputed 22 nodes).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newRunStart } from '../../src/runtime/executor/records.js';
 import { Store, type NodeMeta, type RunRecord } from '../../src/store/store.js';
+import { trendc } from '../helpers/cli.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'trend-run-order-'));
 
@@ -57,5 +58,20 @@ describe('the order of runs', () => {
     expect(store.meta('k-both')).toBeDefined();
     expect(store.meta('k-old')).toBeUndefined();
     await store.close();
+  });
+
+  it('a run record of another shape is left out of runs() (verify reports it), and runs of no store is exit 2', async () => {
+    const root = tmp();
+    const store = await Store.open(root);
+    store.putRun(finishedRun('20261201T000000000Z-aaaaaa', '2026-12-01T00:00:00.000Z', []));
+    const bad = { ...finishedRun('20261201T000001000Z-bbbbbb', '2026-12-01T00:00:01.000Z', []) } as Partial<RunRecord>;
+    delete bad.nodes;
+    writeFileSync(join(root, 'runs', `${bad.id}.json`), JSON.stringify(bad));
+    expect(store.runs().map((r) => r.id)).toEqual(['20261201T000000000Z-aaaaaa']);
+    expect((await store.verify()).brokenRuns.map((b) => b.id)).toEqual([bad.id]);
+    await store.close();
+    const r = trendc(['runs', '--cache', join(root, 'nowhere')], { cwd: root });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no store at/);
   });
 });

@@ -244,7 +244,7 @@ function registerRuns(program: Command, setCode: SetCode): void {
     .option('--run <id>', "one run's nodes: status, and where each that ran was computed (host, Slurm job, queue wait, wall time)")
     .option('--json', 'print as JSON')
     .action((file: string | undefined, o: { cache?: string; json?: boolean; run?: string }) =>
-      withStore(o.cache, {}, (store) => {
+      withStore(o.cache, { create: false }, (store) => {
         if (o.run !== undefined) {
           printRunNodes(reportRun(store, o.run), o.json);
           return setCode(EXIT.ok);
@@ -286,7 +286,7 @@ function runRow(r: RunRecord): string[] {
     r.id,
     r.status,
     relative(process.cwd(), r.pipeline),
-    `${c.ran ?? 0} ran, ${c.cached ?? 0} cached, ${c.failed ?? 0} failed`,
+    `${c.ran ?? 0} ran, ${c.cached ?? 0} cached, ${c.failed ?? 0} failed${c.skipped ? `, ${c.skipped} skipped` : ''}${c.pending ? `, ${c.pending} not run` : ''}`,
     ms !== undefined ? `${(ms / 1000).toFixed(1)}s` : '-',
     r.backend ?? '-',
   ];
