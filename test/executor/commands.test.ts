@@ -38,6 +38,21 @@ describe('explain, runs, diff', () => {
   });
 });
 
+describe('explain after a partial run', () => {
+  it('compares each node with the last run that had it: an --only run in between hides no change', () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    trendc(['run', 'toy.trend', '--quiet'], { cwd: dir, env: fake });
+    writeFileSync(join(dir, 'toy.trend'), TOY.replace('model b = mlp width=0.25 seed 2', 'model b = mlp width=0.25 seed 12'));
+    expect(trendc(['run', 'toy.trend', '--quiet', '--only', 'train/a'], { cwd: dir, env: fake }).code).toBe(0);
+    const e = JSON.parse(trendc(['explain', 'toy.trend', '--json'], { cwd: dir }).stdout) as {
+      nodes: Array<{ id: string; reason: string; changes: Array<{ path: string; before: unknown; after: unknown }> }>;
+    };
+    const b = e.nodes.find((i) => i.id === 'train/b')!;
+    expect(b.reason).toMatch(/parameters changed/);
+    expect(b.changes).toContainEqual({ path: 'params.train.seed', before: 2, after: 12 });
+  });
+});
+
 describe('cache maintenance and export', () => {
   it('gc removes what no kept run reaches and returns the space', () => {
     const dir = workdir({ 'toy.trend': TOY });

@@ -217,7 +217,7 @@ function registerExplain(program: Command, setCode: SetCode): void {
       withStore(o.cache, {}, async (store) => {
         const { dag } = await loadPlan(file, storeMemo(store));
         const last = lastFinishedRun(store, resolve(file));
-        const items = explainNodes(dag, store, last);
+        const items = explainNodes(dag, store, store.runs(resolve(file)));
         if (o.json) process.stdout.write(json({ lastRun: last?.id ?? null, nodes: items }) + '\n');
         else printExplained(items, dag.nodes.length);
         setCode(EXIT.ok);

@@ -25,32 +25,41 @@ export function lastFinishedRun(store: Store, pipeline: string): RunRecord | und
     .at(-1);
 }
 
-/** Why each node that would run must run, compared with the last run of this pipeline. */
-export function explainNodes(dag: Dag, store: Store, last: RunRecord | undefined): Explained[] {
-  const prev = new Map(last?.nodes.map((n) => [n.id, n]) ?? []);
+/**
+ * Why each node that would run must run. Each node is compared with the newest finished run
+ * of the pipeline that holds it (`history`: a run given alone, or all runs oldest first), so a
+ * later `--only` or interrupted run that left it out does not hide what changed.
+ */
+export function explainNodes(dag: Dag, store: Store, history: RunRecord | RunRecord[] | undefined): Explained[] {
+  const runs = history === undefined ? [] : Array.isArray(history) ? history.filter((r) => r.status !== 'running') : [history];
+  const prev = new Map<string, { node: RunNode; run: RunRecord }>();
+  for (const run of runs) for (const node of run.nodes) prev.set(node.id, { node, run });
   const out: Explained[] = [];
   for (const { node: n } of planRun(dag, store).toRun) {
     const p = prev.get(n.id);
-    if (!p) out.push({ id: n.id, reason: last ? 'new node (not in the last run)' : 'new node (no earlier run of this pipeline)', changes: [] });
-    else if (p.key === n.key) {
+    if (!p)
+      out.push({ id: n.id, reason: runs.length ? 'new node (in no earlier run of this pipeline)' : 'new node (no earlier run of this pipeline)', changes: [] });
+    else if (p.node.key === n.key) {
       out.push({
         id: n.id,
         reason:
-          p.status === 'failed' ? `failed in the last run: ${p.error ?? ''}` : 'same key as the last run, but not in the cache (removed, or never finished)',
+          p.node.status === 'failed'
+            ? `failed in run ${p.run.id}: ${p.node.error ?? ''}`
+            : 'same key as in the last run that had it, but not in the cache (removed, or never finished)',
         changes: [],
       });
-    } else out.push(changedKey(dag, store, n, p, prev, last!));
+    } else out.push(changedKey(dag, store, n, p.node, prev, p.run));
   }
   return out;
 }
 
 /** A node whose key differs from the last run's: which of its parts changed. */
-function changedKey(dag: Dag, store: Store, n: DagNode, p: RunNode, prev: Map<string, RunNode>, last: RunRecord): Explained {
+function changedKey(dag: Dag, store: Store, n: DagNode, p: RunNode, prev: Map<string, { node: RunNode }>, last: RunRecord): Explained {
   const changes = diffValues(p.params, jsonSafe(n.params), 'params');
   const changedInputs: string[] = [];
   for (const [role, v] of Object.entries(n.inputs)) {
     for (const id of Array.isArray(v) ? v : [v]) {
-      if (prev.get(id)?.key !== dag.byId.get(id)!.key) changedInputs.push(`${role}: ${id}`);
+      if (prev.get(id)?.node.key !== dag.byId.get(id)!.key) changedInputs.push(`${role}: ${id}`);
     }
   }
   const reasons: string[] = [];
