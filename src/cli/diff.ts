@@ -29,13 +29,17 @@ export function pickRuns(store: Store, a: string | undefined, b: string | undefi
     throw new UserError(hits.length ? `run '${ref}' is ambiguous: ${hits.map((r) => r.id).join(', ')}` : `no run '${ref}' (see trendc runs)`);
   };
   if (a && b) {
+    if (file) throw new UserError(`give two runs or a pipeline file with at most one run, not both (the runs already say which pipelines)`);
     const pair: [RunRecord, RunRecord] = [find(a), find(b)];
     if (pair[0].id === pair[1].id) throw new UserError(`'${a}' and '${b}' are the same run (${pair[0].id}): give two runs`);
     return pair;
   }
   if (a) {
+    // One run: against the newest run of the pipeline file given, else of its own pipeline.
     const ra = find(a);
-    const newest = all.filter((r) => r.pipeline === ra.pipeline).at(-1)!;
+    const pipeline = file ? resolve(file) : ra.pipeline;
+    const newest = all.filter((r) => r.pipeline === pipeline).at(-1);
+    if (!newest) throw new UserError(`${where(pipeline)} has no runs; diff needs a run of it to compare ${ra.id} with (see trendc runs)`);
     if (newest.id === ra.id) throw new UserError(`run ${ra.id} is the newest run of ${where(ra.pipeline)}; give a second run to compare it with`);
     return [ra, newest];
   }

@@ -205,6 +205,11 @@ describe('diff says what it cannot compare', () => {
     // A rerun that reproduces its bytes is no difference.
     const r5 = runId(dir, ['--force', 'train/c'], fake()).id;
     expect(diff(dir, r4.id, r5).bytesDiffer).toEqual([]);
+    // --file with one run: against that pipeline's newest run (none here); with two runs: an error.
+    writeFileSync(join(dir, 'other.trend'), TOY);
+    const none = trendc(['diff', r1, '--file', 'other.trend'], { cwd: dir });
+    expect([none.code, none.stderr]).toEqual([2, expect.stringMatching(/other\.trend has no runs/)]);
+    expect(trendc(['diff', r1, r5, '--file', 'toy.trend'], { cwd: dir }).code).toBe(2);
     const same = trendc(['diff', r1, r1], { cwd: dir });
     expect(same.code).toBe(2);
     expect(same.stderr).toMatch(/are the same run/);

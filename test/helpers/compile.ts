@@ -1,6 +1,7 @@
 import { checkSource, planChecked } from '../../src/compiler/compile.js';
 import type { Dag } from '../../src/compiler/dag.js';
 import { formatDiagnostics, type Diagnostic } from '../../src/compiler/diagnostics.js';
+import { datasetIdentity } from '../../src/runtime/data/files.js';
 
 export function diagnose(src: string, file = 'test.trend'): Diagnostic[] {
   return checkSource(src, file).diagnostics;
@@ -10,10 +11,20 @@ export function render(src: string, file = 'test.trend'): string {
   return formatDiagnostics(diagnose(src, file), new Map([[file, src]]));
 }
 
-export async function plan(src: string, file = 'test.trend', identity = 'test-identity'): Promise<Dag> {
+const identities = new Map<string, Promise<string>>();
+
+/**
+ * Plans a pipeline as the CLI does, with the dataset files' real identity (the dataset step
+ * checks what it reads against it; hashed once per dataset and path in this process), or the
+ * identity given.
+ */
+export async function plan(src: string, file = 'test.trend', identity?: string): Promise<Dag> {
   const c = checkSource(src, file);
   if (!c.checked) throw new Error('pipeline has errors:\n' + formatDiagnostics(c.diagnostics, new Map([[file, src]])));
-  return planChecked(c.checked, '0.0.0-test', identity);
+  const d = c.checked.dataset;
+  const memo = `${d.name}|${d.path ?? ''}`;
+  if (identity === undefined && !identities.has(memo)) identities.set(memo, datasetIdentity(d));
+  return planChecked(c.checked, '0.0.0-test', identity ?? (await identities.get(memo)!));
 }
 
 export function keysById(dag: Dag): Map<string, string> {

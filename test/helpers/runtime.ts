@@ -6,6 +6,8 @@ import type { Artifact } from '../../src/runtime/artifact.js';
 import type { OpContext } from '../../src/runtime/executor/types.js';
 import { jsonSafe } from '../../src/compiler/jsonsafe.js';
 import { createOps } from '../../src/runtime/ops/registry.js';
+import { datasetIdentity } from '../../src/runtime/data/files.js';
+import { datasetOp } from '../../src/runtime/ops/dataset.js';
 import { plan } from './compile.js';
 import type { AttackTarget } from '../../src/runtime/attacks/base.js';
 import { rng } from '../../src/runtime/rng.js';
@@ -90,4 +92,11 @@ export function linear(W: number[][], b: number[]): AttackTarget {
   };
   t.members.push(t);
   return t;
+}
+
+/** The MNIST dataset artifact of a seeded subset (seed 0, a tenth held out), planned with the files' real identity. */
+export async function mnistSubset(train: number, test: number): Promise<Artifact> {
+  const identity = await datasetIdentity({ name: 'mnist' });
+  const params = { name: 'mnist', train, test, val: '1/10', seed: 0, shape: [28, 28, 1], classes: 10, identity };
+  return (await datasetOp(fakeContext(params))).artifact;
 }

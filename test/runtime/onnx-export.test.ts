@@ -18,13 +18,11 @@ import { Model, type ModelSpec } from '../../src/runtime/models/model.js';
 import { runningStats, type BnBatchStats } from '../../src/runtime/models/net.js';
 import { describeNetwork, samePads } from '../../src/runtime/onnx/network.js';
 import { checkModelExport, modelFiles } from '../../src/runtime/onnx/export-model.js';
-import { datasetIdentity } from '../../src/runtime/data/files.js';
-import { datasetOp } from '../../src/runtime/ops/dataset.js';
 import { trainOp } from '../../src/runtime/ops/train.js';
 import { rng } from '../../src/runtime/rng.js';
 import { tf } from '../../src/runtime/tf.js';
 import { forwardFromModelJson, parseSafetensors } from '../helpers/model-json.js';
-import { fakeContext, trainSettings } from '../helpers/runtime.js';
+import { fakeContext, mnistSubset, trainSettings } from '../helpers/runtime.js';
 
 const N = 24;
 const KEY = 'f'.repeat(32);
@@ -250,20 +248,7 @@ describe('ONNX export of every zoo architecture', () => {
   beforeAll(async () => {
     await selectBackend('wasm');
     ort.env.wasm.numThreads = 1;
-    mnist = (
-      await datasetOp(
-        fakeContext({
-          name: 'mnist',
-          train: 300,
-          test: 100,
-          val: '1/10',
-          seed: 0,
-          shape: [28, 28, 1],
-          classes: 10,
-          identity: await datasetIdentity({ name: 'mnist' }),
-        }),
-      )
-    ).artifact;
+    mnist = await mnistSubset(300, 100);
     const g = floats(mnist.tensors.testX!, 0, N);
     const gc = floats(mnist.tensors.trainX!, 0, 64);
     gray = { shape: [28, 28, 1], x: g, ...stats(gc, 1) };

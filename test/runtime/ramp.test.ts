@@ -5,8 +5,6 @@ import { ATTACK_IMPLS } from '../../src/runtime/attacks/index.js';
 import { selectBackend } from '../../src/runtime/backends/select.js';
 import { modelTarget } from '../../src/runtime/eval/classifier.js';
 import type { Model, ModelSpec } from '../../src/runtime/models/model.js';
-import { datasetIdentity } from '../../src/runtime/data/files.js';
-import { datasetOp } from '../../src/runtime/ops/dataset.js';
 import { unionAccuracy } from '../../src/runtime/ops/union.js';
 import { rng } from '../../src/runtime/rng.js';
 import { tf } from '../../src/runtime/tf.js';
@@ -14,7 +12,7 @@ import { imageBatch, labelBatch, range } from '../../src/runtime/training/batche
 import { attackParams, klEach, prepareBatch, rampLoss, type MethodJson } from '../../src/runtime/training/methods.js';
 import { gradientProjection } from '../../src/runtime/training/projection.js';
 import { accuracy, train } from '../../src/runtime/training/train.js';
-import { fakeContext } from '../helpers/runtime.js';
+import { mnistSubset } from '../helpers/runtime.js';
 
 const ln = Math.log;
 const softmax = (z: number[]) => {
@@ -113,20 +111,7 @@ describe('multi-norm training methods on a small MNIST subset', () => {
 
   beforeAll(async () => {
     await selectBackend('wasm');
-    mnist = (
-      await datasetOp(
-        fakeContext({
-          name: 'mnist',
-          train: 2000,
-          test: 200,
-          val: '1/10',
-          seed: 0,
-          shape: [28, 28, 1],
-          classes: 10,
-          identity: await datasetIdentity({ name: 'mnist' }),
-        }),
-      )
-    ).artifact;
+    mnist = await mnistSubset(2000, 200);
     const s = mnist.summary as { mean: number[]; std: number[] };
     spec = {
       arch: 'mlp',

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { newRunStart } from '../../src/runtime/executor/records.js';
 import { Store, type NodeMeta, type RunRecord } from '../../src/store/store.js';
-import { trendc } from '../helpers/cli.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'trend-run-order-'));
 
@@ -60,7 +59,7 @@ describe('the order of runs', () => {
     await store.close();
   });
 
-  it('a run record of another shape is left out of runs() (verify reports it), and runs of no store is exit 2', async () => {
+  it('a run record of another shape is left out of runs() (verify reports it)', async () => {
     const root = tmp();
     const store = await Store.open(root);
     store.putRun(finishedRun('20261201T000000000Z-aaaaaa', '2026-12-01T00:00:00.000Z', []));
@@ -70,8 +69,5 @@ describe('the order of runs', () => {
     expect(store.runs().map((r) => r.id)).toEqual(['20261201T000000000Z-aaaaaa']);
     expect((await store.verify()).brokenRuns.map((b) => b.id)).toEqual([bad.id]);
     await store.close();
-    const r = trendc(['runs', '--cache', join(root, 'nowhere')], { cwd: root });
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/no store at/);
   });
 });

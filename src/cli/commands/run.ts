@@ -244,7 +244,7 @@ function registerRuns(program: Command, setCode: SetCode): void {
     .option('--run <id>', "one run's nodes: status, and where each that ran was computed (host, Slurm job, queue wait, wall time)")
     .option('--json', 'print as JSON')
     .action((file: string | undefined, o: { cache?: string; json?: boolean; run?: string }) =>
-      withStore(o.cache, { create: false }, (store) => {
+      withStore(o.cache, {}, (store) => {
         if (o.run !== undefined) {
           printRunNodes(reportRun(store, o.run), o.json);
           return setCode(EXIT.ok);
@@ -309,7 +309,7 @@ function registerDiff(program: Command, setCode: SetCode): void {
     )
     .argument('[runA]', 'earlier run id (or prefix), or a .trend file')
     .argument('[runB]', 'later run id (or prefix)')
-    .option('--file <file>', 'take the last two runs of this pipeline')
+    .option('--file <file>', 'the pipeline: its last two runs, or with one run given, its newest run')
     .option('--min-delta <x>', 'list numeric changes at least this large (smaller ones are counted)', '0.01')
     .option('--cache <dir>', 'cache directory')
     .option('--json', 'print everything as JSON')
