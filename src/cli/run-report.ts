@@ -10,6 +10,16 @@ export function defaultReportDir(pipeline: string): string {
 }
 
 /**
+ * Where a run's report goes by default: the pipeline's report for a complete run; a run that
+ * failed or ran `--only` writes reports/<pipeline>/run-<id>/ instead, so the report of the last
+ * complete run is not replaced by a partial one.
+ */
+export function runReportDir(pipeline: string, run: { id: string; status: string; only?: string[] }): string {
+  const dir = defaultReportDir(pipeline);
+  return run.status === 'ok' && !run.only?.length ? dir : resolve(dir, `run-${run.id}`);
+}
+
+/**
  * Writes the report of a finished run to `dir` and records the directory with the run. A file
  * system failure is returned as a message (the run is recorded and its results cached; only the
  * report could not be written); anything else is thrown.

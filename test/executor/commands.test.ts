@@ -53,6 +53,25 @@ describe('explain after a partial run', () => {
   });
 });
 
+describe('reports of partial runs', () => {
+  it('an --only or failed run writes its report beside the pipeline report, not over it', () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    trendc(['run', 'toy.trend', '--quiet'], { cwd: dir, env: fake });
+    const main = join(dir, 'reports', 'toy', 'index.md');
+    const before = readFileSync(main, 'utf8');
+    for (const [args, env] of [
+      [['--only', 'train/a'], fake],
+      [['--force', 'train/b'], { ...fake, TREND_FAKE_FAIL: 'train/b' }],
+    ] as const) {
+      const r = trendc(['run', 'toy.trend', '--quiet', ...args], { cwd: dir, env });
+      const id = /^run (\S+) /m.exec(r.stdout)![1]!;
+      expect(r.stdout).toContain(`report: reports/toy/run-${id}/index.md`);
+      expect(existsSync(join(dir, 'reports', 'toy', `run-${id}`, 'index.md'))).toBe(true);
+    }
+    expect(readFileSync(main, 'utf8')).toBe(before);
+  });
+});
+
 describe('cache maintenance and export', () => {
   it('gc removes what no kept run reaches and returns the space', () => {
     const dir = workdir({ 'toy.trend': TOY });

@@ -16,7 +16,7 @@ import { EXIT, json, table } from '../output.js';
 import { loadOps } from '../ops.js';
 import { loadPlan } from '../pipeline.js';
 import { pickMode, ProgressRenderer } from '../progress.js';
-import { defaultReportDir, reportRun, writeRunReport } from '../run-report.js';
+import { reportRun, runReportDir, writeRunReport } from '../run-report.js';
 import { storeMemo, withStore } from '../store.js';
 
 type SetCode = (c: number) => void;
@@ -95,7 +95,11 @@ export async function runCommand(file: string, o: RunOpts): Promise<number> {
     if (o.dryRun) return printDryRun(dag, res, o.json);
     const report =
       o.report !== false && res.status !== 'interrupted'
-        ? await writeRunReport(store, res.runId, o.reportDir ? resolve(o.reportDir) : defaultReportDir(file))
+        ? await writeRunReport(
+            store,
+            res.runId,
+            o.reportDir ? resolve(o.reportDir) : runReportDir(file, { id: res.runId, status: res.status, ...(opts.only ? { only: opts.only } : {}) }),
+          )
         : {};
     printSummary(res, report.reportDir, o.json);
     if (report.error) {
@@ -349,7 +353,7 @@ function registerReport(program: Command, setCode: SetCode): void {
     .action((ref: string | undefined, o: { out?: string; cache?: string }) =>
       withStore(o.cache, {}, async (store) => {
         const run = reportRun(store, ref);
-        const dir = resolve(o.out ?? run.reportDir ?? defaultReportDir(run.pipeline));
+        const dir = resolve(o.out ?? run.reportDir ?? runReportDir(run.pipeline, run));
         const { writeReport } = await import('../../report/report.js');
         await writeReport(store, run, dir);
         process.stdout.write(`report: ${relative(process.cwd(), dir) || '.'}/index.md\n`);
