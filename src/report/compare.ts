@@ -518,19 +518,29 @@ export class RunFacts {
   }
 }
 
-export function diffRuns(ra: RunRecord, rb: RunRecord, store: Store, minDelta: number): RunDiff {
+/** The node-level comparison of two runs: which nodes each has, which changed key, status or bytes. */
+function compareNodes(ra: RunRecord, rb: RunRecord): Pick<RunDiff, 'added' | 'removed' | 'notSelected' | 'changed' | 'statuses' | 'bytesDiffer'> {
   const A = new Map(ra.nodes.map((n) => [n.id, n]));
   const B = new Map(rb.nodes.map((n) => [n.id, n]));
-  const notSelected: RunDiff['notSelected'] = [];
+  const onlyInB = [...B.keys()].filter((id) => !A.has(id));
+  const onlyInA = [...A.keys()].filter((id) => !B.has(id));
   // A run made with --only holds only what was asked for: the rest was not selected, not removed.
-  const added = [...B.keys()].filter((id) => !A.has(id) && !(ra.only?.length && notSelected.push({ id, run: 'a' })));
-  const removed = [...A.keys()].filter((id) => !B.has(id) && !(rb.only?.length && notSelected.push({ id, run: 'b' })));
+  const aPartial = !!ra.only?.length;
+  const bPartial = !!rb.only?.length;
+  const notSelected: RunDiff['notSelected'] = [
+    ...(aPartial ? onlyInB.map((id) => ({ id, run: 'a' as const })) : []),
+    ...(bPartial ? onlyInA.map((id) => ({ id, run: 'b' as const })) : []),
+  ];
+  const added = aPartial ? [] : onlyInB;
+  const removed = bPartial ? [] : onlyInA;
   const hasResult = (n: RunNode) => n.status === 'ran' || n.status === 'cached';
+  const changed: RunDiff['changed'] = [];
   const statuses: RunDiff['statuses'] = [];
   const bytesDiffer: RunDiff['bytesDiffer'] = [];
   for (const [id, nb] of B) {
     const na = A.get(id);
     if (!na) continue;
+    if (na.key !== nb.key) changed.push({ id, params: diffValues(na.params, nb.params, 'params') });
     if (hasResult(na) !== hasResult(nb))
       statuses.push({ id, before: na.status, after: nb.status, ...((nb.error ?? na.error) ? { error: nb.error ?? na.error } : {}) });
     if (na.key !== nb.key) continue;
@@ -539,11 +549,13 @@ export function diffRuns(ra: RunRecord, rb: RunRecord, store: Store, minDelta: n
       bytesDiffer.push({ id, before, after: nb.checksum, ...(nb.replaced ? { backends: { before: nb.replaced.backend, after: rb.backend ?? '?' } } : {}) });
     }
   }
-  const changed: RunDiff['changed'] = [];
-  for (const [id, nb] of B) {
-    const na = A.get(id);
-    if (na && na.key !== nb.key) changed.push({ id, params: diffValues(na.params, nb.params, 'params') });
-  }
+  return { added, removed, notSelected, changed, statuses, bytesDiffer };
+}
+
+export function diffRuns(ra: RunRecord, rb: RunRecord, store: Store, minDelta: number): RunDiff {
+  const A = new Map(ra.nodes.map((n) => [n.id, n]));
+  const B = new Map(rb.nodes.map((n) => [n.id, n]));
+  const { added, removed, notSelected, changed, statuses, bytesDiffer } = compareNodes(ra, rb);
   // A node with the same id, key and status in both runs has the same results: skip reading it.
   const same = (other: Map<string, RunNode>) => (n: RunNode) => {
     const o = other.get(n.id);
