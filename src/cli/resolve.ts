@@ -15,6 +15,8 @@ export interface Resolved {
   key: string;
   /** The run the node was taken from (absent for a key or key prefix). */
   run?: RunRecord;
+  /** Said beside the artifact: the run's node did not produce it (a failed --force: the stored result of the same key). */
+  note?: string;
 }
 
 const when = (r: RunRecord) => (r.endedAt ?? r.startedAt).slice(0, 19).replace('T', ' ');
@@ -42,7 +44,11 @@ function fromRun(store: Store, run: RunRecord, id: string, hint: string): Resolv
   if (!store.has(n.key)) {
     throw new UserError(`node '${id}' of run ${run.id} (${when(run)}) has no cached artifact (status ${n.status}${n.error ? `: ${n.error}` : ''})${hint}`);
   }
-  return { key: n.key, run };
+  const note =
+    n.status === 'ran' || n.status === 'cached'
+      ? undefined
+      : `node '${id}' ${n.status === 'failed' ? 'failed' : `was ${n.status}`} in run ${run.id}; this is the artifact stored earlier under the same key`;
+  return { key: n.key, run, ...(note ? { note } : {}) };
 }
 
 /**

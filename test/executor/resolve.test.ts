@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, TOY, trendc, workdir } from '../helpers/cli.js';
+import { FAKE_OPS, ROOT, TOY, trendc, workdir } from '../helpers/cli.js';
 
 const ops = { TREND_OPS_MODULE: join(ROOT, 'test', 'fixtures', 'result-ops.mjs') };
 
@@ -91,6 +91,17 @@ describe('node ids resolve to the newest run', () => {
     expect(r.stderr).toMatch(/has no node 'select\/trend_k2'.*use --run/s);
     expect(r.stderr).toContain(r1);
     expect(trendc(['cache', 'show', 'select/trend_k2', '--run', r1], { cwd: dir }).code).toBe(0);
+  });
+
+  it('a node whose --force failed in the newest run gives the artifact stored under its key, with a note', () => {
+    const dir = workdir({ 'toy.trend': TOY });
+    run(dir, 'toy.trend');
+    const r = trendc(['run', 'toy.trend', '--no-report', '--force', 'train/b'], { cwd: dir, env: { TREND_OPS_MODULE: FAKE_OPS, TREND_FAKE_FAIL: 'train/b' } });
+    const failed = /^run (\S+) /m.exec(r.stdout)![1]!;
+    const show = trendc(['cache', 'show', 'train/b'], { cwd: dir });
+    expect(show.code).toBe(0);
+    expect(show.stderr).toMatch(new RegExp(`note: node 'train/b' failed in run ${failed}; this is the artifact stored earlier under the same key`));
+    expect(trendc(['cache', 'show', 'train/a'], { cwd: dir }).stderr).toBe('');
   });
 
   it("an id no run holds is an error, not the artifact some other pipeline's node first stored under it", () => {

@@ -25,7 +25,9 @@ export function human(n: number): string {
 
 /** A key, key prefix or node id (the node of the newest run, or of run `runRef`): see ../resolve.ts. */
 export function resolveKey(store: Store, ref: string, runRef?: string): string {
-  return resolveRef(store, ref, runRef).key;
+  const r = resolveRef(store, ref, runRef);
+  if (r.note) process.stderr.write(`trendc: note: ${r.note}\n`);
+  return r.key;
 }
 
 /** Store commands act on an existing store only: a missing one is "no store at DIR" (exit 2). */
