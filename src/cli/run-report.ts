@@ -1,7 +1,7 @@
 /** The report of a run: where it goes by default, and writing it after a run. */
 import { basename, resolve } from 'node:path';
 import { UserError } from '../compiler/diagnostics.js';
-import type { RunRecord, Store } from '../store/store.js';
+import { isCompleteRun, type RunRecord, type Store } from '../store/store.js';
 import { describeFsError } from './output.js';
 
 /** reports/<pipeline name>, under the working directory. */
@@ -16,7 +16,7 @@ export function defaultReportDir(pipeline: string): string {
  */
 export function runReportDir(pipeline: string, run: { id: string; status: string; only?: string[] }): string {
   const dir = defaultReportDir(pipeline);
-  return run.status === 'ok' && !run.only?.length ? dir : resolve(dir, `run-${run.id}`);
+  return isCompleteRun(run) ? dir : resolve(dir, `run-${run.id}`);
 }
 
 /**

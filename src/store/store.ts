@@ -216,6 +216,11 @@ export interface VerifyResult {
 
 const KEY_RE = /^[0-9A-Za-z_-]{2,128}$/;
 
+/** A run that finished well over its whole pipeline (status ok, not `--only`). */
+export function isCompleteRun(r: { status: string; only?: string[] }): boolean {
+  return r.status === 'ok' && !r.only?.length;
+}
+
 /**
  * The finished runs `cache gc` keeps (oldest first; see Store.gc), and whether what they reach
  * still exceeds maxSize. sizeOf: the payload bytes a set of runs reaches.
@@ -225,7 +230,6 @@ export function keptRuns(
   opts: { keepRuns?: number; maxSize?: number },
   sizeOf: (rs: RunRecord[]) => number,
 ): { kept: RunRecord[]; overSize: boolean } {
-  const complete = (r: RunRecord) => r.status === 'ok' && !r.only?.length;
   // Per pipeline, the runs from the newest complete one on are never dropped for size.
   const floor = new Set<string>();
   const byPipeline = new Map<string, RunRecord[]>();
@@ -233,11 +237,11 @@ export function keptRuns(
   const kept: RunRecord[] = [];
   for (const rs of byPipeline.values()) {
     let lastComplete = rs.length - 1;
-    while (lastComplete > 0 && !complete(rs[lastComplete]!)) lastComplete--;
+    while (lastComplete > 0 && !isCompleteRun(rs[lastComplete]!)) lastComplete--;
     for (const r of rs.slice(lastComplete)) floor.add(r.id);
     // newest first until keepRuns complete runs are in
     let from = rs.length;
-    for (let n = 0; opts.keepRuns !== undefined && from > 0 && n < opts.keepRuns;) if (complete(rs[--from]!)) n++;
+    for (let n = 0; opts.keepRuns !== undefined && from > 0 && n < opts.keepRuns;) if (isCompleteRun(rs[--from]!)) n++;
     kept.push(...rs.slice(opts.keepRuns === undefined ? 0 : from));
   }
   kept.sort(runOrder);
@@ -1088,7 +1092,10 @@ export class Store {
       const runs = all.filter((r) => r.status !== 'running'); // oldest first
       const liveKeys = live.flatMap((r) => r.nodes.map((n) => n.key));
       const reach = (rs: RunRecord[]) => new Set(rs.flatMap((r) => r.nodes.map((n) => n.key)).concat(liveKeys));
-      const sizeOf = (rs: RunRecord[]) => [...reach(rs)].reduce((s, k) => s + (this.meta(k)?.bytes ?? 0), 0);
+      // Each record read once, however many sets of runs --max-size weighs.
+      const bytes = new Map<string, number>();
+      const bytesOf = (k: string) => bytes.get(k) ?? bytes.set(k, this.meta(k)?.bytes ?? 0).get(k)!;
+      const sizeOf = (rs: RunRecord[]) => [...reach(rs)].reduce((s, k) => s + bytesOf(k), 0);
       const chosen = keptRuns(runs, opts, sizeOf);
       const kept = chosen.kept;
       overSize = chosen.overSize;

@@ -8,7 +8,7 @@ import { BACKENDS } from '../../compiler/schema.js';
 import { execute, type ExecuteOptions, type ExecuteResult } from '../../runtime/executor/executor.js';
 import type { RunnerFactory } from '../../runtime/executor/runner.js';
 import type { SlurmFlags } from '../../runtime/executor/slurm/resources.js';
-import { explainNodes, lastFinishedRun, type Explained } from '../../runtime/executor/explain.js';
+import { explainNodes, type Explained } from '../../runtime/executor/explain.js';
 import { countStatuses } from '../../runtime/executor/records.js';
 import type { RunRecord } from '../../store/store.js';
 import { defaultDiffReportDir, diffRuns, pickRuns, renderDiff, writeDiffReportTo } from '../diff.js';
@@ -220,8 +220,9 @@ function registerExplain(program: Command, setCode: SetCode): void {
     .action((file: string, o: { cache?: string; json?: boolean }) =>
       withStore(o.cache, {}, async (store) => {
         const { dag } = await loadPlan(file, storeMemo(store));
-        const last = lastFinishedRun(store, resolve(file));
-        const items = explainNodes(dag, store, store.runs(resolve(file)));
+        const history = store.runs(resolve(file));
+        const items = explainNodes(dag, store, history);
+        const last = history.filter((r) => r.status !== 'running').at(-1);
         if (o.json) process.stdout.write(json({ lastRun: last?.id ?? null, nodes: items }) + '\n');
         else printExplained(items, dag.nodes.length);
         setCode(EXIT.ok);

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StepError } from '../../common/errors.js';
-import { cifarDir, cifarFiles } from './files.js';
+import { cifarDir, cifarFiles, noCifarFiles } from './files.js';
 
 export interface Split {
   x: Uint8Array; // NHWC
@@ -55,9 +55,7 @@ export function loadCifar(name: 'cifar10' | 'cifar100', path: string): { train: 
   try {
     dir = cifarDir(name, path);
   } catch {
-    throw new StepError(
-      `dataset ${name}: no CIFAR binary files at ${path} (expected ${cifarFiles(name).test[0]} there or in its cifar-10-batches-bin / cifar-100-binary folder)`,
-    );
+    throw new StepError(noCifarFiles(name, path));
   }
   return cifarFromFiles(name, (f) => {
     const p = join(dir, f);

@@ -26,6 +26,11 @@ export function cifarFiles(name: 'cifar10' | 'cifar100'): { train: string[]; tes
     : { train: ['train.bin'], test: ['test.bin'] };
 }
 
+/** What a step says when `path` holds no CIFAR files. */
+export function noCifarFiles(name: 'cifar10' | 'cifar100', path: string): string {
+  return `dataset ${name}: no CIFAR binary files at ${path} (expected ${cifarFiles(name).test[0]} there or in its cifar-10-batches-bin / cifar-100-binary folder)`;
+}
+
 /** The folder holding the CIFAR files: `path` itself or its standard sub-folder. */
 export function cifarDir(name: 'cifar10' | 'cifar100', path: string): string {
   const files = cifarFiles(name);
@@ -67,14 +72,14 @@ async function hashFile(file: string): Promise<string> {
 }
 
 /**
- * What a file's hash is memoised under: the real path, device, inode, size, and modification and
+ * What a file's hash is memoised under (and its size): the real path, device, inode, size, and modification and
  * change times to the nanosecond (the fields git's index trusts). Writing the file changes its
  * ctime even when its size and mtime are put back (touch -r), and another file at the same path
  * (a moved symlink, a replaced file) has another real path or inode.
  */
-function stampKey(p: string): string {
+function stamp(p: string): { key: string; size: number } {
   const st = statSync(p, { bigint: true });
-  return `${realpathSync(p)}|${st.dev}|${st.ino}|${st.size}|${st.mtimeNs}|${st.ctimeNs}`;
+  return { key: `${realpathSync(p)}|${st.dev}|${st.ino}|${st.size}|${st.mtimeNs}|${st.ctimeNs}`, size: Number(st.size) };
 }
 
 /** The dataset's source files, by the names they take in its identity; undefined for `toy`. */
@@ -95,7 +100,7 @@ const identityOf = (name: string, parts: Array<{ name: string; size: number; has
 
 /**
  * A string that changes when the dataset's bytes change and not otherwise: xxHash64 and size of
- * each source file (memoised under stampKey). Files that are missing give a `missing:` identity;
+ * each source file (memoised under their stamp). Files that are missing give a `missing:` identity;
  * running then fails at the dataset node with a clear error. The dataset step hashes the bytes it
  * reads and fails if they no longer give this identity (readSources).
  */
@@ -110,13 +115,13 @@ export async function datasetIdentity(d: Pick<CDataset, 'name' | 'path'>, memo?:
   const parts: Array<{ name: string; size: number; hash: string }> = [];
   for (const f of files) {
     if (!existsSync(f.path)) return `missing:${f.path}`;
-    const key = stampKey(f.path);
+    const { key, size } = stamp(f.path);
     let hash = memo?.get(key);
     if (!hash) {
       hash = await hashFile(f.path);
       memo?.put(key, hash);
     }
-    parts.push({ name: f.name, size: statSync(f.path).size, hash });
+    parts.push({ name: f.name, size, hash });
   }
   return identityOf(d.name, parts);
 }
@@ -131,10 +136,7 @@ export async function readSources(d: Pick<CDataset, 'name' | 'path'>): Promise<{
   try {
     files = sourceFiles(d) ?? [];
   } catch {
-    const files = cifarFiles(d.name as 'cifar10' | 'cifar100');
-    throw new StepError(
-      `dataset ${d.name}: no CIFAR binary files at ${d.path ?? '.'} (expected ${files.test[0]} there or in its cifar-10-batches-bin / cifar-100-binary folder)`,
-    );
+    throw new StepError(noCifarFiles(d.name as 'cifar10' | 'cifar100', d.path ?? '.'));
   }
   const bytes = new Map<string, Uint8Array>();
   const parts: Array<{ name: string; size: number; hash: string }> = [];

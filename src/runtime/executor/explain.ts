@@ -17,21 +17,13 @@ export interface Explained {
   changes: Change[];
 }
 
-/** The last run of `pipeline` (an absolute path) that is not still running. */
-export function lastFinishedRun(store: Store, pipeline: string): RunRecord | undefined {
-  return store
-    .runs(pipeline)
-    .filter((r) => r.status !== 'running')
-    .at(-1);
-}
-
 /**
  * Why each node that would run must run. Each node is compared with the newest finished run
- * of the pipeline that holds it (`history`: a run given alone, or all runs oldest first), so a
+ * of the pipeline that holds it (`history`: the pipeline's runs, oldest first), so a
  * later `--only` or interrupted run that left it out does not hide what changed.
  */
-export function explainNodes(dag: Dag, store: Store, history: RunRecord | RunRecord[] | undefined): Explained[] {
-  const runs = history === undefined ? [] : Array.isArray(history) ? history.filter((r) => r.status !== 'running') : [history];
+export function explainNodes(dag: Dag, store: Store, history: RunRecord[] = []): Explained[] {
+  const runs = history.filter((r) => r.status !== 'running');
   const prev = new Map<string, { node: RunNode; run: RunRecord }>();
   for (const run of runs) for (const node of run.nodes) prev.set(node.id, { node, run });
   const out: Explained[] = [];
