@@ -73,6 +73,8 @@ class SlurmDriver implements NodeRunner {
   private flushing = false;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
+  /** A poll was asked for while one ran. */
+  private pollAgain = false;
   private submitting = Promise.resolve();
   private interrupted = false;
   private closed = false;
@@ -243,6 +245,8 @@ class SlurmDriver implements NodeRunner {
       waiters: new Map(batch.map((w) => [w.n.key, w])),
     };
     this.track(t);
+    // A poll that ended while sbatch ran saw no job to follow and armed no timer: arm one now.
+    this.schedulePoll();
     const what = batch.length > 1 ? ` with ${batch.length - 1} other node${batch.length > 2 ? 's' : ''}` : '';
     for (const w of batch) this.ctx.emit({ type: 'node-log', id: w.n.id, message: `submitted as slurm job ${id}${what} (log ${logPath(dir, id)})` });
   }
@@ -257,7 +261,13 @@ class SlurmDriver implements NodeRunner {
 
   /** One look at Slurm and at the status files of the jobs we follow. */
   private async poll(): Promise<void> {
-    if (this.polling || this.closed) return;
+    if (this.closed) return;
+    if (this.polling) {
+      // The timer fired during a poll: that poll looks again when it ends.
+      this.pollAgain = true;
+      return;
+    }
+    this.pollAgain = false;
     this.polling = true;
     try {
       let queued: Map<string, QueuedJob> | undefined;
@@ -272,7 +282,7 @@ class SlurmDriver implements NodeRunner {
       this.polling = false;
     }
     this.pump();
-    if (this.jobs.size || this.queue.length || this.pending.length) this.schedulePoll();
+    if (this.pollAgain || this.jobs.size || this.queue.length || this.pending.length) this.schedulePoll();
   }
 
   private async look(t: Tracked, queued: Map<string, QueuedJob> | undefined): Promise<void> {
